@@ -1,0 +1,68 @@
+# Thin wrappers over `deno task`. Both `make reproduce` and `make test` bootstrap everything they
+# need on a machine with only git, make, Node.js/npm and apt: Deno comes from the npm registry
+# into .tools/ when it is not on PATH, npm packages from deno.lock into node_modules/.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+CONFIG ?= configs/default.json
+DENO_VERSION := 2.9.6
+DENO_LOCAL := .tools/deno/node_modules/.bin/deno
+DENO := $(or $(shell command -v deno 2>/dev/null),$(DENO_LOCAL))
+PIPELINE := $(DENO) run --allow-all pipeline/cli.ts
+
+.PHONY: help reproduce test check stage status diff bench clean deps
+
+help:
+	@echo "make reproduce [CONFIG=configs/paper.json]   run the whole pipeline"
+	@echo "make test                                    format, lint, type checks and tests"
+	@echo "make stage STAGE=03_train [VARIANT=run0]     rerun one stage on cached inputs"
+	@echo "make status | make diff [A=REV] [B=REV]      what would run / what changed"
+	@echo "make bench                                   benchmarks (see bench/)"
+	@echo "make clean                                   delete the cache (.cache/)"
+
+$(DENO_LOCAL):
+	@echo "Deno not found on PATH: installing deno@$(DENO_VERSION) from the npm registry into .tools/deno"
+	npm install --prefix .tools/deno --no-audit --no-fund --loglevel=error deno@$(DENO_VERSION)
+
+# npm packages pinned in deno.json/deno.lock; reinstalled only when those files change.
+node_modules/.deps-installed: deno.json deno.lock | $(DENO)
+	$(DENO) install --frozen
+	@touch $@
+
+deps: node_modules/.deps-installed
+
+reproduce: deps
+	$(PIPELINE) run --config $(CONFIG)
+
+stage: deps
+	$(PIPELINE) run --config $(CONFIG) --only $(STAGE) --force $(STAGE) $(if $(VARIANT),--variant $(VARIANT))
+
+status: deps
+	$(PIPELINE) status --config $(CONFIG)
+
+diff: deps
+	$(PIPELINE) diff $(A) $(B) --config $(CONFIG)
+
+check: deps
+	$(DENO) fmt --check
+	$(DENO) lint
+	$(DENO) check
+
+# Runs the checks, then the tests; prints one "N passed, N failed" summary line at the end.
+test: check
+	@mkdir -p .cache
+	@status=0; NO_COLOR=1 $(DENO) test --allow-all --parallel 2>&1 | tee .cache/test-output.txt || status=$$?; \
+	summary=$$(grep -E '^(ok|FAILED) \|' .cache/test-output.txt | tail -1); \
+	passed=$$(sed -nE 's/.* ([0-9]+) passed.*/\1/p' <<<"$$summary"); \
+	failed=$$(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<"$$summary"); \
+	ignored=$$(sed -nE 's/.* ([0-9]+) ignored.*/\1/p' <<<"$$summary"); \
+	echo "tests: $${passed:-0} passed, $${failed:-0} failed, $${ignored:-0} skipped"; \
+	exit $$status
+
+bench: deps
+	$(DENO) task bench
+
+clean:
+	rm -rf .cache

@@ -1,0 +1,211 @@
+/**
+ * `deno task pipeline <command>`: the command line of the pipeline.
+ * Exit codes: 0 success, 1 a stage (or the cache) failed, 2 bad usage or bad config.
+ */
+import { parseArgs } from "node:util";
+import { describeArtifact, exportArtifact, resolveArtifact } from "./artifact_view.ts";
+import { acquireCacheLock } from "./cache_lock.ts";
+import { describeError, exitCodeFor, UsageError } from "./errors.ts";
+import { diffResults, formatDiff } from "./diff.ts";
+import { collectGarbage, verifyCache } from "./maintenance.ts";
+import { planPipeline, runPipeline } from "./runner.ts";
+import { openSession, type Session } from "./session.ts";
+
+const DEFAULT_CONFIG = "configs/default.json";
+const DEFAULT_PIPELINE = "stages/pipeline.ts";
+
+const HELP = `Usage: deno task pipeline <command> [options]
+
+Commands:
+  run      [--only STAGE] [--force STAGE] [--variant V] [--dry-run] [--no-wait]
+           Run every stage instance that is out of date, in dependency order.
+           --only runs one stage on cached inputs; --force reruns a stage even if cached;
+           --variant restricts fan-out stages to one variant (run0 selects run0.*).
+  status   [--variant V]   Say, per stage instance, whether it is up to date and if not, why.
+  diff     [REV_A] [REV_B] [--json]
+           Compare results/<config>/ between two git revisions (default HEAD vs working tree).
+  show     ARTIFACT [--rows N]   Schema, row count and first rows of an artifact,
+           named <stage>[@<variant>]/<output>, e.g. 01_fetch/tokens.
+  export   ARTIFACT PATH   Copy an artifact out of the cache as a plain file.
+  verify   Re-hash every cached object the lock file references; remove corrupt ones.
+  gc       Delete cached objects no lock file under results/ references.
+
+Common options:
+  --config FILE     config to use (default ${DEFAULT_CONFIG})
+  --pipeline FILE   pipeline definition module (default ${DEFAULT_PIPELINE})
+  -h, --help        this help
+`;
+
+const OPTIONS = {
+  config: { type: "string", default: DEFAULT_CONFIG },
+  pipeline: { type: "string", default: DEFAULT_PIPELINE },
+  only: { type: "string" },
+  force: { type: "string" },
+  variant: { type: "string" },
+  "dry-run": { type: "boolean", default: false },
+  "no-wait": { type: "boolean", default: false },
+  json: { type: "boolean", default: false },
+  rows: { type: "string", default: "5" },
+  help: { type: "boolean", short: "h", default: false },
+} as const;
+
+type Flags = ReturnType<typeof parseCommandLine>["values"];
+
+function parseCommandLine(args: string[]) {
+  try {
+    return parseArgs({ args, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError(`${(error as Error).message}\n\n${HELP}`);
+  }
+}
+
+function expectPositionals(command: string, positionals: string[], min: number, max: number) {
+  if (positionals.length < min || positionals.length > max) {
+    throw new UsageError(
+      `"${command}" takes ${
+        min === max ? min : `${min} to ${max}`
+      } argument(s), got ${positionals.length}\n\n${HELP}`,
+    );
+  }
+}
+
+const print = (line: string) => console.log(line);
+
+async function session(flags: Flags): Promise<Session> {
+  return await openSession({
+    root: Deno.cwd(),
+    configPath: flags.config,
+    pipelinePath: flags.pipeline,
+  });
+}
+
+async function commandRun(flags: Flags): Promise<number> {
+  const summary = await runPipeline(await session(flags), {
+    only: flags.only,
+    force: flags.force,
+    variant: flags.variant,
+    dryRun: flags["dry-run"],
+    wait: !flags["no-wait"],
+    log: print,
+  });
+  if (!flags["dry-run"]) {
+    print(
+      `${summary.ran.length} ran, ${summary.upToDate.length} up to date, ${summary.skipped.length} skipped`,
+    );
+  }
+  return 0;
+}
+
+async function commandStatus(flags: Flags): Promise<number> {
+  const current = await session(flags);
+  const assessments = await planPipeline(current, { variant: flags.variant });
+  if (assessments.length === 0) print("the pipeline defines no stages yet");
+  const width = Math.max(0, ...assessments.map((a) => a.instance.id.length));
+  for (const { instance, reasons } of assessments) {
+    print(
+      `${instance.id.padEnd(width)}  ${
+        reasons.length === 0 ? "up to date" : `will run: ${reasons.join("; ")}`
+      }`,
+    );
+  }
+  return 0;
+}
+
+async function commandDiff(flags: Flags, positionals: string[]): Promise<number> {
+  expectPositionals("diff", positionals, 0, 2);
+  const [revisionA, revisionB] = positionals.length === 0 ? ["HEAD", undefined] : positionals;
+  const diff = await diffResults(Deno.cwd(), flags.config, revisionA, revisionB);
+  print(flags.json ? JSON.stringify(diff, null, 2) : formatDiff(diff));
+  return 0;
+}
+
+async function commandShow(flags: Flags, positionals: string[]): Promise<number> {
+  expectPositionals("show", positionals, 1, 1);
+  const rows = Number(flags.rows);
+  if (!Number.isInteger(rows) || rows < 0) {
+    throw new UsageError(`--rows must be a whole number, got "${flags.rows}"`);
+  }
+  const artifact = await resolveArtifact(await session(flags), positionals[0]);
+  print(await describeArtifact(artifact, rows));
+  return 0;
+}
+
+async function commandExport(flags: Flags, positionals: string[]): Promise<number> {
+  expectPositionals("export", positionals, 2, 2);
+  const artifact = await resolveArtifact(await session(flags), positionals[0]);
+  await exportArtifact(artifact, positionals[1]);
+  print(`wrote ${positionals[1]} (${artifact.record.size} bytes)`);
+  return 0;
+}
+
+async function commandVerify(flags: Flags): Promise<number> {
+  const current = await session(flags);
+  const lock = await acquireCacheLock(current.paths.cacheLockFile, {
+    wait: !flags["no-wait"],
+    log: print,
+  });
+  try {
+    const { checked, problems } = await verifyCache(current);
+    for (const problem of problems) {
+      const action = problem.state === "corrupt"
+        ? "removed; `run` will recompute it"
+        : "`run` will recompute it";
+      print(`${problem.instanceId}/${problem.output}: ${problem.state} (${action})`);
+    }
+    print(`${checked} objects checked, ${problems.length} problem(s)`);
+    return problems.length === 0 ? 0 : 1;
+  } finally {
+    lock.release();
+  }
+}
+
+async function commandGc(flags: Flags): Promise<number> {
+  const current = await session(flags);
+  const lock = await acquireCacheLock(current.paths.cacheLockFile, {
+    wait: !flags["no-wait"],
+    log: print,
+  });
+  try {
+    const { removed, bytesFreed } = await collectGarbage(current);
+    print(`removed ${removed} unreferenced object(s), freed ${bytesFreed} bytes`);
+    return 0;
+  } finally {
+    lock.release();
+  }
+}
+
+/** Runs one command line and returns the exit code. */
+export async function main(args: string[]): Promise<number> {
+  try {
+    const { values: flags, positionals } = parseCommandLine(args);
+    const [command, ...rest] = positionals;
+    if (flags.help || command === undefined || command === "help") {
+      print(HELP);
+      return command === undefined && !flags.help ? 2 : 0;
+    }
+    if (!["diff", "show", "export"].includes(command)) expectPositionals(command, rest, 0, 0);
+    switch (command) {
+      case "run":
+        return await commandRun(flags);
+      case "status":
+        return await commandStatus(flags);
+      case "diff":
+        return await commandDiff(flags, rest);
+      case "show":
+        return await commandShow(flags, rest);
+      case "export":
+        return await commandExport(flags, rest);
+      case "verify":
+        return await commandVerify(flags);
+      case "gc":
+        return await commandGc(flags);
+      default:
+        throw new UsageError(`unknown command "${command}"\n\n${HELP}`);
+    }
+  } catch (error) {
+    console.error(`error: ${describeError(error)}`);
+    return exitCodeFor(error);
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,0 +1,53 @@
+/**
+ * Where things live in a workspace (the directory the pipeline runs in, normally the repo root):
+ * the cache under `.cache/`, committed results under `results/<config name>/`.
+ */
+import { basename, join, resolve } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+
+/** Filesystem path of a `file:` URL or plain path. */
+export function fromFileUrl(urlOrPath: string | URL): string {
+  const text = String(urlOrPath);
+  return text.startsWith("file:") ? fileURLToPath(text) : text;
+}
+
+/** All the paths the pipeline reads and writes for one workspace and config. */
+export interface WorkspacePaths {
+  root: string;
+  cacheDir: string;
+  objectsDir: string;
+  temporaryDir: string;
+  statCacheFile: string;
+  cacheLockFile: string;
+  resultsDir: string;
+  lockFile: string;
+  metricsFile: string;
+}
+
+/** Name of a config as used for `results/<name>/`: the file name without `.json`. */
+export function configName(configPath: string): string {
+  return basename(configPath).replace(/\.json$/, "");
+}
+
+/** Paths for `root` and the config at `configPath`; `PIPELINE_CACHE_DIR` moves the cache. */
+export function workspacePaths(root: string, configPath: string): WorkspacePaths {
+  const absoluteRoot = resolve(root);
+  const cacheDir = resolve(absoluteRoot, Deno.env.get("PIPELINE_CACHE_DIR") ?? ".cache");
+  const resultsDir = join(absoluteRoot, "results", configName(configPath));
+  return {
+    root: absoluteRoot,
+    cacheDir,
+    objectsDir: join(cacheDir, "objects"),
+    temporaryDir: join(cacheDir, "tmp"),
+    statCacheFile: join(cacheDir, "stat-cache.json"),
+    cacheLockFile: join(cacheDir, "pipeline.pid"),
+    resultsDir,
+    lockFile: join(resultsDir, "pipeline.lock.json"),
+    metricsFile: join(resultsDir, "metrics.json"),
+  };
+}
+
+/** `file:` URL of a path (resolved against the current directory). */
+export function toFileUrl(path: string): URL {
+  return pathToFileURL(resolve(path));
+}

@@ -1,0 +1,118 @@
+/**
+ * One small interface through which stages report long work. On a terminal it is drawn as a
+ * bar (cli-progress) with rate and ETA; elsewhere (CI logs, pipes) it prints a plain line at most
+ * every `plainIntervalSeconds`, plus one when the work finishes, so logs stay short.
+ */
+import cliProgress from "cli-progress";
+
+/** What a stage calls to report progress. */
+export interface ProgressReporter {
+  /** Begins a task of `total` units (unknown total: omit it); `unit` is plural, e.g. "tokens". */
+  start(task: { label: string; unit: string; total?: number }): void;
+  /** Adds `count` finished units (default 1). */
+  advance(count?: number): void;
+  /** Ends the current task and prints its summary. */
+  finish(): void;
+}
+
+/** How progress is shown. */
+export interface ProgressOptions {
+  /** Draw a live bar (only on a terminal). */
+  interactive: boolean;
+  /** Where plain lines go. */
+  writeLine: (line: string) => void;
+  /** Seconds between plain lines (default 30). */
+  plainIntervalSeconds?: number;
+  /** Clock in milliseconds, replaceable in tests. */
+  now?: () => number;
+}
+
+/** True when stderr is a terminal and we are not in CI: then a live bar is drawn. */
+export function isInteractiveTerminal(): boolean {
+  return Deno.stderr.isTerminal() && !Deno.env.get("CI");
+}
+
+/** Seconds as `1h02m`, `3m05s` or `12s`. */
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds)) return "?";
+  const whole = Math.round(seconds);
+  const hours = Math.floor(whole / 3600);
+  const minutes = Math.floor((whole % 3600) / 60);
+  const rest = whole % 60;
+  if (hours > 0) return `${hours}h${String(minutes).padStart(2, "0")}m`;
+  if (minutes > 0) return `${minutes}m${String(rest).padStart(2, "0")}s`;
+  return `${rest}s`;
+}
+
+/** A number with at most 3 significant decimals and thousands separators. */
+function formatCount(value: number): string {
+  return value.toLocaleString("en-US", { maximumFractionDigits: value < 10 ? 2 : 0 });
+}
+
+/** Creates a reporter whose lines are prefixed with `prefix` (the stage instance id). */
+export function createProgressReporter(prefix: string, options: ProgressOptions): ProgressReporter {
+  const now = options.now ?? (() => performance.now());
+  const intervalMs = (options.plainIntervalSeconds ?? 30) * 1000;
+  let task: { label: string; unit: string; total?: number } | undefined;
+  let done = 0;
+  let startedAt = 0;
+  let lastLineAt = 0;
+  let bar: cliProgress.SingleBar | undefined;
+
+  const describe = () => {
+    const elapsedSeconds = Math.max((now() - startedAt) / 1000, 1e-9);
+    const rate = done / elapsedSeconds;
+    const amount = task!.total !== undefined
+      ? `${formatCount(done)}/${formatCount(task!.total)} ${task!.unit} (${
+        Math.floor((100 * done) / Math.max(task!.total, 1))
+      }%)`
+      : `${formatCount(done)} ${task!.unit}`;
+    const eta = task!.total !== undefined && rate > 0
+      ? `, ETA ${formatDuration((task!.total - done) / rate)}`
+      : "";
+    return `[${prefix}] ${task!.label}: ${amount}, ${formatCount(rate)} ${task!.unit}/s${eta}`;
+  };
+
+  return {
+    start(newTask) {
+      task = newTask;
+      done = 0;
+      startedAt = lastLineAt = now();
+      if (options.interactive) {
+        bar = new cliProgress.SingleBar({
+          format: `[${prefix}] ${newTask.label} |{bar}| {value}/{total} ${newTask.unit} ` +
+            `| {rate} ${newTask.unit}/s | ETA {eta_formatted}`,
+          stream: process.stderr,
+          hideCursor: true,
+          etaBuffer: 50,
+        }, cliProgress.Presets.shades_classic);
+        bar.start(newTask.total ?? 0, 0, { rate: "0" });
+      }
+    },
+    advance(count = 1) {
+      if (!task) return;
+      done += count;
+      if (bar) {
+        const elapsedSeconds = Math.max((now() - startedAt) / 1000, 1e-9);
+        bar.update(done, { rate: formatCount(done / elapsedSeconds) });
+      } else if (now() - lastLineAt >= intervalMs) {
+        lastLineAt = now();
+        options.writeLine(describe());
+      }
+    },
+    finish() {
+      if (!task) return;
+      if (bar) {
+        bar.stop();
+        bar = undefined;
+      }
+      const seconds = (now() - startedAt) / 1000;
+      options.writeLine(
+        `[${prefix}] ${task.label}: ${formatCount(done)} ${task.unit} in ${
+          formatDuration(seconds)
+        }`,
+      );
+      task = undefined;
+    },
+  };
+}

@@ -1,0 +1,70 @@
+/**
+ * The stage contract (DESIGN §3). A pipeline is a list of `StageSpec`s plus a config schema; each
+ * spec names a module whose exported `run` function does the work through a `StageContext`.
+ *
+ * The spec is plain data and small functions so that `status` and a fully cached `run` never
+ * have to import the (heavy) stage modules.
+ */
+import type { z } from "zod";
+import type { JsonValue } from "./json.ts";
+import type { ProgressReporter } from "./progress.ts";
+
+/** Declaration of one stage: what it reads, which config it depends on, what it writes. */
+export interface StageSpec<Config = unknown> {
+  /** Stage id, also its position in the pipeline: `01_fetch` … `06_report`. */
+  id: string;
+  /** One line for `status` and the report. */
+  description: string;
+  /** The module that exports `run(context)`, usually `new URL("./03_train.ts", import.meta.url)`. */
+  module: string | URL;
+  /** Fan-out: one instance per returned variant (for example `run0.trained`). */
+  variants?: (config: Config) => string[];
+  /** The slice of the config this instance depends on; it enters the cache key. */
+  params: (config: Config, variant: string | undefined) => JsonValue;
+  /** Local input name → `"<stage id>/<artifact name>"` of an earlier stage. */
+  inputs?: Record<string, string>;
+  /** Workspace files or directories (relative paths) whose bytes enter the cache key. */
+  files?: (config: Config) => string[];
+  /** Artifact name → file name; the extension says the format (`.parquet`, `.safetensors`, `.json`). */
+  outputs: Record<string, string>;
+}
+
+/** A whole pipeline: its config schema, its stages, and the numerics settings every key includes. */
+export interface PipelineDefinition<Config = unknown> {
+  configSchema: z.ZodType<Config>;
+  stages: StageSpec<Config>[];
+  /** Settings that change numbers without changing code or params (backend, dtype). */
+  numerics: (config: Config) => Record<string, string>;
+}
+
+/** What a running stage instance sees. Paths are absolute; inputs are read-only. */
+export interface StageContext<Params = JsonValue> {
+  /** `03_train`. */
+  stageId: string;
+  /** `run0.trained`, or undefined for a stage without fan-out. */
+  variant: string | undefined;
+  /** `03_train@run0.trained`. */
+  instanceId: string;
+  /** Result of the spec's `params(config, variant)`. */
+  params: Params;
+  /** Workspace root, for resolving the declared `files`. */
+  root: string;
+  /** Path of the single artifact behind input `name` (the same variant when the producer fans out). */
+  input(name: string): string;
+  /** All artifacts behind input `name`, keyed by the producer's variant (`""` without fan-out). */
+  inputsByVariant(name: string): Map<string, string>;
+  /** Path the stage must write output `name` to; it is moved into the cache when `run` returns. */
+  output(name: string): string;
+  /** Progress of long work: drawn as a bar on a terminal, occasional lines otherwise. */
+  progress: ProgressReporter;
+  /** A log line, prefixed with the instance id. */
+  log(message: string): void;
+}
+
+/** The function every stage module exports. */
+export type StageRun<Params = JsonValue> = (context: StageContext<Params>) => Promise<void>;
+
+/** `03_train@run0.trained` for a variant, `03_train` otherwise. */
+export function instanceIdOf(stageId: string, variant: string | undefined): string {
+  return variant === undefined ? stageId : `${stageId}@${variant}`;
+}

@@ -1,0 +1,156 @@
+/**
+ * The config schema (zod). Every hyperparameter of the paper (DESIGN §4) has a named field;
+ * `configs/paper.json` sets them to the paper's values, `configs/default.json` to the embedded,
+ * offline world. Objects are strict: an unknown key is an error naming its path.
+ */
+import { z } from "zod";
+
+const positiveInt = z.number().int().positive();
+const fraction = z.number().min(0).max(1);
+
+/** Where a data set or model comes from: a folder in the repo, or a Hugging Face hub repo. */
+const source = z.discriminatedUnion("kind", [
+  z.strictObject({ kind: z.literal("local"), path: z.string().min(1) }),
+  z.strictObject({
+    kind: z.literal("hub"),
+    repo: z.string().regex(/^[\w.-]+\/[\w.-]+$/, "expected a hub repo id like owner/name"),
+    revision: z.string().default("main"),
+    /** Files or patterns inside the repo (e.g. shards); empty = what the loader needs. */
+    files: z.array(z.string()).default([]),
+  }),
+]);
+
+const corpus = z.strictObject({
+  source,
+  /** Documents read from the corpus (the paper streams until it has enough tokens). */
+  max_documents: positiveInt,
+});
+
+const model = z.strictObject({
+  /** The model whose activations the SAEs are trained on (the paper: gemma-2-2b, base). */
+  source,
+  /** The model the unlearning evaluation intervenes on (SAEBench: gemma-2-2b-it). */
+  eval_source: source,
+});
+
+const extract = z.strictObject({
+  /** Decoder layer whose output is read (HF hidden_states[layer + 1]). */
+  layer: z.number().int().min(0),
+  context_length: positiveInt,
+  lm_batch_size: positiveInt,
+  /** Tokens of activations extracted for training the `trained` preset. */
+  num_tokens: positiveInt,
+});
+
+const sae = z.strictObject({
+  /** Number of features; "d_model" = the model's hidden size (the paper: 2304). */
+  dict_size: z.union([positiveInt, z.literal("d_model")]),
+  learning_rate: z.number().positive(),
+  l1_penalty: z.number().min(0),
+  batch_size: positiveInt,
+  /** Contexts held in the shuffled activation buffer. */
+  buffer_contexts: positiveInt,
+  warmup_steps: z.number().int().min(0),
+  weight_decay: z.number().min(0),
+  layer_norm: z.boolean(),
+  /** Training-log row every this many steps. */
+  log_every: positiveInt,
+});
+
+const preset = z.strictObject({
+  /** Training tokens; steps = floor(num_tokens / batch_size) exactly as the template computes. */
+  num_tokens: z.number().int().min(0),
+  /** "zeros": the template's all-zero init; "tied_unit_norm": unit-norm decoder rows, W_enc = W_decᵀ. */
+  init: z.enum(["zeros", "tied_unit_norm"]),
+});
+
+const variant = z.discriminatedUnion("method", [
+  z.strictObject({ method: z.literal("plain"), description: z.string() }),
+  z.strictObject({
+    method: z.literal("correlation_contrastive"),
+    description: z.string(),
+    contrastive_weight: z.number().min(0),
+    regroup_every: positiveInt,
+  }),
+  z.strictObject({
+    method: z.literal("enhanced_selection"),
+    description: z.string(),
+    contrastive_weight: z.number().min(0),
+    diversity_weight: z.number().min(0),
+    min_group_size: positiveInt,
+    regroup_every: positiveInt,
+  }),
+  z.strictObject({
+    method: z.literal("adaptive_pruning"),
+    description: z.string(),
+    prune_fraction: fraction,
+    unlearning_weight: z.number().min(0),
+  }),
+  z.strictObject({
+    method: z.literal("hierarchical_clustering"),
+    description: z.string(),
+    clusters: positiveInt,
+    prune_fraction: fraction,
+    unlearning_weight: z.number().min(0),
+  }),
+]);
+
+const importance = z.strictObject({
+  /** Memory factor γ of the running importance (eq. 3). */
+  memory: fraction,
+  weights: z.strictObject({
+    activation: z.number(),
+    gradient: z.number(),
+    mutual_information: z.number(),
+  }),
+  update_every: positiveInt,
+  /** τ: features with s_i < τ are the paper's unlearning candidates. */
+  threshold: z.number().min(0),
+});
+
+const mcqSet = z.strictObject({ name: z.string().min(1), source });
+
+const unlearning = z.strictObject({
+  forget_set: mcqSet,
+  retain_sets: z.array(mcqSet).min(1),
+  forget_corpus: source,
+  retain_corpus: source,
+  /** Documents per corpus used to measure feature frequencies (SAEBench: up to 1024). */
+  max_corpus_documents: positiveInt,
+  /** Tokens per row when corpus documents are concatenated (SAEBench: 1024). */
+  corpus_row_length: positiveInt,
+  /** "cloze" for small base models, "letter" (SAEBench's `Answer: (`) for instruct models. */
+  mcq_format: z.enum(["cloze", "letter"]),
+  retain_thresholds: z.array(z.number().min(0)).min(1),
+  n_features: z.array(positiveInt).min(1),
+  multipliers: z.array(z.number().positive()).min(1),
+  /** Settings whose retain accuracy falls below this count as forget accuracy 1.0. */
+  min_retain_accuracy: fraction,
+  /** Questions per MCQ set (null = all). */
+  max_questions: positiveInt.nullable(),
+});
+
+const runtime = z.strictObject({
+  /** "auto" picks the fastest backend installed; the resolved name enters every cache key. */
+  backend: z.enum(["auto", "wasm", "cpu", "tensorflow"]),
+  dtype: z.literal("float32"),
+  seed: z.number().int().min(0),
+});
+
+/** The whole config file. */
+export const configSchema = z.strictObject({
+  $schema: z.string().optional(),
+  description: z.string(),
+  corpus,
+  model,
+  extract,
+  sae,
+  presets: z.record(z.enum(["as_published", "trained"]), preset),
+  variants: z.record(z.string().regex(/^run\d+$/, "expected a run name like run0"), variant),
+  importance,
+  unlearning,
+  runtime,
+});
+
+/** A validated config. */
+export type Config = z.infer<typeof configSchema>;
