@@ -2,6 +2,7 @@
  * `deno task pipeline <command>`: the command line of the pipeline.
  * Exit codes: 0 success, 1 a stage (or the cache) failed, 2 bad usage or bad config.
  */
+import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { describeArtifact, exportArtifact, resolveArtifact } from "./artifact_view.ts";
 import { acquireCacheLock } from "./cache_lock.ts";
@@ -69,18 +70,21 @@ function expectPositionals(command: string, positionals: string[], min: number, 
   }
 }
 
-const print = (line: string) => console.log(line);
-
-async function session(flags: Flags): Promise<Session> {
-  return await openSession({
-    root: Deno.cwd(),
-    configPath: flags.config,
-    pipelinePath: flags.pipeline,
-  });
+/** One parsed command line, with where it runs and where its output goes. */
+interface Invocation {
+  flags: Flags;
+  args: string[];
+  root: string;
+  print: (line: string) => void;
 }
 
-async function commandRun(flags: Flags): Promise<number> {
-  const summary = await runPipeline(await session(flags), {
+async function session({ flags, root }: Invocation): Promise<Session> {
+  return await openSession({ root, configPath: flags.config, pipelinePath: flags.pipeline });
+}
+
+async function commandRun(invocation: Invocation): Promise<number> {
+  const { flags, print } = invocation;
+  const summary = await runPipeline(await session(invocation), {
     only: flags.only,
     force: flags.force,
     variant: flags.variant,
@@ -96,8 +100,9 @@ async function commandRun(flags: Flags): Promise<number> {
   return 0;
 }
 
-async function commandStatus(flags: Flags): Promise<number> {
-  const current = await session(flags);
+async function commandStatus(invocation: Invocation): Promise<number> {
+  const { flags, print } = invocation;
+  const current = await session(invocation);
   const assessments = await planPipeline(current, { variant: flags.variant });
   if (assessments.length === 0) print("the pipeline defines no stages yet");
   const width = Math.max(0, ...assessments.map((a) => a.instance.id.length));
@@ -111,35 +116,39 @@ async function commandStatus(flags: Flags): Promise<number> {
   return 0;
 }
 
-async function commandDiff(flags: Flags, positionals: string[]): Promise<number> {
+async function commandDiff(invocation: Invocation): Promise<number> {
+  const { flags, args: positionals, print } = invocation;
   expectPositionals("diff", positionals, 0, 2);
   const [revisionA, revisionB] = positionals.length === 0 ? ["HEAD", undefined] : positionals;
-  const diff = await diffResults(Deno.cwd(), flags.config, revisionA, revisionB);
+  const diff = await diffResults(invocation.root, flags.config, revisionA, revisionB);
   print(flags.json ? JSON.stringify(diff, null, 2) : formatDiff(diff));
   return 0;
 }
 
-async function commandShow(flags: Flags, positionals: string[]): Promise<number> {
+async function commandShow(invocation: Invocation): Promise<number> {
+  const { flags, args: positionals, print } = invocation;
   expectPositionals("show", positionals, 1, 1);
   const rows = Number(flags.rows);
   if (!Number.isInteger(rows) || rows < 0) {
     throw new UsageError(`--rows must be a whole number, got "${flags.rows}"`);
   }
-  const artifact = await resolveArtifact(await session(flags), positionals[0]);
+  const artifact = await resolveArtifact(await session(invocation), positionals[0]);
   print(await describeArtifact(artifact, rows));
   return 0;
 }
 
-async function commandExport(flags: Flags, positionals: string[]): Promise<number> {
+async function commandExport(invocation: Invocation): Promise<number> {
+  const { args: positionals, print } = invocation;
   expectPositionals("export", positionals, 2, 2);
-  const artifact = await resolveArtifact(await session(flags), positionals[0]);
-  await exportArtifact(artifact, positionals[1]);
+  const artifact = await resolveArtifact(await session(invocation), positionals[0]);
+  await exportArtifact(artifact, resolve(invocation.root, positionals[1]));
   print(`wrote ${positionals[1]} (${artifact.record.size} bytes)`);
   return 0;
 }
 
-async function commandVerify(flags: Flags): Promise<number> {
-  const current = await session(flags);
+async function commandVerify(invocation: Invocation): Promise<number> {
+  const { flags, print } = invocation;
+  const current = await session(invocation);
   const lock = await acquireCacheLock(current.paths.cacheLockFile, {
     wait: !flags["no-wait"],
     log: print,
@@ -159,8 +168,9 @@ async function commandVerify(flags: Flags): Promise<number> {
   }
 }
 
-async function commandGc(flags: Flags): Promise<number> {
-  const current = await session(flags);
+async function commandGc(invocation: Invocation): Promise<number> {
+  const { flags, print } = invocation;
+  const current = await session(invocation);
   const lock = await acquireCacheLock(current.paths.cacheLockFile, {
     wait: !flags["no-wait"],
     log: print,
@@ -174,36 +184,42 @@ async function commandGc(flags: Flags): Promise<number> {
   }
 }
 
+/** Output of the CLI, replaceable in tests. */
+export interface CliOutput {
+  root: string;
+  print: (line: string) => void;
+  printError: (line: string) => void;
+}
+
+const COMMANDS: Record<string, (invocation: Invocation) => Promise<number>> = {
+  run: commandRun,
+  status: commandStatus,
+  diff: commandDiff,
+  show: commandShow,
+  export: commandExport,
+  verify: commandVerify,
+  gc: commandGc,
+};
+
 /** Runs one command line and returns the exit code. */
-export async function main(args: string[]): Promise<number> {
+export async function main(
+  commandLine: string[],
+  output: Partial<CliOutput> = {},
+): Promise<number> {
+  const { root = Deno.cwd(), print = console.log, printError = console.error } = output;
   try {
-    const { values: flags, positionals } = parseCommandLine(args);
-    const [command, ...rest] = positionals;
+    const { values: flags, positionals } = parseCommandLine(commandLine);
+    const [command, ...args] = positionals;
     if (flags.help || command === undefined || command === "help") {
       print(HELP);
       return command === undefined && !flags.help ? 2 : 0;
     }
-    if (!["diff", "show", "export"].includes(command)) expectPositionals(command, rest, 0, 0);
-    switch (command) {
-      case "run":
-        return await commandRun(flags);
-      case "status":
-        return await commandStatus(flags);
-      case "diff":
-        return await commandDiff(flags, rest);
-      case "show":
-        return await commandShow(flags, rest);
-      case "export":
-        return await commandExport(flags, rest);
-      case "verify":
-        return await commandVerify(flags);
-      case "gc":
-        return await commandGc(flags);
-      default:
-        throw new UsageError(`unknown command "${command}"\n\n${HELP}`);
-    }
+    const handler = COMMANDS[command];
+    if (!handler) throw new UsageError(`unknown command "${command}"\n\n${HELP}`);
+    if (!["diff", "show", "export"].includes(command)) expectPositionals(command, args, 0, 0);
+    return await handler({ flags, args, root, print });
   } catch (error) {
-    console.error(`error: ${describeError(error)}`);
+    printError(`error: ${describeError(error)}`);
     return exitCodeFor(error);
   }
 }

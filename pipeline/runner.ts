@@ -9,7 +9,13 @@
 import { join, resolve } from "node:path";
 import { acquireCacheLock } from "./cache_lock.ts";
 import { PipelineError, StageFailure, UsageError } from "./errors.ts";
-import { selects, type StageInstance, variantMatches } from "./graph.ts";
+import {
+  parseArtifactReference,
+  producersOf,
+  selects,
+  type StageInstance,
+  variantMatches,
+} from "./graph.ts";
 import { type LockEntry, type OutputRecord, writeLockFile } from "./lock_file.ts";
 import { peakRssMiB, resetPeakRss } from "./memory.ts";
 import { writeMetrics } from "./metrics.ts";
@@ -61,13 +67,30 @@ export function validateSelectors(session: Session, options: Partial<RunOptions>
   }
 }
 
-/** Which instances this invocation considers at all. */
-function inScope(instance: StageInstance, options: Partial<RunOptions>): boolean {
-  if (options.variant !== undefined && !variantMatches(options.variant, instance.variant)) {
-    return false;
+/**
+ * Ids of the instances this invocation considers. `--variant` drops the other variants of
+ * fan-out stages and every stage that reads from a dropped instance (a stage that needs all
+ * variants must not run on a mix of fresh and stale ones); `--only` keeps one stage.
+ */
+function instancesInScope(session: Session, options: Partial<RunOptions>): Set<string> {
+  const scope = new Set<string>();
+  for (const instance of session.instances) {
+    if (options.variant !== undefined) {
+      if (!variantMatches(options.variant, instance.variant)) continue;
+      const readsDropped = Object.values(instance.stage.inputs ?? {}).some((reference) =>
+        producersOf(instance, parseArtifactReference(reference), session.instances)
+          .some((producer) => !scope.has(producer.id))
+      );
+      if (readsDropped) continue;
+    }
+    scope.add(instance.id);
   }
-  if (options.only !== undefined && !selects(options.only, instance)) return false;
-  return true;
+  if (options.only !== undefined) {
+    for (const instance of session.instances) {
+      if (!selects(options.only, instance)) scope.delete(instance.id);
+    }
+  }
+  return scope;
 }
 
 /**
@@ -81,8 +104,9 @@ export async function planPipeline(
   validateSelectors(session, options);
   const pending = new Set<string>();
   const assessments: Assessment[] = [];
+  const scope = instancesInScope(session, options);
   for (const instance of session.instances) {
-    if (!inScope(instance, options)) continue;
+    if (!scope.has(instance.id)) continue;
     const forced = options.force !== undefined && selects(options.force, instance);
     const assessment = await assess(session, instance, { pendingInstances: pending, forced });
     if (assessment.reasons.length > 0) pending.add(instance.id);
@@ -115,8 +139,9 @@ export async function runPipeline(session: Session, options: RunOptions): Promis
   try {
     // We hold the lock, so any temporary directory left here belongs to a run that died.
     await Deno.remove(session.paths.temporaryDir, { recursive: true }).catch(() => {});
+    const scope = instancesInScope(session, options);
     for (const instance of session.instances) {
-      if (!inScope(instance, options)) continue;
+      if (!scope.has(instance.id)) continue;
       const forced = options.force !== undefined && selects(options.force, instance);
       const assessment = await assess(session, instance, { pendingInstances: new Set(), forced });
       if (assessment.missingInputs.length > 0) {

@@ -1,0 +1,2 @@
+/** Re-export so throwaway pipelines written into temporary directories can use the pinned zod. */
+export { z } from "zod";

@@ -1,0 +1,132 @@
+/** End-to-end behaviour of `run` and `status` on a throwaway three-stage pipeline. */
+import { assert, assertEquals, assertMatch, assertStringIncludes } from "./helpers/assert.ts";
+import { sha256Hex } from "../pipeline/hashing.ts";
+import { TestWorkspace } from "./helpers/workspace.ts";
+
+const ranIn = TestWorkspace.ranIn;
+const ALL = ["01_make", "02_train@a", "02_train@b", "03_report"];
+
+async function withWorkspace(body: (workspace: TestWorkspace) => Promise<void>) {
+  const workspace = await TestWorkspace.create();
+  try {
+    await body(workspace);
+  } finally {
+    await workspace.dispose();
+  }
+}
+
+Deno.test("a first run runs everything; a second run is a full cache hit", () =>
+  withWorkspace(async (ws) => {
+    const first = await ws.cli("run");
+    assertEquals(first.code, 0, first.stderr);
+    assertEquals(ranIn(first), ALL);
+    const second = await ws.cli("run");
+    assertEquals(ranIn(second), []);
+    assertStringIncludes(second.stdout, "0 ran, 4 up to date");
+    const metrics = JSON.parse(await ws.read("results/test/metrics.json"));
+    assertEquals(metrics, { "train.a.sum": 6, "train.b.sum": 106 });
+  }));
+
+Deno.test("changing a param reruns the stages that depend on it, and status says which key", () =>
+  withWorkspace(async (ws) => {
+    await ws.cli("run");
+    await ws.writeConfig({ scale: 2, variants: ["a", "b"] });
+    const status = await ws.cli("status");
+    assertMatch(status.stdout, /01_make\s+will run: its params changed: scale 1 → 2/);
+    assertMatch(status.stdout, /02_train@a\s+will run: its inputs will be recomputed: numbers \(from 01_make/);
+    const run = await ws.cli("run");
+    assertEquals(ranIn(run), ALL);
+    assertEquals(JSON.parse(await ws.read("results/test/metrics.json"))["train.a.sum"], 12);
+  }));
+
+Deno.test("editing a module only 02_train imports leaves 01_make cached", () =>
+  withWorkspace(async (ws) => {
+    await ws.cli("run");
+    await ws.write("train_helper.ts", (await ws.read("train_helper.ts")) + "\n// a comment\n");
+    const status = await ws.cli("status");
+    assertMatch(status.stdout, /01_make\s+up to date/);
+    assertMatch(status.stdout, /02_train@a\s+will run: its code changed: train_helper.ts/);
+    const run = await ws.cli("run");
+    // 02_train produces the same bytes again, so 03_report's inputs are unchanged: it stays cached.
+    assertEquals(ranIn(run), ["02_train@a", "02_train@b"]);
+  }));
+
+Deno.test("changing a declared data file reruns its stage and everything downstream", () =>
+  withWorkspace(async (ws) => {
+    await ws.cli("run");
+    await ws.write("data/numbers.txt", "1 2 3 4\n");
+    const status = await ws.cli("status");
+    assertMatch(status.stdout, /01_make\s+will run: its data files changed: data\/numbers.txt/);
+    assertEquals(ranIn(await ws.cli("run")), ALL);
+  }));
+
+Deno.test("--only runs one stage on cached inputs, and refuses when they are missing", () =>
+  withWorkspace(async (ws) => {
+    const refused = await ws.cli("run", "--only", "02_train");
+    assertEquals(refused.code, 1);
+    assertStringIncludes(refused.stderr, "not in the cache");
+    await ws.cli("run");
+    await ws.writeConfig({ scale: 5, variants: ["a", "b"] });
+    // 01_make is now stale, but --only uses its cached output as is.
+    const only = await ws.cli("run", "--only", "03_report", "--force", "03_report");
+    assertEquals(only.code, 0, only.stderr);
+    assertEquals(ranIn(only), ["03_report"]);
+  }));
+
+Deno.test("--force reruns a cached stage; identical outputs keep downstream cached", () =>
+  withWorkspace(async (ws) => {
+    await ws.cli("run");
+    const forced = await ws.cli("run", "--force", "02_train");
+    assertEquals(ranIn(forced), ["02_train@a", "02_train@b"]);
+    assertStringIncludes(forced.stdout, "forced with --force");
+  }));
+
+Deno.test("--variant restricts fan-out stages and holds back stages that need every variant", () =>
+  withWorkspace(async (ws) => {
+    await ws.cli("run");
+    await ws.writeConfig({ scale: 3, variants: ["a", "b"] });
+    const run = await ws.cli("run", "--variant", "a");
+    assertEquals(ranIn(run), ["01_make", "02_train@a"]);
+    const status = await ws.cli("status");
+    assertMatch(status.stdout, /02_train@b\s+will run/);
+    assertMatch(status.stdout, /03_report\s+will run/);
+    const unknown = await ws.cli("run", "--variant", "zzz");
+    assertEquals(unknown.code, 2);
+    assertStringIncludes(unknown.stderr, "variants: a, b");
+  }));
+
+Deno.test("a failing stage exits 1 with its name; earlier stages stay recorded", () =>
+  withWorkspace(async (ws) => {
+    await ws.write("fail.02_train@b", "");
+    const failed = await ws.cli("run");
+    assertEquals(failed.code, 1);
+    assertStringIncludes(failed.stderr, "stage 02_train@b failed: the test asked this stage to fail");
+    await Deno.remove(`${ws.root}/fail.02_train@b`);
+    assertEquals(ranIn(await ws.cli("run")), ["02_train@b", "03_report"]);
+  }));
+
+Deno.test("the lock file holds relative paths, key parts, sizes, wall time and memory", () =>
+  withWorkspace(async (ws) => {
+    await ws.cli("run");
+    const text = await ws.read("results/test/pipeline.lock.json");
+    assert(!text.includes(ws.root), "the lock file must not contain absolute paths");
+    const lock = JSON.parse(text);
+    const entry = lock.stages["02_train@a"];
+    assertEquals(Object.keys(entry.code).sort(), ["train.ts", "train_helper.ts"]);
+    assertEquals(entry.params, { variant: "a" });
+    assertEquals(entry.inputs.numbers[0].artifact, "01_make/numbers");
+    assertEquals(lock.stages["01_make"].files, { "data/numbers.txt": sha256Hex("1 2 3\n") });
+    assertMatch(entry.key, /^[0-9a-f]{64}$/);
+    assert(entry.run.peak_rss_mb > 0);
+    assert(entry.run.seconds >= 0);
+    assertEquals(entry.numerics, { backend: "test", dtype: "float32" });
+    assertEquals(lock.stages["03_report"].inputs.weights.length, 2);
+  }));
+
+Deno.test("bad usage exits 2 with a message naming the flag", () =>
+  withWorkspace(async (ws) => {
+    const result = await ws.cli("run", "--only", "nope");
+    assertEquals(result.code, 2);
+    assertStringIncludes(result.stderr, "--only nope: no such stage (stages: 01_make, 02_train, 03_report)");
+    assertEquals((await ws.cli("frobnicate")).code, 2);
+  }));
