@@ -15,6 +15,9 @@ export function formatIssues(issues: z.core.$ZodIssue[]): string {
         issue.keys.map((key) => `"${[...issue.path, key].join(".")}"`).join(", ")
       } (check the spelling; the schema does not allow extra keys)`;
     }
+    if (issue.code === "invalid_type" && issue.message.endsWith("received undefined")) {
+      return `  - ${path}: missing (expected ${issue.expected})`;
+    }
     return `  - ${path}: ${issue.message}`;
   }).join("\n");
 }

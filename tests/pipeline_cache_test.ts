@@ -26,7 +26,11 @@ async function assertEveryObjectIntact(root: string): Promise<number> {
   for await (const prefix of Deno.readDir(objects)) {
     for await (const entry of Deno.readDir(join(objects, prefix.name))) {
       const hash = await sha256File(join(objects, prefix.name, entry.name));
-      assertEquals(hash, prefix.name + entry.name, `object ${prefix.name}/${entry.name} is damaged`);
+      assertEquals(
+        hash,
+        prefix.name + entry.name,
+        `object ${prefix.name}/${entry.name} is damaged`,
+      );
       count++;
     }
   }

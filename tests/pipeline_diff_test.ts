@@ -9,7 +9,9 @@ async function git(root: string, ...args: string[]): Promise<void> {
     stdout: "null",
     stderr: "piped",
   }).output();
-  if (!result.success) throw new Error(`git ${args.join(" ")}: ${new TextDecoder().decode(result.stderr)}`);
+  if (!result.success) {
+    throw new Error(`git ${args.join(" ")}: ${new TextDecoder().decode(result.stderr)}`);
+  }
 }
 
 Deno.test("diff shows metrics, params and stage keys that changed between two commits", async () => {
@@ -36,7 +38,7 @@ Deno.test("diff shows metrics, params and stage keys that changed between two co
     const committed = await ws.cli("diff", "HEAD~1", "HEAD");
     assertMatch(committed.stdout, /train\.b\.sum\s+106\s+112\s+6\s+\+5\.66 %/);
     assertStringIncludes(committed.stdout, "01_make: scale 1 → 2");
-    assertStringIncludes(committed.stdout, "02_train@c: variant (none) → \"c\"");
+    assertStringIncludes(committed.stdout, '02_train@c: variant (none) → "c"');
     assertStringIncludes(committed.stdout, "02_train@c: added");
     assertStringIncludes(committed.stdout, "01_make: key changed");
 

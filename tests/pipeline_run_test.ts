@@ -33,7 +33,10 @@ Deno.test("changing a param reruns the stages that depend on it, and status says
     await ws.writeConfig({ scale: 2, variants: ["a", "b"] });
     const status = await ws.cli("status");
     assertMatch(status.stdout, /01_make\s+will run: its params changed: scale 1 → 2/);
-    assertMatch(status.stdout, /02_train@a\s+will run: its inputs will be recomputed: numbers \(from 01_make/);
+    assertMatch(
+      status.stdout,
+      /02_train@a\s+will run: its inputs will be recomputed: numbers \(from 01_make/,
+    );
     const run = await ws.cli("run");
     assertEquals(ranIn(run), ALL);
     assertEquals(JSON.parse(await ws.read("results/test/metrics.json"))["train.a.sum"], 12);
@@ -100,7 +103,10 @@ Deno.test("a failing stage exits 1 with its name; earlier stages stay recorded",
     await ws.write("fail.02_train@b", "");
     const failed = await ws.cli("run");
     assertEquals(failed.code, 1);
-    assertStringIncludes(failed.stderr, "stage 02_train@b failed: the test asked this stage to fail");
+    assertStringIncludes(
+      failed.stderr,
+      "stage 02_train@b failed: the test asked this stage to fail",
+    );
     await Deno.remove(`${ws.root}/fail.02_train@b`);
     assertEquals(ranIn(await ws.cli("run")), ["02_train@b", "03_report"]);
   }));
@@ -127,6 +133,9 @@ Deno.test("bad usage exits 2 with a message naming the flag", () =>
   withWorkspace(async (ws) => {
     const result = await ws.cli("run", "--only", "nope");
     assertEquals(result.code, 2);
-    assertStringIncludes(result.stderr, "--only nope: no such stage (stages: 01_make, 02_train, 03_report)");
+    assertStringIncludes(
+      result.stderr,
+      "--only nope: no such stage (stages: 01_make, 02_train, 03_report)",
+    );
     assertEquals((await ws.cli("frobnicate")).code, 2);
   }));

@@ -152,11 +152,14 @@ export class TestWorkspace {
   async cli(...args: string[]): Promise<CliResult> {
     const stdout: string[] = [];
     const stderr: string[] = [];
-    const code = await main([...args, "--config", "configs/test.json", "--pipeline", "pipeline.ts"], {
-      root: this.root,
-      print: (line) => stdout.push(line),
-      printError: (line) => stderr.push(line),
-    });
+    const code = await main(
+      [...args, "--config", "configs/test.json", "--pipeline", "pipeline.ts"],
+      {
+        root: this.root,
+        print: (line) => stdout.push(line),
+        printError: (line) => stderr.push(line),
+      },
+    );
     return { code, stdout: stdout.join("\n"), stderr: stderr.join("\n") };
   }
 

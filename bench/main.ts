@@ -1,0 +1,31 @@
+/**
+ * `make bench` / `deno task bench [--json]`: runs every benchmark and prints a table, or one JSON
+ * object per line (`{"name", "value", "unit"}`) with `--json`.
+ */
+import { parseArgs } from "node:util";
+import { measureCachedReproduce } from "./cached_reproduce.ts";
+import type { BenchResult } from "./result.ts";
+
+const BENCHMARKS: { title: string; measure: () => Promise<BenchResult[]> }[] = [
+  { title: "fully cached make reproduce", measure: measureCachedReproduce },
+];
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: { json: { type: "boolean", default: false } },
+});
+const results: BenchResult[] = [];
+for (const benchmark of BENCHMARKS) {
+  if (!values.json) console.error(`measuring: ${benchmark.title}…`);
+  results.push(...await benchmark.measure());
+}
+if (values.json) {
+  for (const { name, value, unit } of results) console.log(JSON.stringify({ name, value, unit }));
+} else {
+  const width = Math.max(...results.map((r) => r.name.length));
+  for (const r of results) {
+    console.log(
+      `${r.name.padEnd(width)}  ${String(r.value).padStart(10)} ${r.unit}  ${r.note ?? ""}`,
+    );
+  }
+}

@@ -1,0 +1,28 @@
+import { assertEquals } from "../tests/helpers/assert.ts";
+import { createProgressReporter, formatDuration } from "./progress.ts";
+
+Deno.test("plain progress prints at most one line per interval plus a final line", () => {
+  let clock = 0;
+  const lines: string[] = [];
+  const progress = createProgressReporter("02_extract", {
+    interactive: false,
+    writeLine: (line) => lines.push(line),
+    plainIntervalSeconds: 10,
+    now: () => clock,
+  });
+  progress.start({ label: "extracting", unit: "tokens", total: 1000 });
+  for (let i = 0; i < 100; i++) {
+    clock += 1000; // one second per 10 tokens
+    progress.advance(10);
+  }
+  progress.finish();
+  assertEquals(lines.length, 11);
+  assertEquals(lines[0], "[02_extract] extracting: 100/1,000 tokens (10%), 10 tokens/s, ETA 1m30s");
+  assertEquals(lines.at(-1), "[02_extract] extracting: 1,000 tokens in 1m40s");
+});
+
+Deno.test("formatDuration", () => {
+  assertEquals(formatDuration(5), "5s");
+  assertEquals(formatDuration(185), "3m05s");
+  assertEquals(formatDuration(3720), "1h02m");
+});

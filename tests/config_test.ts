@@ -1,0 +1,76 @@
+/** The shipped configs validate; broken ones fail with the key path and what was expected. */
+import { join } from "node:path";
+import { loadConfig } from "../pipeline/config.ts";
+import { main } from "../pipeline/cli.ts";
+import { configSchema } from "../stages/config_schema.ts";
+import { assertEquals, assertRejects, assertStringIncludes } from "./helpers/assert.ts";
+import { REPO_ROOT } from "./helpers/workspace.ts";
+
+const DEFAULT = join(REPO_ROOT, "configs/default.json");
+const PAPER = join(REPO_ROOT, "configs/paper.json");
+
+Deno.test("configs/default.json and configs/paper.json are valid", async () => {
+  await loadConfig(DEFAULT, configSchema);
+  const { config } = await loadConfig(PAPER, configSchema);
+  // The paper's hyperparameters (DESIGN §4).
+  assertEquals(config.extract.layer, 19);
+  assertEquals(config.sae.dict_size, 2304);
+  assertEquals(config.sae.learning_rate, 3e-4);
+  assertEquals(config.sae.l1_penalty, 0.04);
+  assertEquals(config.importance.weights, {
+    activation: 0.35,
+    gradient: 0.5,
+    mutual_information: 0.15,
+  });
+  assertEquals(config.presets.as_published, { num_tokens: 1000, init: "zeros" });
+});
+
+async function brokenConfig(edit: (config: Record<string, unknown>) => void): Promise<string> {
+  const config = JSON.parse(await Deno.readTextFile(DEFAULT));
+  edit(config);
+  const path = await Deno.makeTempFile({ suffix: ".json" });
+  await Deno.writeTextFile(path, JSON.stringify(config));
+  return path;
+}
+
+Deno.test("an unknown key is named with its full path", async () => {
+  const path = await brokenConfig((c) => ((c.sae as Record<string, unknown>).learning_rat = 1));
+  await assertRejects(() => loadConfig(path, configSchema), 'unknown key "sae.learning_rat"');
+});
+
+Deno.test("a wrong type names the key and the expected type", async () => {
+  const path = await brokenConfig((c) => ((c.sae as Record<string, unknown>).l1_penalty = "0.04"));
+  await assertRejects(
+    () => loadConfig(path, configSchema),
+    "sae.l1_penalty: Invalid input: expected number",
+  );
+});
+
+Deno.test("a missing field is named", async () => {
+  const path = await brokenConfig((c) => delete (c.extract as Record<string, unknown>).layer);
+  await assertRejects(
+    () => loadConfig(path, configSchema),
+    "extract.layer: missing (expected number)",
+  );
+});
+
+Deno.test("invalid JSON and a missing file are reported with the file name", async () => {
+  const path = await Deno.makeTempFile({ suffix: ".json" });
+  await Deno.writeTextFile(path, "{ not json");
+  await assertRejects(() => loadConfig(path, configSchema), `config ${path} is not valid JSON`);
+  await assertRejects(() => loadConfig("/nonexistent/x.json", configSchema), "does not exist");
+});
+
+Deno.test("the CLI exits 2 on a bad config", async () => {
+  const path = await brokenConfig((
+    c,
+  ) => ((c.runtime as Record<string, unknown>).backend = "quantum"));
+  const errors: string[] = [];
+  const code = await main(["status", "--config", path], {
+    root: REPO_ROOT,
+    print: () => {},
+    printError: (line) => errors.push(line),
+  });
+  assertEquals(code, 2);
+  assertStringIncludes(errors.join("\n"), "runtime.backend");
+});
