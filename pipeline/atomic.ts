@@ -5,6 +5,7 @@
  * never a half-written file under the final name.
  */
 import { dirname, join } from "node:path";
+import { readTextIfExists } from "./files.ts";
 
 /** Writes `data` to `path` atomically, creating parent directories as needed. */
 export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
@@ -26,11 +27,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
 
 /** Writes `text` to `path` atomically unless the file already holds exactly that text. */
 export async function writeTextIfChanged(path: string, text: string): Promise<boolean> {
-  try {
-    if (await Deno.readTextFile(path) === text) return false;
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-  }
+  if (await readTextIfExists(path) === text) return false;
   await writeFileAtomic(path, text);
   return true;
 }

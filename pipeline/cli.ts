@@ -146,42 +146,43 @@ async function commandExport(invocation: Invocation): Promise<number> {
   return 0;
 }
 
-async function commandVerify(invocation: Invocation): Promise<number> {
-  const { flags, print } = invocation;
+/** Runs `body` on a session while holding the cache lock (for commands that delete objects). */
+async function withCacheLock(
+  invocation: Invocation,
+  body: (current: Session) => Promise<number>,
+): Promise<number> {
   const current = await session(invocation);
   const lock = await acquireCacheLock(current.paths.cacheLockFile, {
-    wait: !flags["no-wait"],
-    log: print,
+    wait: !invocation.flags["no-wait"],
+    log: invocation.print,
   });
   try {
-    const { checked, problems } = await verifyCache(current);
-    for (const problem of problems) {
-      const action = problem.state === "corrupt"
-        ? "removed; `run` will recompute it"
-        : "`run` will recompute it";
-      print(`${problem.instanceId}/${problem.output}: ${problem.state} (${action})`);
-    }
-    print(`${checked} objects checked, ${problems.length} problem(s)`);
-    return problems.length === 0 ? 0 : 1;
+    return await body(current);
   } finally {
     lock.release();
   }
 }
 
-async function commandGc(invocation: Invocation): Promise<number> {
-  const { flags, print } = invocation;
-  const current = await session(invocation);
-  const lock = await acquireCacheLock(current.paths.cacheLockFile, {
-    wait: !flags["no-wait"],
-    log: print,
+async function commandVerify(invocation: Invocation): Promise<number> {
+  return await withCacheLock(invocation, async (current) => {
+    const { checked, problems } = await verifyCache(current);
+    for (const problem of problems) {
+      const action = problem.state === "corrupt"
+        ? "removed; `run` will recompute it"
+        : "`run` will recompute it";
+      invocation.print(`${problem.instanceId}/${problem.output}: ${problem.state} (${action})`);
+    }
+    invocation.print(`${checked} objects checked, ${problems.length} problem(s)`);
+    return problems.length === 0 ? 0 : 1;
   });
-  try {
+}
+
+async function commandGc(invocation: Invocation): Promise<number> {
+  return await withCacheLock(invocation, async (current) => {
     const { removed, bytesFreed } = await collectGarbage(current);
-    print(`removed ${removed} unreferenced object(s), freed ${bytesFreed} bytes`);
+    invocation.print(`removed ${removed} unreferenced object(s), freed ${bytesFreed} bytes`);
     return 0;
-  } finally {
-    lock.release();
-  }
+  });
 }
 
 /** Output of the CLI, replaceable in tests. */

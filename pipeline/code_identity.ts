@@ -10,6 +10,7 @@
  */
 import { dirname, relative, resolve } from "node:path";
 import { fromFileUrl } from "./paths.ts";
+import { readTextIfExists } from "./files.ts";
 import { sha256Hex } from "./hashing.ts";
 
 const STATIC_IMPORT = /^\s*(?:import|export)\s+(type\s+)?[^;'"]*?\s+from\s+["']([^"']+)["']/gm;
@@ -44,13 +45,8 @@ export async function codeIdentity(
     const path = pending.pop()!;
     if (seen.has(path)) continue;
     seen.add(path);
-    let source: string;
-    try {
-      source = await Deno.readTextFile(path);
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) continue;
-      throw error;
-    }
+    const source = await readTextIfExists(path);
+    if (source === undefined) continue;
     identity[relative(root, path)] = sha256Hex(source);
     for (const specifier of localImportSpecifiers(source)) {
       pending.push(

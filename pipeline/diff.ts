@@ -4,6 +4,7 @@
  * present on one side only are shown as added or removed, never as a crash (dvc #3437, #2995).
  */
 import { UsageError } from "./errors.ts";
+import { readTextIfExists } from "./files.ts";
 import type { JsonValue } from "./json.ts";
 import { emptyLockFile, type LockFile, parseLockFile } from "./lock_file.ts";
 import { asMetrics, type Metrics } from "./metrics.ts";
@@ -31,14 +32,7 @@ export interface ResultsDiff {
 
 /** Text of `path` (relative to `root`) at git revision `revision`, or in the working tree. */
 export async function readAtRevision(root: string, revision: string | undefined, path: string) {
-  if (revision === undefined) {
-    try {
-      return await Deno.readTextFile(`${root}/${path}`);
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return undefined;
-      throw error;
-    }
-  }
+  if (revision === undefined) return await readTextIfExists(`${root}/${path}`);
   const verify = await new Deno.Command("git", {
     args: ["rev-parse", "--verify", "--quiet", `${revision}^{commit}`],
     cwd: root,

@@ -7,6 +7,7 @@
  */
 import { writeTextIfChanged } from "./atomic.ts";
 import { PipelineError } from "./errors.ts";
+import { readTextIfExists } from "./files.ts";
 import { type JsonValue, prettyJson } from "./json.ts";
 
 /** One artifact an instance read: `"01_fetch/tokens"` or `"03_train@run0.trained/weights"`. */
@@ -75,12 +76,8 @@ export function parseLockFile(text: string, source: string): LockFile {
 
 /** Reads the lock file at `path`, or an empty one when it does not exist yet. */
 export async function readLockFile(path: string, configPath: string): Promise<LockFile> {
-  try {
-    return parseLockFile(await Deno.readTextFile(path), path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return emptyLockFile(configPath);
-    throw error;
-  }
+  const text = await readTextIfExists(path);
+  return text === undefined ? emptyLockFile(configPath) : parseLockFile(text, path);
 }
 
 /** Writes the lock file atomically, with sorted keys; untouched when nothing changed. */

@@ -3,6 +3,7 @@
  * file in the working tree references).
  */
 import { join } from "node:path";
+import { readTextIfExists } from "./files.ts";
 import { parseLockFile, referencedHashes } from "./lock_file.ts";
 import type { Session } from "./session.ts";
 
@@ -47,13 +48,8 @@ async function hashesReferencedByAllLockFiles(root: string): Promise<Set<string>
   }
   for (const config of configs.filter((entry) => entry.isDirectory)) {
     const path = join(resultsDir, config.name, "pipeline.lock.json");
-    let text: string;
-    try {
-      text = await Deno.readTextFile(path);
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) continue;
-      throw error;
-    }
+    const text = await readTextIfExists(path);
+    if (text === undefined) continue;
     for (const hash of referencedHashes(parseLockFile(text, path))) referenced.add(hash);
   }
   return referenced;

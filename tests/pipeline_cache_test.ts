@@ -6,18 +6,9 @@ import { join } from "node:path";
 import { sha256File } from "../pipeline/hashing.ts";
 import { readParquetFile } from "../pipeline/parquet.ts";
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "./helpers/assert.ts";
-import { outputOf, TestWorkspace } from "./helpers/workspace.ts";
+import { outputOf, TestWorkspace, withWorkspace } from "./helpers/workspace.ts";
 
 const ranIn = TestWorkspace.ranIn;
-
-async function withWorkspace(body: (workspace: TestWorkspace) => Promise<void>) {
-  const workspace = await TestWorkspace.create();
-  try {
-    await body(workspace);
-  } finally {
-    await workspace.dispose();
-  }
-}
 
 /** Every object file under the cache, checked against its name. */
 async function assertEveryObjectIntact(root: string): Promise<number> {
@@ -81,9 +72,7 @@ Deno.test("a second run waits for the first (naming its pid) or, with --no-wait,
 Deno.test("verify finds a corrupt object and removes it; run recomputes it", () =>
   withWorkspace(async (ws) => {
     await ws.cli("run");
-    const lock = JSON.parse(await ws.read("results/test/pipeline.lock.json"));
-    const hash: string = lock.stages["02_train@b"].outputs.weights.sha256;
-    const objectPath = join(ws.root, ".cache/objects", hash.slice(0, 2), hash.slice(2));
+    const objectPath = await ws.objectPath("02_train@b", "weights");
     const original = await Deno.readTextFile(objectPath);
     await Deno.chmod(objectPath, 0o644);
     await Deno.writeTextFile(objectPath, original.replace("1", "9"));
@@ -99,9 +88,7 @@ Deno.test("verify finds a corrupt object and removes it; run recomputes it", () 
 Deno.test("run notices an object edited in place, without verify", () =>
   withWorkspace(async (ws) => {
     await ws.cli("run");
-    const lock = JSON.parse(await ws.read("results/test/pipeline.lock.json"));
-    const hash: string = lock.stages["01_make"].outputs.numbers.sha256;
-    const objectPath = join(ws.root, ".cache/objects", hash.slice(0, 2), hash.slice(2));
+    const objectPath = await ws.objectPath("01_make", "numbers");
     await Deno.chmod(objectPath, 0o644);
     await Deno.writeTextFile(objectPath, "[7,8,9]");
     const status = await ws.cli("status");

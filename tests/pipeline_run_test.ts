@@ -1,19 +1,10 @@
 /** End-to-end behaviour of `run` and `status` on a throwaway three-stage pipeline. */
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "./helpers/assert.ts";
 import { sha256Hex } from "../pipeline/hashing.ts";
-import { TestWorkspace } from "./helpers/workspace.ts";
+import { TestWorkspace, withWorkspace } from "./helpers/workspace.ts";
 
 const ranIn = TestWorkspace.ranIn;
 const ALL = ["01_make", "02_train@a", "02_train@b", "03_report"];
-
-async function withWorkspace(body: (workspace: TestWorkspace) => Promise<void>) {
-  const workspace = await TestWorkspace.create();
-  try {
-    await body(workspace);
-  } finally {
-    await workspace.dispose();
-  }
-}
 
 Deno.test("a first run runs everything; a second run is a full cache hit", () =>
   withWorkspace(async (ws) => {

@@ -204,9 +204,28 @@ export class TestWorkspace {
     throw new Error(`timed out waiting for ${path}`);
   }
 
+  /** Path of the cached object holding output `output` of `instanceId`, per the lock file. */
+  async objectPath(instanceId: string, output: string): Promise<string> {
+    const lock = JSON.parse(await this.read("results/test/pipeline.lock.json"));
+    const hash: string = lock.stages[instanceId].outputs[output].sha256;
+    return join(this.root, ".cache/objects", hash.slice(0, 2), hash.slice(2));
+  }
+
   /** Deletes the workspace. */
   async dispose(): Promise<void> {
     await Deno.remove(this.root, { recursive: true });
+  }
+}
+
+/** Runs `body` in a fresh workspace and deletes it afterwards. */
+export async function withWorkspace(
+  body: (workspace: TestWorkspace) => Promise<void>,
+): Promise<void> {
+  const workspace = await TestWorkspace.create();
+  try {
+    await body(workspace);
+  } finally {
+    await workspace.dispose();
   }
 }
 
