@@ -19,7 +19,8 @@ import { encodeJsonlZst, type PileDocument } from "../stages/data/jsonl_zst.ts";
 import { generateKnowledgeBase, type MultipleChoiceQuestion } from "./knowledge_base.ts";
 import { SeededRandom } from "./random.ts";
 
-const SEED = 20261124;
+/** Seed of every random choice in the embedded data (knowledge base, sampling, splits). */
+export const MINI_PILE_SEED = 20261124;
 const WORDNET_DIR = "/usr/share/wordnet";
 const FORTUNES_DIR = "/usr/share/games/fortunes";
 const WORDNET_SYNSETS = 16000;
@@ -108,8 +109,8 @@ async function writeQuestions(path: string, questions: MultipleChoiceQuestion[])
 }
 
 async function main(): Promise<void> {
-  const random = new SeededRandom(SEED);
-  const knowledge = generateKnowledgeBase(SEED);
+  const random = new SeededRandom(MINI_PILE_SEED);
+  const knowledge = generateKnowledgeBase(MINI_PILE_SEED);
   const general = random.shuffle([
     ...await wordnetDocuments(random),
     ...await fortuneDocuments(),

@@ -1,0 +1,82 @@
+/**
+ * The tfjs backend every numeric stage runs on. "wasm" is the default on CPU; its BatchMatMul
+ * kernel is re-registered to transpose operands first, because the stock kernel's transposed
+ * variants (used throughout backpropagation) run about 10× slower (DESIGN §6).
+ * "tensorflow" (tfjs-node-gpu) is optional and loaded only when asked for and installed.
+ */
+import * as tf from "@tensorflow/tfjs-core";
+// Importing tfjs-layers registers the gradient functions that tfjs-core lacks on its own.
+import "@tensorflow/tfjs-layers";
+import "@tensorflow/tfjs-backend-cpu";
+import "@tensorflow/tfjs-backend-wasm";
+
+export { tf };
+
+/** Backends a config may name; "auto" resolves to the best one installed. */
+export type BackendName = "auto" | "wasm" | "cpu" | "tensorflow";
+
+let patched = false;
+
+/** Replaces wasm's BatchMatMul by one that transposes its operands explicitly first. */
+function patchWasmBatchMatMul(): void {
+  if (patched) return;
+  const original = tf.getKernel("BatchMatMul", "wasm");
+  const transpose = tf.getKernel("Transpose", "wasm");
+  if (!original || !transpose) return;
+  tf.unregisterKernel("BatchMatMul", "wasm");
+  tf.registerKernel({
+    kernelName: "BatchMatMul",
+    backendName: "wasm",
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const { transposeA, transposeB } = attrs as { transposeA: boolean; transposeB: boolean };
+      const temporaries: tf.TensorInfo[] = [];
+      const swapLastTwo = (x: tf.TensorInfo) => {
+        const perm = x.shape.map((_, i) => i);
+        const n = perm.length;
+        [perm[n - 1], perm[n - 2]] = [perm[n - 2], perm[n - 1]];
+        const result = transpose.kernelFunc({
+          inputs: { x },
+          backend,
+          attrs: { perm },
+        }) as tf.TensorInfo;
+        temporaries.push(result);
+        return result;
+      };
+      const a = transposeA ? swapLastTwo(inputs.a!) : inputs.a!;
+      const b = transposeB ? swapLastTwo(inputs.b!) : inputs.b!;
+      const output = original.kernelFunc({
+        inputs: { a, b },
+        backend,
+        attrs: { ...attrs, transposeA: false, transposeB: false },
+      });
+      for (const temporary of temporaries) {
+        (backend as { disposeData(id: unknown): void }).disposeData(temporary.dataId);
+      }
+      return output;
+    },
+  });
+  patched = true;
+}
+
+/** Activates a backend and returns the name of the one in use (it enters cache keys). */
+export async function useBackend(requested: BackendName = "auto"): Promise<string> {
+  if (requested === "tensorflow") {
+    try {
+      await import("@tensorflow/tfjs-node-gpu" as string);
+    } catch {
+      throw new Error(
+        'backend "tensorflow" needs @tensorflow/tfjs-node-gpu (or -node), which is not installed; ' +
+          "see the README section on running the paper config on a GPU",
+      );
+    }
+  }
+  const name = requested === "auto" ? "wasm" : requested;
+  if (tf.getBackend() !== name) {
+    if (!await tf.setBackend(name)) {
+      throw new Error(`the tfjs backend "${name}" could not be started`);
+    }
+    await tf.ready();
+  }
+  if (name === "wasm") patchWasmBatchMatMul();
+  return name;
+}

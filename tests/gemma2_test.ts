@@ -1,0 +1,167 @@
+/** The tfjs Gemma-2 forward pass against a naive reference, and its invariants. */
+import { tf, useBackend } from "../stages/model/backend.ts";
+import { forward, fromHfTensors, type HfTensors, toHfTensors } from "../stages/model/gemma2.ts";
+import { type Gemma2Config, parseGemma2Config } from "../stages/model/gemma2_config.ts";
+import { SeededRandom } from "../tools/random.ts";
+import { assert, assertEquals } from "./helpers/assert.ts";
+import { referenceForward } from "./helpers/gemma2_reference.ts";
+
+await useBackend("wasm");
+
+function tinyConfig(overrides: Partial<Gemma2Config> = {}): Gemma2Config {
+  return parseGemma2Config({
+    model_type: "gemma2",
+    vocab_size: 37,
+    hidden_size: 16,
+    intermediate_size: 24,
+    num_hidden_layers: 2,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    head_dim: 8,
+    rms_norm_eps: 1e-6,
+    rope_theta: 10000,
+    query_pre_attn_scalar: 8,
+    attn_logit_softcapping: 1.5, // small caps so that soft-capping changes the numbers
+    final_logit_softcapping: 2.0,
+    sliding_window: 3,
+    max_position_embeddings: 32,
+    ...overrides,
+  }, "test config");
+}
+
+/** Random HF-layout tensors; norm weights non-zero so the (1 + w) scale is exercised. */
+function randomTensors(config: Gemma2Config, seed = 1): HfTensors {
+  const random = new SeededRandom(seed);
+  const tensors: HfTensors = new Map();
+  const make = (name: string, shape: number[], scale: number) => {
+    const data = Float32Array.from(
+      { length: shape.reduce((a, b) => a * b, 1) },
+      () => (random.next() * 2 - 1) * scale,
+    );
+    tensors.set(name, { shape, data });
+  };
+  const { hidden_size: h, intermediate_size: f, head_dim: d } = config;
+  make("model.embed_tokens.weight", [config.vocab_size, h], 0.5);
+  make("model.norm.weight", [h], 0.3);
+  for (let i = 0; i < config.num_hidden_layers; i++) {
+    const p = `model.layers.${i}`;
+    for (
+      const norm of [
+        "input_layernorm",
+        "post_attention_layernorm",
+        "pre_feedforward_layernorm",
+        "post_feedforward_layernorm",
+      ]
+    ) {
+      make(`${p}.${norm}.weight`, [h], 0.3);
+    }
+    make(`${p}.self_attn.q_proj.weight`, [config.num_attention_heads * d, h], 0.4);
+    make(`${p}.self_attn.k_proj.weight`, [config.num_key_value_heads * d, h], 0.4);
+    make(`${p}.self_attn.v_proj.weight`, [config.num_key_value_heads * d, h], 0.4);
+    make(`${p}.self_attn.o_proj.weight`, [h, config.num_attention_heads * d], 0.4);
+    make(`${p}.mlp.gate_proj.weight`, [f, h], 0.4);
+    make(`${p}.mlp.up_proj.weight`, [f, h], 0.4);
+    make(`${p}.mlp.down_proj.weight`, [h, f], 0.4);
+  }
+  return tensors;
+}
+
+function logitsOf(
+  tensors: HfTensors,
+  config: Gemma2Config,
+  batch: number[][],
+  mask?: number[][],
+): number[][][] {
+  const weights = fromHfTensors(tensors, config, "test");
+  return tf.tidy(() => {
+    const ids = tf.tensor2d(batch, undefined, "int32");
+    const attentionMask = mask ? tf.tensor2d(mask) : undefined;
+    return forward(weights, config, ids, { attentionMask }).logits!.arraySync();
+  });
+}
+
+function assertClose(actual: number[][], expected: number[][], tolerance: number, what: string) {
+  let worst = 0;
+  actual.forEach((row, i) =>
+    row.forEach((v, j) => (worst = Math.max(worst, Math.abs(v - expected[i][j]))))
+  );
+  assert(worst < tolerance, `${what}: max abs difference ${worst} ≥ ${tolerance}`);
+}
+
+Deno.test("the tfjs forward pass matches the naive reference (GQA, RoPE, soft-caps, sliding window)", () => {
+  const config = tinyConfig();
+  const tensors = randomTensors(config);
+  const ids = [2, 5, 9, 13, 1, 30, 7, 7, 22];
+  assertClose(
+    logitsOf(tensors, config, [ids])[0],
+    referenceForward(tensors, config, ids),
+    1e-4,
+    "logits",
+  );
+});
+
+Deno.test("causality: changing token t leaves every position before t unchanged", () => {
+  const config = tinyConfig();
+  const tensors = randomTensors(config);
+  const [a, b] = logitsOf(tensors, config, [[2, 5, 9, 13, 4, 6], [2, 5, 9, 14, 4, 6]]);
+  assertClose(a.slice(0, 3), b.slice(0, 3), 1e-6, "positions before the change");
+  assert(Math.abs(a[3][0] - b[3][0]) > 1e-4, "the changed position itself must change");
+});
+
+Deno.test("batched with right padding equals one sequence at a time", () => {
+  const config = tinyConfig();
+  const tensors = randomTensors(config);
+  const long = [2, 5, 9, 13, 4, 6, 8];
+  const short = [2, 11, 3];
+  const [batchedLong, batchedShort] = logitsOf(tensors, config, [long, [...short, 0, 0, 0, 0]], [
+    [1, 1, 1, 1, 1, 1, 1],
+    [1, 1, 1, 0, 0, 0, 0],
+  ]);
+  assertClose(batchedLong, logitsOf(tensors, config, [long])[0], 1e-5, "long sequence");
+  assertClose(
+    batchedShort.slice(0, 3),
+    logitsOf(tensors, config, [short])[0],
+    1e-5,
+    "padded sequence",
+  );
+});
+
+Deno.test("the sliding window limits attention on even layers", () => {
+  const oneSlidingLayer = tinyConfig({ num_hidden_layers: 1 });
+  const tensors = randomTensors(tinyConfig(), 3);
+  const [a, b] = logitsOf(tensors, oneSlidingLayer, [[2, 5, 9, 13, 4, 6], [2, 7, 9, 13, 4, 6]]);
+  // Window 3: position 5 sees positions 3, 4, 5 only, so token 1 cannot reach it.
+  assertClose([a[5]], [b[5]], 1e-6, "position outside the window");
+  assert(Math.abs(a[3][0] - b[3][0]) > 1e-5, "position 3 sees position 1 and must change");
+  const wide = tinyConfig({ num_hidden_layers: 1, sliding_window: 16 });
+  const [c, d] = logitsOf(tensors, wide, [[2, 5, 9, 13, 4, 6], [2, 7, 9, 13, 4, 6]]);
+  assert(Math.abs(c[5][0] - d[5][0]) > 1e-5, "with a wide window the change reaches position 5");
+});
+
+Deno.test("the residual hook reads layer L and its replacement flows on to the logits", () => {
+  const config = tinyConfig();
+  const weights = fromHfTensors(randomTensors(config), config, "test");
+  tf.tidy(() => {
+    const ids = tf.tensor2d([[2, 5, 9, 13]], undefined, "int32");
+    const plain = forward(weights, config, ids).logits!;
+    const identity = forward(weights, config, ids, { hook: { layer: 0, replace: (r) => r } });
+    assertClose(identity.logits!.arraySync()[0], plain.arraySync()[0], 1e-6, "identity hook");
+    const extracted = forward(weights, config, ids, { hook: { layer: 0 }, stopAtHook: true });
+    assertEquals(extracted.logits, undefined);
+    assertEquals(extracted.residual!.shape, [1, 4, 16]);
+    const zeroed = forward(weights, config, ids, {
+      hook: { layer: 0, replace: (r) => tf.zerosLike(r) },
+    });
+    assert(Math.abs(zeroed.logits!.arraySync()[0][3][0] - plain.arraySync()[0][3][0]) > 1e-5);
+  });
+});
+
+Deno.test("weights survive a round trip to HF layout", async () => {
+  const config = tinyConfig();
+  const tensors = randomTensors(config);
+  const back = await toHfTensors(fromHfTensors(tensors, config, "test"));
+  for (const [name, tensor] of tensors) {
+    assertEquals(back.get(name)!.shape, tensor.shape, name);
+    assertEquals(back.get(name)!.data, tensor.data, name);
+  }
+});
