@@ -1,0 +1,124 @@
+/**
+ * A stand-in for the Hugging Face hub on 127.0.0.1: `resolve/<revision>/<file>` URLs for models
+ * and data sets, gated repos that want a bearer token, LFS files redirected (302) to a second
+ * "CDN" server with `X-Linked-Etag`, HTTP Range, and injectable failures (5xx answers, a
+ * connection cut mid-body, a wrong announced hash).
+ */
+import { createHash } from "node:crypto";
+
+/** One file the fake hub serves, and how it misbehaves. */
+export interface FakeFile {
+  bytes: Uint8Array;
+  /** Served through the CDN with an X-Linked-Etag (SHA-256), like LFS files. */
+  lfs?: boolean;
+  /** Announce a wrong SHA-256. */
+  wrongHash?: boolean;
+  /** The first response stops after this many body bytes. */
+  cutAfter?: number;
+  /** The first N requests get HTTP 503. */
+  failTimes?: number;
+}
+
+/** A repo: its files and whether it is gated. */
+export interface FakeRepo {
+  gated?: boolean;
+  files: Record<string, FakeFile>;
+}
+
+/** What the fake hub saw. */
+export interface SeenRequest {
+  server: "hub" | "cdn";
+  path: string;
+  authorization: string | null;
+  range: string | null;
+}
+
+/** A running fake hub. */
+export interface FakeHub {
+  url: string;
+  requests: SeenRequest[];
+  close(): Promise<void>;
+}
+
+function sha256(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+function serveBytes(file: FakeFile, request: Request, firstTime: boolean): Response {
+  const range = request.headers.get("range")?.match(/^bytes=(\d+)-$/);
+  const start = range ? Number(range[1]) : 0;
+  if (start >= file.bytes.length && range) return new Response(null, { status: 416 });
+  const body = file.bytes.subarray(start);
+  const headers = new Headers({ "content-length": String(body.length) });
+  if (range) headers.set("content-range", `bytes ${start}-${file.bytes.length - 1}/${file.bytes.length}`);
+  if (firstTime && file.cutAfter !== undefined) {
+    const stream = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(body.subarray(0, file.cutAfter));
+        setTimeout(() => controller.error(new Error("connection cut by the test")), 20);
+      },
+    });
+    return new Response(stream, { status: range ? 206 : 200, headers });
+  }
+  return new Response(body.slice(), { status: range ? 206 : 200, headers });
+}
+
+/** Starts the hub and its CDN on ephemeral ports; `token` opens gated repos. */
+export function startFakeHub(repos: Record<string, FakeRepo>, token: string): FakeHub {
+  const requests: SeenRequest[] = [];
+  const counts = new Map<string, number>();
+  const cdnCounts = new Map<string, number>();
+  const lookup = (repoId: string, file: string) => repos[repoId]?.files[file];
+  const record = (server: "hub" | "cdn", request: Request) =>
+    requests.push({
+      server,
+      path: new URL(request.url).pathname,
+      authorization: request.headers.get("authorization"),
+      range: request.headers.get("range"),
+    });
+
+  const cdn = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+    record("cdn", request);
+    const [, repoId, file] = decodeURIComponent(new URL(request.url).pathname).match(/^\/cdn\/([^/]+\/[^/]+)\/(.+)$/) ?? [];
+    const served = lookup(repoId, file);
+    if (!served) return new Response("not found", { status: 404 });
+    const key = `${repoId}/${file}`;
+    cdnCounts.set(key, (cdnCounts.get(key) ?? 0) + 1);
+    return serveBytes(served, request, cdnCounts.get(key) === 1);
+  });
+  const cdnUrl = `http://127.0.0.1:${cdn.addr.port}`;
+
+  const hub = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+    record("hub", request);
+    const path = decodeURIComponent(new URL(request.url).pathname);
+    const match = path.match(/^\/(?:datasets\/)?([^/]+\/[^/]+)\/resolve\/[^/]+\/(.+)$/);
+    if (!match) return new Response("not found", { status: 404 });
+    const [, repoId, file] = match;
+    const repo = repos[repoId];
+    if (!repo) return new Response("Repository not found", { status: 401 });
+    if (repo.gated && request.headers.get("authorization") !== `Bearer ${token}`) {
+      return new Response("Access to this repo is restricted", { status: 403 });
+    }
+    const served = repo.files[file];
+    if (!served) return new Response("Entry not found", { status: 404 });
+    const key = `${repoId}/${file}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+    if ((served.failTimes ?? 0) >= counts.get(key)!) return new Response("busy", { status: 503 });
+    if (served.lfs) {
+      const hash = served.wrongHash ? sha256(new TextEncoder().encode("something else")) : sha256(served.bytes);
+      return new Response(null, {
+        status: 302,
+        headers: { location: `${cdnUrl}/cdn/${repoId}/${file}`, "x-linked-etag": `"${hash}"` },
+      });
+    }
+    return serveBytes(served, request, counts.get(key) === 1 + (served.failTimes ?? 0));
+  });
+  return {
+    url: `http://127.0.0.1:${hub.addr.port}`,
+    requests,
+    async close() {
+      await hub.shutdown();
+      await cdn.shutdown();
+    },
+  };
+}
