@@ -36,3 +36,83 @@ export async function writeParquetFile(path: string, table: arrow.Table): Promis
 export async function readParquetFile(path: string): Promise<arrow.Table> {
   return decodeParquet(await Deno.readFile(path));
 }
+
+/** Rows per row group of streamed files: bounds the writer's and the reader's memory. */
+export const STREAM_ROW_GROUP_ROWS = 8192;
+
+/**
+ * Writes a Parquet file chunk by chunk with bounded memory: each `append`ed Arrow table is
+ * serialised as it comes (row groups of at most `STREAM_ROW_GROUP_ROWS` rows). Call `close` to
+ * finish; the file is complete only after `close` resolves.
+ */
+export class ParquetChunkWriter {
+  #pending: ((batch: parquet.RecordBatch | null) => void)[] = [];
+  #queued: (parquet.RecordBatch | null)[] = [];
+  #done: Promise<void>;
+
+  private constructor(done: (source: ReadableStream) => Promise<void>) {
+    const source = new ReadableStream<parquet.RecordBatch>({
+      pull: async (controller) => {
+        const next = this.#queued.length > 0
+          ? this.#queued.shift()!
+          : await new Promise<parquet.RecordBatch | null>((resolve) => this.#pending.push(resolve));
+        if (next === null) controller.close();
+        else controller.enqueue(next);
+      },
+    }, { highWaterMark: 0 });
+    this.#done = done(source);
+  }
+
+  /** Opens `path` for writing. */
+  static async create(path: string): Promise<ParquetChunkWriter> {
+    const file = await Deno.open(path, { write: true, createNew: true });
+    const properties = new parquet.WriterPropertiesBuilder()
+      .setCompression(parquet.Compression.ZSTD)
+      .setCreatedBy(PARQUET_CREATED_BY)
+      .setMaxRowGroupSize(STREAM_ROW_GROUP_ROWS)
+      // Dictionaries do not help float columns and cost time; statistics are not used.
+      .setDictionaryEnabled(false)
+      .setStatisticsEnabled(parquet.EnabledStatistics.None)
+      .build();
+    return new ParquetChunkWriter(async (source) => {
+      const encoded = await parquet.transformParquetStream(source, properties);
+      await encoded.pipeTo(file.writable);
+    });
+  }
+
+  #push(item: parquet.RecordBatch | null): void {
+    const waiting = this.#pending.shift();
+    if (waiting) waiting(item);
+    else this.#queued.push(item);
+  }
+
+  /** Appends the rows of `table` (same schema every time). */
+  append(table: arrow.Table): void {
+    const wasmTable = parquet.Table.fromIPCStream(arrow.tableToIPC(table, "stream"));
+    for (const batch of wasmTable.recordBatches()) this.#push(batch);
+  }
+
+  /** Finishes the file. */
+  async close(): Promise<void> {
+    this.#push(null);
+    await this.#done;
+  }
+}
+
+/** Streams a Parquet file as Arrow tables of at most `batchSize` rows, reading row group by row group. */
+export async function* readParquetBatches(
+  path: string,
+  options: { batchSize?: number; columns?: string[] } = {},
+): AsyncGenerator<arrow.Table> {
+  const { openAsBlob } = await import("node:fs");
+  const file = await parquet.ParquetFile.fromFile(await openAsBlob(path));
+  const groups = file.metadata().numRowGroups();
+  for (let group = 0; group < groups; group++) {
+    const table = await file.read({
+      rowGroups: [group],
+      batchSize: options.batchSize,
+      columns: options.columns,
+    });
+    yield arrow.tableFromIPC(table.intoIPCStream());
+  }
+}

@@ -1,14 +1,87 @@
 /**
  * The pipeline of this repository: its config schema, its stages in order, and the numerics
  * settings that enter every cache key. Stage modules are named here, not imported, so that
- * `status` and a fully cached `run` stay fast.
+ * `status` and a fully cached `run` stay fast (DESIGN §2–3).
  *
- * Stages are added as they are built (01_fetch … 06_report, DESIGN §2); none pretends to compute.
+ * Stages are added as they are built (01_fetch … 06_report); none pretends to compute.
  */
+import { join } from "node:path";
+import type { JsonObject } from "../pipeline/json.ts";
 import type { PipelineDefinition, StageSpec } from "../pipeline/stage.ts";
 import { type Config, configSchema } from "./config_schema.ts";
 
-const stages: StageSpec<Config>[] = [];
+type Source = Config["corpus"]["source"];
+
+/** Local paths of a source (hub sources are pinned by repo and revision in the params instead). */
+function localPaths(source: Source): string[] {
+  return source.kind === "local" ? [source.path] : [];
+}
+
+/** A source as a stage param (it is plain JSON already). */
+function sourceParam(source: Source): JsonObject {
+  return { ...source };
+}
+
+const stages: StageSpec<Config>[] = [
+  {
+    id: "01_fetch",
+    description: "corpus, tokenised contexts, MCQ sets and frequency corpora",
+    module: new URL("./01_fetch.ts", import.meta.url),
+    params: (c) => ({
+      corpus: { source: sourceParam(c.corpus.source), max_documents: c.corpus.max_documents },
+      tokenizer: sourceParam(c.model.source),
+      context_length: c.extract.context_length,
+      mcq_sets: [
+        {
+          role: "forget",
+          name: c.unlearning.forget_set.name,
+          source: sourceParam(c.unlearning.forget_set.source),
+        },
+        ...c.unlearning.retain_sets.map((set) => ({
+          role: "retain",
+          name: set.name,
+          source: sourceParam(set.source),
+        })),
+      ],
+      forget_corpus: sourceParam(c.unlearning.forget_corpus),
+      retain_corpus: sourceParam(c.unlearning.retain_corpus),
+      max_corpus_documents: c.unlearning.max_corpus_documents,
+    }),
+    files: (c) => [
+      ...localPaths(c.corpus.source),
+      ...localPaths(c.model.source).flatMap((
+        dir,
+      ) => [join(dir, "tokenizer.json"), join(dir, "tokenizer_config.json")]),
+      ...[c.unlearning.forget_set, ...c.unlearning.retain_sets].flatMap((set) =>
+        localPaths(set.source)
+      ),
+      ...localPaths(c.unlearning.forget_corpus),
+      ...localPaths(c.unlearning.retain_corpus),
+    ],
+    outputs: {
+      documents: "documents.parquet",
+      tokens: "tokens.parquet",
+      mcq: "mcq.parquet",
+      corpora: "corpora.parquet",
+      metrics: "metrics.json",
+    },
+  },
+  {
+    id: "02_extract",
+    description: "residual-stream activations at the configured layer",
+    module: new URL("./02_extract.ts", import.meta.url),
+    inputs: { tokens: "01_fetch/tokens" },
+    params: (c) => ({
+      model: sourceParam(c.model.source),
+      layer: c.extract.layer,
+      num_tokens: c.extract.num_tokens,
+      lm_batch_size: c.extract.lm_batch_size,
+      backend: c.runtime.backend,
+    }),
+    files: (c) => localPaths(c.model.source),
+    outputs: { activations: "activations.parquet", metrics: "metrics.json" },
+  },
+];
 
 /** The pipeline `deno task pipeline` runs by default. */
 export const pipeline: PipelineDefinition<Config> = {

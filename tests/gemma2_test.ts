@@ -1,70 +1,12 @@
 /** The tfjs Gemma-2 forward pass against a naive reference, and its invariants. */
 import { tf, useBackend } from "../stages/model/backend.ts";
 import { forward, fromHfTensors, type HfTensors, toHfTensors } from "../stages/model/gemma2.ts";
-import { type Gemma2Config, parseGemma2Config } from "../stages/model/gemma2_config.ts";
-import { SeededRandom } from "../tools/random.ts";
+import type { Gemma2Config } from "../stages/model/gemma2_config.ts";
 import { assert, assertEquals } from "./helpers/assert.ts";
 import { referenceForward } from "./helpers/gemma2_reference.ts";
+import { randomTensors, tinyConfig } from "./helpers/tiny_model.ts";
 
 await useBackend("wasm");
-
-function tinyConfig(overrides: Partial<Gemma2Config> = {}): Gemma2Config {
-  return parseGemma2Config({
-    model_type: "gemma2",
-    vocab_size: 37,
-    hidden_size: 16,
-    intermediate_size: 24,
-    num_hidden_layers: 2,
-    num_attention_heads: 4,
-    num_key_value_heads: 2,
-    head_dim: 8,
-    rms_norm_eps: 1e-6,
-    rope_theta: 10000,
-    query_pre_attn_scalar: 8,
-    attn_logit_softcapping: 1.5, // small caps so that soft-capping changes the numbers
-    final_logit_softcapping: 2.0,
-    sliding_window: 3,
-    max_position_embeddings: 32,
-    ...overrides,
-  }, "test config");
-}
-
-/** Random HF-layout tensors; norm weights non-zero so the (1 + w) scale is exercised. */
-function randomTensors(config: Gemma2Config, seed = 1): HfTensors {
-  const random = new SeededRandom(seed);
-  const tensors: HfTensors = new Map();
-  const make = (name: string, shape: number[], scale: number) => {
-    const data = Float32Array.from(
-      { length: shape.reduce((a, b) => a * b, 1) },
-      () => (random.next() * 2 - 1) * scale,
-    );
-    tensors.set(name, { shape, data });
-  };
-  const { hidden_size: h, intermediate_size: f, head_dim: d } = config;
-  make("model.embed_tokens.weight", [config.vocab_size, h], 0.5);
-  make("model.norm.weight", [h], 0.3);
-  for (let i = 0; i < config.num_hidden_layers; i++) {
-    const p = `model.layers.${i}`;
-    for (
-      const norm of [
-        "input_layernorm",
-        "post_attention_layernorm",
-        "pre_feedforward_layernorm",
-        "post_feedforward_layernorm",
-      ]
-    ) {
-      make(`${p}.${norm}.weight`, [h], 0.3);
-    }
-    make(`${p}.self_attn.q_proj.weight`, [config.num_attention_heads * d, h], 0.4);
-    make(`${p}.self_attn.k_proj.weight`, [config.num_key_value_heads * d, h], 0.4);
-    make(`${p}.self_attn.v_proj.weight`, [config.num_key_value_heads * d, h], 0.4);
-    make(`${p}.self_attn.o_proj.weight`, [h, config.num_attention_heads * d], 0.4);
-    make(`${p}.mlp.gate_proj.weight`, [f, h], 0.4);
-    make(`${p}.mlp.up_proj.weight`, [f, h], 0.4);
-    make(`${p}.mlp.down_proj.weight`, [h, f], 0.4);
-  }
-  return tensors;
-}
 
 function logitsOf(
   tensors: HfTensors,

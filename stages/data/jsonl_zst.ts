@@ -6,6 +6,7 @@
  */
 import { createReadStream } from "node:fs";
 import zlib from "node:zlib";
+import { checkZstdFrames } from "./zstd_frames.ts";
 
 /** One document of a Pile shard. */
 export interface PileDocument {
@@ -61,6 +62,7 @@ export async function* readJsonlZst(
   path: string,
   onMalformed: (problem: MalformedLine) => void,
 ): AsyncGenerator<PileDocument> {
+  await checkZstdFrames(path);
   const decompressed = createReadStream(path).pipe(zlib.createZstdDecompress());
   const decoder = new TextDecoder("utf-8", { fatal: false });
   let pending = "";

@@ -41,6 +41,9 @@ export interface HubOptions {
 /** An error that retrying cannot fix (auth, missing file, checksum mismatch). */
 export class HubError extends Error {
   override name = "HubError";
+  constructor(message: string, readonly status?: number) {
+    super(message);
+  }
 }
 
 const MAX_REDIRECTS = 5;
@@ -49,7 +52,9 @@ const MAX_REDIRECTS = 5;
 export function resolveUrl(endpoint: string, repo: HubRepo, file: string): string {
   const prefix = repo.type === "dataset" ? "datasets/" : "";
   const path = file.split("/").map(encodeURIComponent).join("/");
-  return `${endpoint.replace(/\/$/, "")}/${prefix}${repo.id}/resolve/${encodeURIComponent(repo.revision)}/${path}`;
+  return `${endpoint.replace(/\/$/, "")}/${prefix}${repo.id}/resolve/${
+    encodeURIComponent(repo.revision)
+  }/${path}`;
 }
 
 function accessMessage(repo: HubRepo, status: number, hasToken: boolean): string {
@@ -67,7 +72,11 @@ interface Response0 {
 }
 
 /** GET with manual redirects: the token goes only to the hub's own host. */
-async function getFollowingRedirects(url: string, headers: Headers, options: Required<Pick<HubOptions, "timeoutMs">>): Promise<Response0> {
+async function getFollowingRedirects(
+  url: string,
+  headers: Headers,
+  options: Required<Pick<HubOptions, "timeoutMs">>,
+): Promise<Response0> {
   let current = new URL(url);
   const origin = current.origin;
   let expectedSha256: string | undefined;
@@ -117,11 +126,17 @@ async function attemptDownload(
   });
   if (response.status === 401 || response.status === 403) {
     await response.body?.cancel();
-    throw new HubError(accessMessage(repo, response.status, Boolean(options.token)));
+    throw new HubError(
+      accessMessage(repo, response.status, Boolean(options.token)),
+      response.status,
+    );
   }
   if (response.status === 404) {
     await response.body?.cancel();
-    throw new HubError(`${file} does not exist in ${repo.type} ${repo.id} at revision ${repo.revision} (HTTP 404)`);
+    throw new HubError(
+      `${file} does not exist in ${repo.type} ${repo.id} at revision ${repo.revision} (HTTP 404)`,
+      404,
+    );
   }
   if (response.status === 416 && have > 0) {
     await response.body?.cancel();
@@ -151,7 +166,11 @@ async function attemptDownload(
  * Path of `file` from `repo` in the download cache, downloading it first if needed.
  * Throws HubError for problems a retry cannot fix.
  */
-export async function hubDownload(repo: HubRepo, file: string, options: HubOptions): Promise<string> {
+export async function hubDownload(
+  repo: HubRepo,
+  file: string,
+  options: HubOptions,
+): Promise<string> {
   const endpoint = options.endpoint ?? Deno.env.get("HF_ENDPOINT") ?? "https://huggingface.co";
   const token = options.token ?? Deno.env.get("HF_TOKEN") ?? undefined;
   const destination = join(options.cacheDir, `${repo.type}s`, repo.id, repo.revision, file);
@@ -184,9 +203,15 @@ export async function hubDownload(repo: HubRepo, file: string, options: HubOptio
     } catch (error) {
       if (error instanceof HubError || attempt >= attempts) {
         if (error instanceof HubError) throw error;
-        throw new HubError(`downloading ${url} failed after ${attempts} attempts: ${(error as Error).message}`);
+        throw new HubError(
+          `downloading ${url} failed after ${attempts} attempts: ${(error as Error).message}`,
+        );
       }
-      options.log?.(`${file}: ${(error as Error).message}; retrying in ${delay} ms (attempt ${attempt + 1} of ${attempts})`);
+      options.log?.(
+        `${file}: ${(error as Error).message}; retrying in ${delay} ms (attempt ${
+          attempt + 1
+        } of ${attempts})`,
+      );
       await new Promise((resolve) => setTimeout(resolve, delay));
       delay *= 2;
     }

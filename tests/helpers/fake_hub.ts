@@ -50,7 +50,9 @@ function serveBytes(file: FakeFile, request: Request, firstTime: boolean): Respo
   if (start >= file.bytes.length && range) return new Response(null, { status: 416 });
   const body = file.bytes.subarray(start);
   const headers = new Headers({ "content-length": String(body.length) });
-  if (range) headers.set("content-range", `bytes ${start}-${file.bytes.length - 1}/${file.bytes.length}`);
+  if (range) {
+    headers.set("content-range", `bytes ${start}-${file.bytes.length - 1}/${file.bytes.length}`);
+  }
   if (firstTime && file.cutAfter !== undefined) {
     const stream = new ReadableStream<Uint8Array>({
       start(controller) {
@@ -79,7 +81,9 @@ export function startFakeHub(repos: Record<string, FakeRepo>, token: string): Fa
 
   const cdn = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
     record("cdn", request);
-    const [, repoId, file] = decodeURIComponent(new URL(request.url).pathname).match(/^\/cdn\/([^/]+\/[^/]+)\/(.+)$/) ?? [];
+    const [, repoId, file] =
+      decodeURIComponent(new URL(request.url).pathname).match(/^\/cdn\/([^/]+\/[^/]+)\/(.+)$/) ??
+        [];
     const served = lookup(repoId, file);
     if (!served) return new Response("not found", { status: 404 });
     const key = `${repoId}/${file}`;
@@ -105,7 +109,9 @@ export function startFakeHub(repos: Record<string, FakeRepo>, token: string): Fa
     counts.set(key, (counts.get(key) ?? 0) + 1);
     if ((served.failTimes ?? 0) >= counts.get(key)!) return new Response("busy", { status: 503 });
     if (served.lfs) {
-      const hash = served.wrongHash ? sha256(new TextEncoder().encode("something else")) : sha256(served.bytes);
+      const hash = served.wrongHash
+        ? sha256(new TextEncoder().encode("something else"))
+        : sha256(served.bytes);
       return new Response(null, {
         status: 302,
         headers: { location: `${cdnUrl}/cdn/${repoId}/${file}`, "x-linked-etag": `"${hash}"` },

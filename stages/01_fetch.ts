@@ -1,0 +1,129 @@
+/**
+ * 01_fetch: the inputs of the experiment as artifacts.
+ * Reads the corpus shards, the multiple-choice sets and the forget/retain corpora (local folders
+ * or the hub) and the model's tokenizer. Writes `documents` (doc_id, pile_set_name, text),
+ * `tokens` (seq_id, doc_id, length, ids[context]), `mcq` (role, subject, question, choices,
+ * answer), `corpora` (corpus, doc_id, text) and `metrics`.
+ */
+import type { StageContext } from "../pipeline/stage.ts";
+import { ParquetChunkWriter, writeParquetFile } from "../pipeline/parquet.ts";
+import { type DataSource, readDocuments, resolveSourceFiles } from "./data/sources.ts";
+import type { MalformedLine } from "./data/jsonl_zst.ts";
+import { documentsTable, frequencyCorporaTable, mcqTable } from "./data/fetch_tables.ts";
+import { contextRow, type TokenRow, tokensTable } from "./data/tokens.ts";
+import { hubOptionsFor } from "./hub/hub_cache.ts";
+import { type ModelSource, resolveModelDirectory } from "./model/load_model.ts";
+import { readMultipleChoiceSet } from "./model/mcq_sets.ts";
+import { loadTokenizer } from "./model/tokenizer.ts";
+
+/** The slice of the config 01_fetch depends on. */
+export interface FetchParams {
+  corpus: { source: DataSource; max_documents: number };
+  tokenizer: ModelSource;
+  context_length: number;
+  mcq_sets: { role: "forget" | "retain"; name: string; source: DataSource }[];
+  forget_corpus: DataSource;
+  retain_corpus: DataSource;
+  max_corpus_documents: number;
+}
+
+const CHUNK_DOCUMENTS = 4096;
+const MALFORMED_LINES_SHOWN = 20;
+/** SAEBench keeps corpus documents longer than this many characters. */
+const MIN_CORPUS_DOCUMENT_CHARACTERS = 50;
+
+export async function run(context: StageContext<FetchParams>): Promise<void> {
+  const params = context.params;
+  const hub = hubOptionsFor(context.root, context.log);
+  const malformed: MalformedLine[] = [];
+  const onMalformed = (problem: MalformedLine) => {
+    if (malformed.length < MALFORMED_LINES_SHOWN) {
+      context.log(`skipped ${problem.file}:${problem.line}: ${problem.reason}`);
+    }
+    malformed.push(problem);
+  };
+  const tokenizer = await loadTokenizer(
+    await resolveModelDirectory(params.tokenizer, hub, { root: context.root, weights: false }),
+  );
+
+  const documents = await ParquetChunkWriter.create(context.output("documents"));
+  const tokens = await ParquetChunkWriter.create(context.output("tokens"));
+  let docId = 0;
+  let realTokens = 0;
+  let pendingDocs: { docId: number; pileSetName: string; text: string }[] = [];
+  let pendingRows: TokenRow[] = [];
+  const flush = () => {
+    if (pendingDocs.length === 0) return;
+    documents.append(documentsTable(pendingDocs));
+    tokens.append(tokensTable(pendingRows, params.context_length));
+    pendingDocs = [];
+    pendingRows = [];
+  };
+  context.progress.start({
+    label: "reading the corpus",
+    unit: "documents",
+    total: params.corpus.max_documents,
+  });
+  const shards = await resolveSourceFiles(params.corpus.source, context.root, hub, ".jsonl.zst");
+  reading: for (const shard of shards) {
+    for await (const document of readDocuments(shard, "unknown", onMalformed)) {
+      if (docId >= params.corpus.max_documents) break reading;
+      const row = contextRow(tokenizer, document.text, params.context_length, {
+        seqId: docId,
+        docId,
+      });
+      realTokens += row.length;
+      pendingDocs.push({ docId, pileSetName: document.pileSetName, text: document.text });
+      pendingRows.push(row);
+      docId++;
+      context.progress.advance();
+      if (pendingDocs.length >= CHUNK_DOCUMENTS) flush();
+    }
+  }
+  flush();
+  await documents.close();
+  await tokens.close();
+  context.progress.finish();
+  if (malformed.length > MALFORMED_LINES_SHOWN) {
+    context.log(`… and ${malformed.length - MALFORMED_LINES_SHOWN} more malformed lines`);
+  }
+
+  const metrics: Record<string, number> = {
+    "data.documents": docId,
+    "data.sequences": docId,
+    "data.tokens": realTokens,
+    "data.malformed_lines": malformed.length,
+  };
+  const questions = [];
+  for (const set of params.mcq_sets) {
+    const [path] = await resolveSourceFiles(set.source, context.root, hub);
+    const items = await readMultipleChoiceSet(path);
+    metrics[`data.mcq.${set.name}.questions`] = items.length;
+    questions.push(...items.map((item) => ({ ...item, role: set.role, subject: set.name })));
+  }
+  await writeParquetFile(context.output("mcq"), mcqTable(questions));
+
+  const corpora: { corpus: string; text: string }[] = [];
+  for (
+    const [corpus, source] of [["forget", params.forget_corpus], [
+      "retain",
+      params.retain_corpus,
+    ]] as const
+  ) {
+    let kept = 0;
+    for (const path of await resolveSourceFiles(source, context.root, hub)) {
+      for await (const document of readDocuments(path, corpus, onMalformed)) {
+        if (kept >= params.max_corpus_documents) break;
+        if (document.text.length <= MIN_CORPUS_DOCUMENT_CHARACTERS) continue;
+        corpora.push({ corpus, text: document.text });
+        kept++;
+      }
+    }
+    metrics[`data.${corpus}_corpus.documents`] = kept;
+  }
+  await writeParquetFile(context.output("corpora"), frequencyCorporaTable(corpora));
+  await Deno.writeTextFile(context.output("metrics"), JSON.stringify(metrics));
+  context.log(
+    `${docId} documents, ${realTokens} tokens in ${docId} contexts of ${params.context_length}`,
+  );
+}

@@ -1,0 +1,91 @@
+/**
+ * Test models: a tiny Gemma-2 config, random HF-layout weights, and a complete model folder
+ * (config.json, model.safetensors, and the repository's real tokenizer files) on disk.
+ */
+import { join } from "node:path";
+import { writeSafetensorsFile } from "../../pipeline/safetensors.ts";
+import type { HfTensors } from "../../stages/model/gemma2.ts";
+import { type Gemma2Config, parseGemma2Config } from "../../stages/model/gemma2_config.ts";
+import { SeededRandom } from "../../tools/random.ts";
+import { REPO_ROOT } from "./workspace.ts";
+
+/** A small Gemma-2 config; small soft-caps so that capping changes the numbers. */
+export function tinyConfig(overrides: Partial<Gemma2Config> = {}): Gemma2Config {
+  return parseGemma2Config({
+    model_type: "gemma2",
+    vocab_size: 37,
+    hidden_size: 16,
+    intermediate_size: 24,
+    num_hidden_layers: 2,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    head_dim: 8,
+    rms_norm_eps: 1e-6,
+    rope_theta: 10000,
+    query_pre_attn_scalar: 8,
+    attn_logit_softcapping: 1.5,
+    final_logit_softcapping: 2.0,
+    sliding_window: 3,
+    max_position_embeddings: 128,
+    ...overrides,
+  }, "test config");
+}
+
+/** Random HF-layout tensors; norm weights non-zero so the (1 + w) scale is exercised. */
+export function randomTensors(config: Gemma2Config, seed = 1): HfTensors {
+  const random = new SeededRandom(seed);
+  const tensors: HfTensors = new Map();
+  const make = (name: string, shape: number[], scale: number) => {
+    const data = Float32Array.from(
+      { length: shape.reduce((a, b) => a * b, 1) },
+      () => (random.next() * 2 - 1) * scale,
+    );
+    tensors.set(name, { shape, data });
+  };
+  const { hidden_size: h, intermediate_size: f, head_dim: d } = config;
+  make("model.embed_tokens.weight", [config.vocab_size, h], 0.5);
+  make("model.norm.weight", [h], 0.3);
+  for (let i = 0; i < config.num_hidden_layers; i++) {
+    const p = `model.layers.${i}`;
+    for (
+      const norm of [
+        "input_layernorm",
+        "post_attention_layernorm",
+        "pre_feedforward_layernorm",
+        "post_feedforward_layernorm",
+      ]
+    ) {
+      make(`${p}.${norm}.weight`, [h], 0.3);
+    }
+    make(`${p}.self_attn.q_proj.weight`, [config.num_attention_heads * d, h], 0.4);
+    make(`${p}.self_attn.k_proj.weight`, [config.num_key_value_heads * d, h], 0.4);
+    make(`${p}.self_attn.v_proj.weight`, [config.num_key_value_heads * d, h], 0.4);
+    make(`${p}.self_attn.o_proj.weight`, [h, config.num_attention_heads * d], 0.4);
+    make(`${p}.mlp.gate_proj.weight`, [f, h], 0.4);
+    make(`${p}.mlp.up_proj.weight`, [f, h], 0.4);
+    make(`${p}.mlp.down_proj.weight`, [h, f], 0.4);
+  }
+  return tensors;
+}
+
+/** Writes a model folder with random weights and the repository's tokenizer (vocab 4096). */
+export async function writeTinyModelFolder(
+  directory: string,
+  overrides: Partial<Gemma2Config> = {},
+): Promise<Gemma2Config> {
+  await Deno.mkdir(directory, { recursive: true });
+  const tokenizerDir = join(REPO_ROOT, "data/models/gemma2-tiny");
+  for (const file of ["tokenizer.json", "tokenizer_config.json"]) {
+    await Deno.copyFile(join(tokenizerDir, file), join(directory, file));
+  }
+  const vocabSize =
+    Object.keys(JSON.parse(await Deno.readTextFile(join(directory, "tokenizer.json"))).model.vocab)
+      .length;
+  const config = tinyConfig({ vocab_size: vocabSize, ...overrides });
+  await Deno.writeTextFile(join(directory, "config.json"), JSON.stringify(config, null, 2));
+  await writeSafetensorsFile(
+    join(directory, "model.safetensors"),
+    Object.fromEntries(randomTensors(config)),
+  );
+  return config;
+}

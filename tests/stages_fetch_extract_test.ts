@@ -1,0 +1,148 @@
+/**
+ * 01_fetch and 02_extract end to end, through the real pipeline definition and CLI, on a
+ * workspace the test builds: a small corpus in the Pile's shard format (with one malformed
+ * line), the repository's MCQ sets and corpora, and a tiny random Gemma-2 model folder.
+ */
+import { join } from "node:path";
+import { main } from "../pipeline/cli.ts";
+import { readParquetFile } from "../pipeline/parquet.ts";
+import { encodeJsonlZst } from "../stages/data/jsonl_zst.ts";
+import { tf, useBackend } from "../stages/model/backend.ts";
+import { forward } from "../stages/model/gemma2.ts";
+import { loadModel } from "../stages/model/load_model.ts";
+import { assert, assertEquals, assertMatch, assertStringIncludes } from "./helpers/assert.ts";
+import { writeTinyModelFolder } from "./helpers/tiny_model.ts";
+import { REPO_ROOT } from "./helpers/workspace.ts";
+
+const DOCUMENTS = Array.from({ length: 12 }, (_, i) => ({
+  text: `Document ${i}: ` + "the quick brown fox jumps over the lazy dog. ".repeat(1 + (i % 5)),
+  pileSetName: i % 2 ? "Pile-CC" : "Wikipedia (en)",
+}));
+
+async function buildWorkspace(): Promise<string> {
+  const root = await Deno.makeTempDir({ prefix: "stages-test-" });
+  await Deno.mkdir(join(root, "corpus/train"), { recursive: true });
+  await Deno.writeFile(
+    join(root, "corpus/train/00.jsonl.zst"),
+    encodeJsonlZst(DOCUMENTS.slice(0, 6)),
+  );
+  // The second shard carries a malformed line between two good ones.
+  const zlib = await import("node:zlib");
+  const lines = [
+    JSON.stringify({ text: DOCUMENTS[6].text, meta: { pile_set_name: "Pile-CC" } }),
+    '{"text": "no meta"}',
+    ...DOCUMENTS.slice(7).map((d) =>
+      JSON.stringify({ text: d.text, meta: { pile_set_name: d.pileSetName } })
+    ),
+  ];
+  await Deno.writeFile(
+    join(root, "corpus/train/01.jsonl.zst"),
+    zlib.zstdCompressSync(lines.join("\n") + "\n"),
+  );
+  await writeTinyModelFolder(join(root, "model"));
+  const config = JSON.parse(await Deno.readTextFile(join(REPO_ROOT, "configs/default.json")));
+  config.corpus = { source: { kind: "local", path: "corpus/train" }, max_documents: 100 };
+  config.model = {
+    source: { kind: "local", path: "model" },
+    eval_source: { kind: "local", path: "model" },
+  };
+  config.extract = { layer: 1, context_length: 16, lm_batch_size: 4, num_tokens: 100 };
+  for (const set of [config.unlearning.forget_set, ...config.unlearning.retain_sets]) {
+    set.source.path = join(REPO_ROOT, set.source.path);
+  }
+  config.unlearning.forget_corpus.path = join(REPO_ROOT, config.unlearning.forget_corpus.path);
+  config.unlearning.retain_corpus.path = join(REPO_ROOT, config.unlearning.retain_corpus.path);
+  config.unlearning.max_corpus_documents = 5;
+  config.runtime.backend = "wasm";
+  await Deno.mkdir(join(root, "configs"));
+  await Deno.writeTextFile(join(root, "configs/test.json"), JSON.stringify(config, null, 2));
+  return root;
+}
+
+async function cli(root: string, ...args: string[]) {
+  const out: string[] = [];
+  const code = await main([
+    ...args,
+    "--config",
+    "configs/test.json",
+    "--pipeline",
+    join(REPO_ROOT, "stages/pipeline.ts"),
+  ], {
+    root,
+    print: (line) => out.push(line),
+    printError: (line) => out.push(line),
+  });
+  return { code, output: out.join("\n") };
+}
+
+Deno.test("01_fetch and 02_extract run on a local corpus and model folder", async () => {
+  const root = await buildWorkspace();
+  try {
+    const run = await cli(root, "run");
+    assertEquals(run.code, 0, run.output);
+    assertMatch(
+      run.output,
+      /skipped .*corpus\/train\/01\.jsonl\.zst:2: field "meta\.pile_set_name" is missing/,
+    );
+    const metrics = JSON.parse(await Deno.readTextFile(join(root, "results/test/metrics.json")));
+    assertEquals(metrics["data.documents"], 12);
+    assertEquals(metrics["data.malformed_lines"], 1);
+    assertEquals(metrics["data.mcq.forget.questions"], 250);
+    assertEquals(metrics["data.forget_corpus.documents"], 5);
+
+    const lock = JSON.parse(await Deno.readTextFile(join(root, "results/test/pipeline.lock.json")));
+    const objectOf = (instance: string, output: string) => {
+      const hash = lock.stages[instance].outputs[output].sha256;
+      return join(root, ".cache/objects", hash.slice(0, 2), hash.slice(2));
+    };
+    const tokens = await readParquetFile(objectOf("01_fetch", "tokens"));
+    assertEquals(tokens.numRows, 12);
+    const first = tokens.get(0)!;
+    assertEquals(Number(first.length), 16); // truncated to the context
+    assertEquals(Array.from(first.ids as Iterable<number>)[0], 2); // BOS first
+
+    const activations = await readParquetFile(objectOf("02_extract", "activations"));
+    assert(
+      activations.numRows >= 100 && activations.numRows < 100 + 4 * 16,
+      `rows: ${activations.numRows}`,
+    );
+    assertEquals(metrics["extract.tokens"], activations.numRows);
+    assertEquals(activations.get(0)!.is_bos, true);
+    assertEquals(activations.get(1)!.is_bos, false);
+
+    // The stored activations equal a direct forward pass of the first context.
+    await useBackend("wasm");
+    const model = await loadModel(join(root, "model"));
+    const ids = Array.from(first.ids as Iterable<number>);
+    const direct = tf.tidy(() =>
+      forward(model.weights, model.config, tf.tensor2d([ids], undefined, "int32"), {
+        hook: { layer: 1 },
+        stopAtHook: true,
+      })
+        .residual!.arraySync()[0]
+    );
+    const stored = Array.from(activations.get(3)!.act as Iterable<number>);
+    stored.forEach((value, i) => assert(Math.abs(value - direct[3][i]) < 1e-4, `act[3][${i}]`));
+
+    const again = await cli(root, "run");
+    assertStringIncludes(again.output, "0 ran, 2 up to date");
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("a truncated shard is an error naming the file", async () => {
+  const root = await buildWorkspace();
+  try {
+    const bytes = await Deno.readFile(join(root, "corpus/train/00.jsonl.zst"));
+    await Deno.writeFile(
+      join(root, "corpus/train/00.jsonl.zst"),
+      bytes.subarray(0, bytes.length - 10),
+    );
+    const run = await cli(root, "run");
+    assertEquals(run.code, 1);
+    assertMatch(run.output, /stage 01_fetch failed: .*corpus\/train\/00\.jsonl\.zst is truncated/);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
