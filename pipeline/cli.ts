@@ -10,7 +10,9 @@ import { describeError, exitCodeFor, UsageError } from "./errors.ts";
 import { diffResults, formatDiff } from "./diff.ts";
 import { collectGarbage, verifyCache } from "./maintenance.ts";
 import { planPipeline, runPipeline } from "./runner.ts";
-import { openSession, type Session } from "./session.ts";
+import { loadPipelineDefinition, openSession, type Session } from "./session.ts";
+import { fromFileUrl, toFileUrl } from "./paths.ts";
+import type { PipelineCommand } from "./stage.ts";
 
 const DEFAULT_CONFIG = "configs/default.json";
 const DEFAULT_PIPELINE = "stages/pipeline.ts";
@@ -30,6 +32,8 @@ Commands:
   export   ARTIFACT PATH   Copy an artifact out of the cache as a plain file.
   verify   Re-hash every cached object the lock file references; remove corrupt ones.
   gc       Delete cached objects no lock file under results/ references.
+  probe    --model DIR|hf:REPO --layer L (--text T | --tokens 2,17,…) [--json]
+           Residual at layer L and top next-token predictions (defined by stages/pipeline.ts).
 
 Common options:
   --config FILE     config to use (default ${DEFAULT_CONFIG})
@@ -202,6 +206,39 @@ const COMMANDS: Record<string, (invocation: Invocation) => Promise<number>> = {
   gc: commandGc,
 };
 
+/** The value of `--pipeline` in a raw command line, or the default. */
+function pipelineFlag(commandLine: string[]): string {
+  const index = commandLine.findIndex((arg) =>
+    arg === "--pipeline" || arg.startsWith("--pipeline=")
+  );
+  if (index < 0) return DEFAULT_PIPELINE;
+  return commandLine[index].includes("=")
+    ? commandLine[index].split("=")[1]
+    : commandLine[index + 1];
+}
+
+/** Runs a command the pipeline definition adds (for example `probe`); undefined if none. */
+async function runPipelineCommand(
+  commandLine: string[],
+  output: CliOutput,
+): Promise<number | undefined> {
+  const [name, ...args] = commandLine;
+  if (name === undefined || name in COMMANDS || name.startsWith("-")) return undefined;
+  const definition = await loadPipelineDefinition(resolve(output.root, pipelineFlag(commandLine)));
+  const extra = definition.commands?.[name];
+  if (!extra) return undefined;
+  const module = await import(toFileUrl(fromFileUrl(extra.module)).href) as {
+    command?: PipelineCommand;
+  };
+  if (typeof module.command !== "function") {
+    throw new UsageError(`the module of command "${name}" must export a "command" function`);
+  }
+  const withoutPipelineFlag = args.filter((arg, i) =>
+    !(arg.startsWith("--pipeline") || args[i - 1] === "--pipeline")
+  );
+  return await module.command(withoutPipelineFlag, { root: output.root, print: output.print });
+}
+
 /** Runs one command line and returns the exit code. */
 export async function main(
   commandLine: string[],
@@ -209,6 +246,8 @@ export async function main(
 ): Promise<number> {
   const { root = Deno.cwd(), print = console.log, printError = console.error } = output;
   try {
+    const extraResult = await runPipelineCommand(commandLine, { root, print, printError });
+    if (extraResult !== undefined) return extraResult;
     const { values: flags, positionals } = parseCommandLine(commandLine);
     const [command, ...args] = positionals;
     if (flags.help || command === undefined || command === "help") {

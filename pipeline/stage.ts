@@ -35,7 +35,18 @@ export interface PipelineDefinition<Config = unknown> {
   stages: StageSpec<Config>[];
   /** Settings that change numbers without changing code or params (backend, dtype). */
   numerics: (config: Config) => Record<string, string>;
+  /** Extra CLI commands of this pipeline (e.g. `probe`): name → module exporting `command`. */
+  commands?: Record<string, { description: string; module: string | URL }>;
 }
+
+/** Where an extra command prints, and the workspace it runs in. */
+export interface CommandIo {
+  root: string;
+  print: (line: string) => void;
+}
+
+/** The function an extra command's module exports; returns the exit code. */
+export type PipelineCommand = (args: string[], io: CommandIo) => Promise<number>;
 
 /** What a running stage instance sees. Paths are absolute; inputs are read-only. */
 export interface StageContext<Params = JsonValue> {

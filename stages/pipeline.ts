@@ -88,4 +88,11 @@ export const pipeline: PipelineDefinition<Config> = {
   configSchema,
   stages,
   numerics: (config) => ({ backend: config.runtime.backend, dtype: config.runtime.dtype }),
+  commands: {
+    probe: {
+      description: "probe --model DIR|hf:REPO --layer L (--text T | --tokens 2,17,…) [--json]: " +
+        "residual at layer L and top next-token predictions",
+      module: new URL("./model/probe.ts", import.meta.url),
+    },
+  },
 };
