@@ -4,9 +4,11 @@
  */
 import { parseArgs } from "node:util";
 import { measureCachedReproduce } from "./cached_reproduce.ts";
+import { measureExtractThroughput } from "./extract_throughput.ts";
 import type { BenchResult } from "./result.ts";
 
 const BENCHMARKS: { title: string; measure: () => Promise<BenchResult[]> }[] = [
+  { title: "02_extract throughput on gemma2-tiny", measure: measureExtractThroughput },
   { title: "fully cached make reproduce", measure: measureCachedReproduce },
 ];
 
@@ -29,3 +31,4 @@ if (values.json) {
     );
   }
 }
+Deno.exit(0);

@@ -9,6 +9,8 @@ import type { z } from "zod";
 import type { JsonValue } from "./json.ts";
 import type { ProgressReporter } from "./progress.ts";
 
+export type { ProgressReporter };
+
 /** Declaration of one stage: what it reads, which config it depends on, what it writes. */
 export interface StageSpec<Config = unknown> {
   /** Stage id, also its position in the pipeline: `01_fetch` … `06_report`. */

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import type { JsonObject } from "../pipeline/json.ts";
 import type { PipelineDefinition, StageSpec } from "../pipeline/stage.ts";
 import { type Config, configSchema } from "./config_schema.ts";
+import { IMPLEMENTED_METHODS } from "./sae/methods.ts";
 
 type Source = Config["corpus"]["source"];
 
@@ -80,6 +81,46 @@ const stages: StageSpec<Config>[] = [
     }),
     files: (c) => localPaths(c.model.source),
     outputs: { activations: "activations.parquet", metrics: "metrics.json" },
+  },
+  {
+    id: "03_train",
+    description: "one SAE per variant × preset",
+    module: new URL("./03_train.ts", import.meta.url),
+    variants: (c) =>
+      Object.entries(c.variants)
+        .filter(([, variant]) => IMPLEMENTED_METHODS.includes(variant.method))
+        .flatMap(([run]) => Object.keys(c.presets).map((preset) => `${run}.${preset}`)),
+    inputs: { activations: "02_extract/activations" },
+    params: (c, variant) => {
+      const [run, preset] = variant!.split(".") as [string, "as_published" | "trained"];
+      const source = c.model.source;
+      return {
+        run,
+        preset,
+        method: c.variants[run].method,
+        ...c.presets[preset],
+        dict_size: c.sae.dict_size,
+        learning_rate: c.sae.learning_rate,
+        l1_penalty: c.sae.l1_penalty,
+        batch_size: c.sae.batch_size,
+        buffer_contexts: c.sae.buffer_contexts,
+        context_length: c.extract.context_length,
+        warmup_steps: c.sae.warmup_steps,
+        weight_decay: c.sae.weight_decay,
+        log_every: c.sae.log_every,
+        layer: c.extract.layer,
+        model_name: source.kind === "hub" ? source.repo : source.path,
+        dataset_path: c.corpus.source.kind === "hub" ? c.corpus.source.repo : c.corpus.source.path,
+        seed: c.runtime.seed,
+        backend: c.runtime.backend,
+      };
+    },
+    outputs: {
+      sae: "sae.safetensors",
+      cfg: "cfg.json",
+      training_log: "training_log.parquet",
+      metrics: "metrics.json",
+    },
   },
 ];
 

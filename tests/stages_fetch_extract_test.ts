@@ -53,6 +53,9 @@ async function buildWorkspace(): Promise<string> {
   config.unlearning.forget_corpus.path = join(REPO_ROOT, config.unlearning.forget_corpus.path);
   config.unlearning.retain_corpus.path = join(REPO_ROOT, config.unlearning.retain_corpus.path);
   config.unlearning.max_corpus_documents = 5;
+  config.sae = { ...config.sae, batch_size: 32, buffer_contexts: 4, warmup_steps: 2, log_every: 2 };
+  config.presets.trained.num_tokens = 32 * 5;
+  config.presets.as_published.num_tokens = 20; // < one batch of 32: 0 steps, as 1000 < 2048 in the paper
   config.runtime.backend = "wasm";
   await Deno.mkdir(join(root, "configs"));
   await Deno.writeTextFile(join(root, "configs/test.json"), JSON.stringify(config, null, 2));
@@ -75,7 +78,7 @@ async function cli(root: string, ...args: string[]) {
   return { code, output: out.join("\n") };
 }
 
-Deno.test("01_fetch and 02_extract run on a local corpus and model folder", async () => {
+Deno.test("01_fetch, 02_extract and 03_train run on a local corpus and model folder", async () => {
   const root = await buildWorkspace();
   try {
     const run = await cli(root, "run");
@@ -124,8 +127,24 @@ Deno.test("01_fetch and 02_extract run on a local corpus and model folder", asyn
     const stored = Array.from(activations.get(3)!.act as Iterable<number>);
     stored.forEach((value, i) => assert(Math.abs(value - direct[3][i]) < 1e-4, `act[3][${i}]`));
 
+    // 03_train: the as-published SAE has 0 steps and only dead features; the trained one learns.
+    assertEquals(metrics["train.run0.as_published.steps"], 0);
+    assertEquals(metrics["train.run0.as_published.dead_fraction"], 1);
+    assertEquals(metrics["train.run0.as_published.l0"], 0);
+    assertEquals(metrics["train.run0.trained.steps"], 5);
+    assert(metrics["train.run0.trained.l0"] > 0);
+    const cfg = JSON.parse(await Deno.readTextFile(objectOf("03_train@run0.trained", "cfg")));
+    assertEquals([cfg.hook_name, cfg.d_in, cfg.d_sae, cfg.training_steps], [
+      "blocks.1.hook_resid_post",
+      16,
+      16,
+      5,
+    ]);
+    const log = await readParquetFile(objectOf("03_train@run0.trained", "training_log"));
+    assertEquals(Array.from(log.getChild("step")!.toArray()), [2, 4, 5]);
+
     const again = await cli(root, "run");
-    assertStringIncludes(again.output, "0 ran, 2 up to date");
+    assertStringIncludes(again.output, "0 ran, 4 up to date");
   } finally {
     await Deno.remove(root, { recursive: true });
   }

@@ -17,7 +17,7 @@ import { writeFileAtomic } from "../pipeline/atomic.ts";
 import { writeParquetFile } from "../pipeline/parquet.ts";
 import { encodeJsonlZst, type PileDocument } from "../stages/data/jsonl_zst.ts";
 import { generateKnowledgeBase, type MultipleChoiceQuestion } from "./knowledge_base.ts";
-import { SeededRandom } from "./random.ts";
+import { SeededRandom } from "../stages/random.ts";
 
 /** Seed of every random choice in the embedded data (knowledge base, sampling, splits). */
 export const MINI_PILE_SEED = 20261124;

@@ -7,7 +7,7 @@
  * Every fact is written in several paraphrases, plus once in the question/answer form that the
  * cloze evaluation uses, so a small model can learn it.
  */
-import { SeededRandom } from "./random.ts";
+import { SeededRandom } from "../stages/random.ts";
 
 /** One attribute of an entity type: its answer space, its question and its paraphrases. */
 interface AttributeSpec {

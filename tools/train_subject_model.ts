@@ -30,7 +30,7 @@ import { readMultipleChoiceSet } from "../stages/model/mcq_sets.ts";
 import { loadTokenizer } from "../stages/model/tokenizer.ts";
 import { MINI_PILE_SEED } from "./build_mini_pile.ts";
 import { generateKnowledgeBase } from "./knowledge_base.ts";
-import { SeededRandom } from "./random.ts";
+import { SeededRandom } from "../stages/random.ts";
 
 const MODEL_DIR = "data/models/gemma2-tiny";
 const CHECKPOINT_DIR = ".cache/subject-model";

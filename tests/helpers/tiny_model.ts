@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { writeSafetensorsFile } from "../../pipeline/safetensors.ts";
 import type { HfTensors } from "../../stages/model/gemma2.ts";
 import { type Gemma2Config, parseGemma2Config } from "../../stages/model/gemma2_config.ts";
-import { SeededRandom } from "../../tools/random.ts";
+import { SeededRandom } from "../../stages/random.ts";
 import { REPO_ROOT } from "./workspace.ts";
 
 /** A small Gemma-2 config; small soft-caps so that capping changes the numbers. */

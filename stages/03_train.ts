@@ -1,0 +1,111 @@
+/**
+ * 03_train: one SAE per variant × preset on the 02_extract activations.
+ * Steps = floor(num_tokens / batch_size), exactly as the paper's template computes them — for
+ * the as_published preset that is floor(1000 / 2048) = 0: the SAE keeps its all-zero init and
+ * is measured as it is. Writes `sae` (safetensors), `cfg` (SAELens-style cfg.json),
+ * `training_log` (Parquet) and `metrics` (train.<run>.<preset>.*).
+ */
+import type { StageContext } from "../pipeline/stage.ts";
+import { type BackendName, useBackend } from "./model/backend.ts";
+import { ActivationBuffer, readFirstActivations } from "./sae/activation_buffer.ts";
+import { saeConfigJson, writeSaeWeights, writeTrainingLog } from "./sae/artifacts.ts";
+import type { SaeInit } from "./sae/sae.ts";
+import { trainSae } from "./sae/train_sae.ts";
+import { createTrainer } from "./sae/trainers/registry.ts";
+
+/** The slice of the config 03_train depends on. */
+export interface TrainParams {
+  run: string;
+  preset: string;
+  method: string;
+  num_tokens: number;
+  init: SaeInit;
+  dict_size: number | "d_model";
+  learning_rate: number;
+  l1_penalty: number;
+  batch_size: number;
+  buffer_contexts: number;
+  context_length: number;
+  warmup_steps: number;
+  weight_decay: number;
+  log_every: number;
+  layer: number;
+  model_name: string;
+  dataset_path: string;
+  seed: number;
+  backend: BackendName;
+}
+
+/** Activations the training-log metrics are measured on (the first ones of the artifact). */
+const EVALUATION_ROWS = 16384;
+
+export async function run(context: StageContext<TrainParams>): Promise<void> {
+  const p = context.params;
+  await useBackend(p.backend);
+  const activations = context.input("activations");
+  const evaluation = await readFirstActivations(activations, EVALUATION_ROWS);
+  const dIn = evaluation.dIn;
+  const dSae = p.dict_size === "d_model" ? dIn : p.dict_size;
+  const steps = Math.floor(p.num_tokens / p.batch_size);
+  context.log(
+    `${p.method} SAE ${dIn} → ${dSae}, ${steps} steps (floor(${p.num_tokens} / ${p.batch_size}))`,
+  );
+  const trainer = createTrainer(p.method, {
+    dIn,
+    dSae,
+    learningRate: p.learning_rate,
+    l1Penalty: p.l1_penalty,
+    warmupSteps: p.warmup_steps,
+    weightDecay: p.weight_decay,
+    init: p.init,
+    seed: p.seed,
+  });
+  const buffer = new ActivationBuffer(activations, {
+    dIn,
+    capacity: p.buffer_contexts * p.context_length,
+    batchSize: p.batch_size,
+    seed: p.seed,
+  });
+  const log = await trainSae({
+    trainer,
+    buffer,
+    steps,
+    logEvery: p.log_every,
+    evaluation: evaluation.values,
+    progress: context.progress,
+  });
+  const final = log.at(-1)!;
+  await writeSaeWeights(context.output("sae"), trainer.sae);
+  const cfg = saeConfigJson(trainer.sae, {
+    modelName: p.model_name,
+    layer: p.layer,
+    contextLength: p.context_length,
+    datasetPath: p.dataset_path,
+    run: p.run,
+    preset: p.preset,
+    method: p.method,
+    steps,
+  });
+  await Deno.writeTextFile(context.output("cfg"), JSON.stringify(cfg, null, 2) + "\n");
+  await writeTrainingLog(context.output("training_log"), log);
+  trainer.dispose();
+  const prefix = `train.${p.run}.${p.preset}`;
+  await Deno.writeTextFile(
+    context.output("metrics"),
+    JSON.stringify({
+      [`${prefix}.steps`]: steps,
+      [`${prefix}.tokens`]: steps * p.batch_size,
+      [`${prefix}.mse`]: final.mse,
+      [`${prefix}.l2`]: final.l2,
+      [`${prefix}.l1`]: final.l1,
+      [`${prefix}.l0`]: final.l0,
+      [`${prefix}.explained_variance`]: final.explained_variance,
+      [`${prefix}.dead_fraction`]: final.dead_fraction,
+      [`${prefix}.seconds_per_step`]: final.seconds_per_step,
+    }),
+  );
+  context.log(
+    `final: mse ${final.mse.toPrecision(4)}, L0 ${final.l0.toFixed(1)}, explained variance ` +
+      `${final.explained_variance.toFixed(3)}, dead ${(100 * final.dead_fraction).toFixed(1)} %`,
+  );
+}

@@ -1,0 +1,73 @@
+/** Writing a trained SAE the way SAELens/SAEBench load it, and its training log as Parquet. */
+import * as arrow from "apache-arrow";
+import { writeParquetFile } from "../../pipeline/parquet.ts";
+import { writeSafetensorsFile } from "../../pipeline/safetensors.ts";
+import { type SaeParameters, saeTensors } from "./sae.ts";
+import type { TrainingLogRow } from "./train_sae.ts";
+
+/** Where the SAE was trained, for its cfg.json. */
+export interface SaeProvenance {
+  modelName: string;
+  layer: number;
+  contextLength: number;
+  datasetPath: string;
+  run: string;
+  preset: string;
+  method: string;
+  steps: number;
+}
+
+/** Writes `W_enc`, `b_enc`, `W_dec`, `b_dec` (float32) to a safetensors file. */
+export async function writeSaeWeights(path: string, sae: SaeParameters): Promise<void> {
+  await writeSafetensorsFile(path, await saeTensors(sae), { format: "pt" });
+}
+
+/** A SAELens-style cfg.json naming model, layer and hook. */
+export function saeConfigJson(
+  sae: SaeParameters,
+  provenance: SaeProvenance,
+): Record<string, unknown> {
+  return {
+    architecture: "standard",
+    d_in: sae.decoderBias.shape[0],
+    d_sae: sae.encoderBias.shape[0],
+    activation_fn_str: "relu",
+    apply_b_dec_to_input: true,
+    finetuning_scaling_factor: false,
+    context_size: provenance.contextLength,
+    model_name: provenance.modelName,
+    hook_name: `blocks.${provenance.layer}.hook_resid_post`,
+    hook_layer: provenance.layer,
+    hook_head_index: null,
+    prepend_bos: true,
+    dataset_path: provenance.datasetPath,
+    normalize_activations: "none",
+    dtype: "float32",
+    device: "cpu",
+    // Ours: which experiment this SAE belongs to.
+    run: provenance.run,
+    preset: provenance.preset,
+    method: provenance.method,
+    training_steps: provenance.steps,
+  };
+}
+
+/** The training log as Parquet (one row per logged step; null where undefined, e.g. loss at 0 steps). */
+export async function writeTrainingLog(path: string, rows: TrainingLogRow[]): Promise<void> {
+  const column = (pick: (row: TrainingLogRow) => number | null) =>
+    arrow.vectorFromArray(rows.map(pick), new arrow.Float64());
+  await writeParquetFile(
+    path,
+    new arrow.Table({
+      step: arrow.makeVector(Int32Array.from(rows, (r) => r.step)),
+      loss: column((r) => r.loss),
+      mse: column((r) => r.mse),
+      l2: column((r) => r.l2),
+      l1: column((r) => r.l1),
+      l0: column((r) => r.l0),
+      explained_variance: column((r) => r.explained_variance),
+      dead_fraction: column((r) => r.dead_fraction),
+      seconds_per_step: column((r) => r.seconds_per_step),
+    }),
+  );
+}

@@ -1,0 +1,97 @@
+/**
+ * The sparse autoencoder shared by every variant (the template's `AutoEncoder`):
+ * `f = relu((x − b_dec) · W_enc + b_enc)`, `x̂ = f · W_dec + b_dec`, with W_enc [dIn, dSae] and
+ * W_dec [dSae, dIn] (SAELens/SAEBench layout). Parameters are tfjs variables so that trainers can
+ * differentiate through them.
+ */
+import { tf } from "../model/backend.ts";
+import { SeededRandom } from "../random.ts";
+
+/** SAE parameters. */
+export interface SaeParameters {
+  encoderWeight: tf.Variable<tf.Rank.R2>; // W_enc [dIn, dSae]
+  encoderBias: tf.Variable<tf.Rank.R1>; // b_enc [dSae]
+  decoderWeight: tf.Variable<tf.Rank.R2>; // W_dec [dSae, dIn]
+  decoderBias: tf.Variable<tf.Rank.R1>; // b_dec [dIn]
+}
+
+/** How the SAE starts: the template's all-zero init, or unit-norm decoder rows with W_enc = W_decᵀ. */
+export type SaeInit = "zeros" | "tied_unit_norm";
+
+/** Creates SAE parameters of shape dIn → dSae → dIn. */
+export function createSae(dIn: number, dSae: number, init: SaeInit, seed: number): SaeParameters {
+  let decoder: Float32Array = new Float32Array(dSae * dIn);
+  if (init === "tied_unit_norm") {
+    const random = new SeededRandom(seed);
+    for (let i = 0; i < decoder.length; i++) {
+      decoder[i] = Math.sqrt(-2 * Math.log(Math.max(random.next(), 1e-12))) *
+        Math.cos(2 * Math.PI * random.next());
+    }
+    decoder = normaliseRows(decoder, dSae, dIn);
+  }
+  const decoderWeight = tf.tensor2d(decoder, [dSae, dIn]);
+  return {
+    encoderWeight: tf.variable(tf.transpose(decoderWeight), true, undefined) as tf.Variable<
+      tf.Rank.R2
+    >,
+    encoderBias: tf.variable(tf.zeros([dSae])) as tf.Variable<tf.Rank.R1>,
+    decoderWeight: tf.variable(decoderWeight) as tf.Variable<tf.Rank.R2>,
+    decoderBias: tf.variable(tf.zeros([dIn])) as tf.Variable<tf.Rank.R1>,
+  };
+}
+
+/** Rows of a [rows, cols] matrix scaled to unit L2 norm (zero rows stay zero). */
+export function normaliseRows(values: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(values);
+  for (let r = 0; r < rows; r++) {
+    let square = 0;
+    for (let c = 0; c < cols; c++) square += out[r * cols + c] ** 2;
+    const norm = Math.sqrt(square);
+    if (norm > 0) { for (let c = 0; c < cols; c++) out[r * cols + c] /= norm; }
+  }
+  return out;
+}
+
+/** Feature activations f [batch, dSae] of inputs x [batch, dIn]. */
+export function encode(sae: SaeParameters, x: tf.Tensor2D): tf.Tensor2D {
+  return tf.relu(tf.add(tf.matMul(tf.sub(x, sae.decoderBias), sae.encoderWeight), sae.encoderBias));
+}
+
+/** Reconstruction x̂ [batch, dIn] of features f [batch, dSae]. */
+export function decode(sae: SaeParameters, features: tf.Tensor2D): tf.Tensor2D {
+  return tf.add(tf.matMul(features, sae.decoderWeight), sae.decoderBias);
+}
+
+/** The template's loss terms on a batch: mean L2 norm of the error and mean L1 norm of f. */
+export function baseLossTerms(
+  sae: SaeParameters,
+  x: tf.Tensor2D,
+): { features: tf.Tensor2D; reconstruction: tf.Tensor2D; l2: tf.Scalar; l1: tf.Scalar } {
+  const features = encode(sae, x);
+  const reconstruction = decode(sae, features);
+  const l2 = tf.mean(tf.norm(tf.sub(x, reconstruction), "euclidean", 1)) as tf.Scalar;
+  const l1 = tf.mean(tf.sum(tf.abs(features), 1)) as tf.Scalar;
+  return { features, reconstruction, l2, l1 };
+}
+
+/** Float32 copies of the parameters in SAELens names (W_enc, b_enc, W_dec, b_dec). */
+export async function saeTensors(
+  sae: SaeParameters,
+): Promise<Record<string, { shape: number[]; data: Float32Array }>> {
+  const out: Record<string, { shape: number[]; data: Float32Array }> = {};
+  const named: [string, tf.Tensor][] = [
+    ["W_enc", sae.encoderWeight],
+    ["b_enc", sae.encoderBias],
+    ["W_dec", sae.decoderWeight],
+    ["b_dec", sae.decoderBias],
+  ];
+  for (const [name, tensor] of named) {
+    out[name] = { shape: tensor.shape, data: await tensor.data() as Float32Array };
+  }
+  return out;
+}
+
+/** Frees the parameters. */
+export function disposeSae(sae: SaeParameters): void {
+  for (const variable of Object.values(sae)) variable.dispose();
+}

@@ -1,0 +1,73 @@
+/**
+ * The training loop shared by every variant: `steps` batches from the activation buffer, a
+ * training-log row every `logEvery` steps and at the end (metrics on a fixed evaluation set).
+ * With 0 steps (the as-published setting) the log has one row: the untrained SAE, measured.
+ */
+import type { ProgressReporter } from "../../pipeline/stage.ts";
+import { tf } from "../model/backend.ts";
+import type { ActivationBuffer } from "./activation_buffer.ts";
+import { evaluateSae, type SaeMetrics } from "./evaluate.ts";
+import type { SaeTrainer, StepTerms } from "./trainer.ts";
+
+/** One row of the training log. */
+export interface TrainingLogRow extends SaeMetrics {
+  step: number;
+  loss: number | null;
+  seconds_per_step: number | null;
+}
+
+/** What `trainSae` needs. */
+export interface TrainingRun {
+  trainer: SaeTrainer;
+  buffer: ActivationBuffer;
+  steps: number;
+  logEvery: number;
+  /** Fixed activations [rows, dIn] the log's metrics are computed on. */
+  evaluation: Float32Array;
+  progress: ProgressReporter;
+}
+
+/** Trains and returns the log; the last row describes the final SAE. */
+export async function trainSae(run: TrainingRun): Promise<TrainingLogRow[]> {
+  const { trainer, buffer, steps, logEvery, evaluation, progress } = run;
+  const dIn = buffer.options.dIn;
+  const log: TrainingLogRow[] = [];
+  let lastTerms: StepTerms | undefined;
+  let windowStarted = performance.now();
+  let windowSteps = 0;
+  progress.start({ label: "training", unit: "steps", total: steps });
+  for (let step = 0; step < steps; step++) {
+    const batch = await buffer.next();
+    const x = tf.tensor2d(batch, [buffer.options.batchSize, dIn]);
+    lastTerms = trainer.step(x, step);
+    x.dispose();
+    windowSteps++;
+    progress.advance();
+    if ((step + 1) % logEvery === 0 && step + 1 < steps) {
+      log.push(
+        logRow(step + 1, lastTerms, (performance.now() - windowStarted) / 1000 / windowSteps),
+      );
+      windowStarted = performance.now();
+      windowSteps = 0;
+    }
+  }
+  progress.finish();
+  const secondsPerStep = windowSteps > 0
+    ? (performance.now() - windowStarted) / 1000 / windowSteps
+    : null;
+  log.push(logRow(steps, lastTerms, secondsPerStep));
+  return log;
+
+  function logRow(
+    step: number,
+    terms: StepTerms | undefined,
+    secondsPerStep: number | null,
+  ): TrainingLogRow {
+    return {
+      step,
+      loss: terms?.loss ?? null,
+      seconds_per_step: secondsPerStep,
+      ...evaluateSae(trainer.sae, evaluation, dIn),
+    };
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * The interface every SAE variant's trainer implements (like dictionary_learning's `trainers/`),
+ * and the optimiser they share: Adam whose decoder rows stay unit-norm (the gradient component
+ * along each row is removed before the step and the rows are renormalised after it), a linear
+ * learning-rate warm-up, and decoupled weight decay on the weight matrices.
+ *
+ * Note: the paper's template renormalises W_dec [d_sae, d_in] along dim 0, i.e. per *input
+ * dimension*; we keep each *feature's* decoder row unit-norm, as dictionary_learning does
+ * (DESIGN §4). With 0 training steps (as published) the two never differ.
+ */
+import { tf } from "../model/backend.ts";
+import type { SaeInit, SaeParameters } from "./sae.ts";
+
+/** Settings every trainer receives. */
+export interface TrainerSettings {
+  dIn: number;
+  dSae: number;
+  learningRate: number;
+  l1Penalty: number;
+  warmupSteps: number;
+  weightDecay: number;
+  init: SaeInit;
+  seed: number;
+}
+
+/** Loss terms of one step (plain numbers, for the training log). */
+export type StepTerms = Record<string, number> & { loss: number; l2: number; l1: number };
+
+/** One SAE variant's training procedure. */
+export interface SaeTrainer {
+  readonly sae: SaeParameters;
+  /** One optimisation step on a batch x [batch, dIn]; `step` counts from 0. */
+  step(x: tf.Tensor2D, step: number): StepTerms;
+  /** Frees parameters and optimiser state. */
+  dispose(): void;
+}
+
+/** Adam with unit-norm decoder rows, warm-up and decoupled weight decay. */
+export class ConstrainedAdam {
+  #adam: tf.AdamOptimizer;
+
+  constructor(
+    readonly sae: SaeParameters,
+    readonly settings: Pick<TrainerSettings, "learningRate" | "warmupSteps" | "weightDecay">,
+  ) {
+    this.#adam = tf.train.adam(settings.learningRate);
+  }
+
+  /** Learning rate at `step`: linear warm-up from 0 over warmupSteps, then constant. */
+  learningRateAt(step: number): number {
+    const { learningRate, warmupSteps } = this.settings;
+    return warmupSteps > 0 ? learningRate * Math.min(1, (step + 1) / warmupSteps) : learningRate;
+  }
+
+  /** Minimises `loss` (a function of the SAE's variables) and returns its terms. */
+  minimise<T extends Record<string, tf.Scalar>>(
+    loss: () => { total: tf.Scalar; terms: T },
+    step: number,
+  ): Record<keyof T, number> & { loss: number } {
+    const rate = this.learningRateAt(step);
+    (this.#adam as unknown as { learningRate: number }).learningRate = rate;
+    const variables = Object.values(this.sae) as tf.Variable[];
+    let terms: Record<string, number> = {};
+    tf.tidy(() => {
+      const { value, grads } = tf.variableGrads(() => {
+        const result = loss();
+        terms = Object.fromEntries(
+          Object.entries(result.terms).map(([k, v]) => [k, v.dataSync()[0]]),
+        );
+        return result.total;
+      }, variables);
+      terms.loss = value.dataSync()[0];
+      const decoder = this.sae.decoderWeight;
+      const decoderGrad = grads[decoder.name];
+      // Remove the part of the gradient that would change a decoder row's norm.
+      grads[decoder.name] = tf.sub(
+        decoderGrad,
+        tf.mul(tf.sum(tf.mul(decoderGrad, decoder), 1, true), decoder),
+      );
+      this.#adam.applyGradients(Object.entries(grads).map(([name, tensor]) => ({ name, tensor })));
+      for (const weight of [this.sae.encoderWeight, this.sae.decoderWeight]) {
+        if (this.settings.weightDecay > 0) {
+          weight.assign(tf.mul(weight, 1 - rate * this.settings.weightDecay));
+        }
+      }
+      const norms = tf.maximum(tf.norm(decoder, "euclidean", 1, true), 1e-12);
+      decoder.assign(tf.div(decoder, norms));
+    });
+    return terms as Record<keyof T, number> & { loss: number };
+  }
+
+  dispose(): void {
+    this.#adam.dispose();
+  }
+}

@@ -1,0 +1,101 @@
+/** The plain SAE (run0): its loss gradient, its decoder constraint, the 0-step preset, the buffer. */
+import * as arrow from "apache-arrow";
+import { writeParquetFile } from "../pipeline/parquet.ts";
+import { fixedSizeListColumn } from "../stages/data/tokens.ts";
+import { tf, useBackend } from "../stages/model/backend.ts";
+import { ActivationBuffer } from "../stages/sae/activation_buffer.ts";
+import { evaluateSae } from "../stages/sae/evaluate.ts";
+import { baseLossTerms, createSae } from "../stages/sae/sae.ts";
+import { createPlainTrainer } from "../stages/sae/trainers/plain.ts";
+import { SeededRandom } from "../stages/random.ts";
+import { assert, assertEquals } from "./helpers/assert.ts";
+
+await useBackend("wasm");
+
+function randomMatrix(rows: number, cols: number, seed: number): Float32Array {
+  const random = new SeededRandom(seed);
+  return Float32Array.from({ length: rows * cols }, () => random.next() * 2 - 1);
+}
+
+Deno.test("the plain loss gradient matches finite differences", () => {
+  const sae = createSae(5, 7, "tied_unit_norm", 3);
+  // Shift the biases so that some features are active and some are not.
+  sae.encoderBias.assign(tf.tensor1d(randomMatrix(1, 7, 4)));
+  const x = tf.tensor2d(randomMatrix(6, 5, 5), [6, 5]);
+  const lossOf = () =>
+    tf.tidy(() => {
+      const { l2, l1 } = baseLossTerms(sae, x);
+      return tf.add(l2, tf.mul(l1, 0.04)) as tf.Scalar;
+    });
+  const { grads } = tf.variableGrads(lossOf, [sae.encoderWeight, sae.decoderWeight]);
+  for (const variable of [sae.encoderWeight, sae.decoderWeight]) {
+    const analytic = grads[variable.name].dataSync();
+    const values = variable.dataSync().slice();
+    for (const index of [0, 3, 11, 20, 33]) {
+      const epsilon = 1e-2;
+      const at = (delta: number) => {
+        const shifted = values.slice();
+        shifted[index] += delta;
+        variable.assign(tf.tensor(shifted, variable.shape));
+        return lossOf().dataSync()[0];
+      };
+      const numeric = (at(epsilon) - at(-epsilon)) / (2 * epsilon);
+      variable.assign(tf.tensor(values, variable.shape));
+      assert(
+        Math.abs(numeric - analytic[index]) < 2e-3,
+        `${variable.name}[${index}]: ${numeric} vs ${analytic[index]}`,
+      );
+    }
+  }
+});
+
+Deno.test("decoder rows stay unit-norm after optimisation steps", () => {
+  const trainer = createPlainTrainer({
+    dIn: 8,
+    dSae: 12,
+    learningRate: 1e-2,
+    l1Penalty: 0.04,
+    warmupSteps: 2,
+    weightDecay: 0.01,
+    init: "tied_unit_norm",
+    seed: 1,
+  });
+  const x = tf.tensor2d(randomMatrix(64, 8, 2), [64, 8]);
+  const first = trainer.step(x, 0).loss;
+  let last = first;
+  for (let step = 1; step < 30; step++) last = trainer.step(x, step).loss;
+  assert(last < first, `the loss must fall (${first} → ${last})`);
+  const norms = tf.norm(trainer.sae.decoderWeight, "euclidean", 1).dataSync();
+  norms.forEach((norm) => assert(Math.abs(norm - 1) < 1e-5, `row norm ${norm}`));
+  trainer.dispose();
+});
+
+Deno.test("the as-published SAE (zero init, 0 steps) has every feature dead and explains nothing", () => {
+  const sae = createSae(8, 8, "zeros", 0);
+  const metrics = evaluateSae(sae, randomMatrix(100, 8, 9), 8);
+  assertEquals(metrics.dead_fraction, 1);
+  assertEquals(metrics.l0, 0);
+  assertEquals(metrics.l1, 0);
+  assert(
+    Math.abs(metrics.explained_variance) < 0.05,
+    `explained variance ${metrics.explained_variance}`,
+  );
+});
+
+Deno.test("the activation buffer serves every activation once per epoch, shuffled", async () => {
+  const rows = 300;
+  const path = await Deno.makeTempFile({ suffix: ".parquet" });
+  const values = Float32Array.from({ length: rows * 2 }, (_, i) => Math.floor(i / 2));
+  await writeParquetFile(path, new arrow.Table({ act: fixedSizeListColumn(values, 2) }));
+  const buffer = new ActivationBuffer(path, { dIn: 2, capacity: 64, batchSize: 10, seed: 1 });
+  const seen: number[] = [];
+  for (let i = 0; i < 30; i++) {
+    const batch = await buffer.next();
+    for (let r = 0; r < 10; r++) seen.push(batch[2 * r]);
+  }
+  assertEquals([...new Set(seen)].length >= 250, true);
+  assert(seen.slice(0, 20).some((v, i) => i > 0 && v < seen[i - 1]), "batches must be shuffled");
+  const firstEpoch = seen.slice(0, rows - 64);
+  assertEquals(new Set(firstEpoch).size, firstEpoch.length);
+  await Deno.remove(path);
+});
