@@ -128,7 +128,12 @@ const stages: StageSpec<Config>[] = [
 export const pipeline: PipelineDefinition<Config> = {
   configSchema,
   stages,
-  numerics: (config) => ({ backend: config.runtime.backend, dtype: config.runtime.dtype }),
+  // The backend that will actually run: "auto" resolves as in stages/model/backend.ts (wasm on
+  // CPU today), so a different backend on another machine shows up as a numerics change.
+  numerics: (config) => ({
+    backend: config.runtime.backend === "auto" ? "wasm" : config.runtime.backend,
+    dtype: config.runtime.dtype,
+  }),
   commands: {
     probe: {
       description: "probe --model DIR|hf:REPO --layer L (--text T | --tokens 2,17,…) [--json]: " +
