@@ -1,0 +1,65 @@
+/**
+ * SAEBench's clamping intervention at the SAE's hook (DESIGN §4), as a residual hook for the
+ * Gemma-2 forward pass:
+ *   acts = encode(resid); acts[:, 0] = 0 (BOS); error = resid − decode(acts);
+ *   acts' = acts with every selected feature that is active (> 0) set to −multiplier;
+ *   resid' = error + decode(acts').
+ * Keeping the error term means only the clamped features change the residual. An empty selection
+ * means no intervention at all (the hook is the identity, not "SAE spliced in").
+ */
+import { tf } from "../model/backend.ts";
+import { decode, encode, type SaeParameters } from "../sae/sae.ts";
+
+/** Replacement for the residual [batch, time, dIn] at the SAE's layer. */
+export type ResidualReplacement = (residual: tf.Tensor3D) => tf.Tensor3D;
+
+/** The clamping hook for `features` at `multiplier`; identity when `features` is empty. */
+export function clampingHook(
+  sae: SaeParameters,
+  features: number[],
+  multiplier: number,
+): ResidualReplacement {
+  if (features.length === 0) return (residual) => residual;
+  const dSae = sae.encoderBias.shape[0];
+  const selected = new Float32Array(dSae);
+  for (const feature of features) selected[feature] = 1;
+  return (residual) => {
+    const [batch, time, dIn] = residual.shape;
+    const flat = tf.reshape(residual, [batch * time, dIn]) as tf.Tensor2D;
+    const notBos = tf.reshape(
+      tf.tile(tf.concat([tf.zeros([1, 1]), tf.ones([1, time - 1])], 1), [batch, 1]),
+      [batch * time, 1],
+    );
+    const acts = tf.mul(encode(sae, flat), notBos) as tf.Tensor2D;
+    const error = tf.sub(flat, decode(sae, acts));
+    const clampHere = tf.mul(
+      tf.cast(tf.greater(acts, 0), "float32"),
+      tf.tensor2d(selected, [1, dSae]),
+    );
+    const clamped = tf.add(
+      tf.mul(acts, tf.sub(1, clampHere)),
+      tf.mul(clampHere, -multiplier),
+    ) as tf.Tensor2D;
+    return tf.reshape(tf.add(error, decode(sae, clamped)), [batch, time, dIn]) as tf.Tensor3D;
+  };
+}
+
+/** The SAE spliced in with nothing clamped: resid' = decode(encode(resid)) (BOS untouched). */
+export function reconstructionHook(sae: SaeParameters): ResidualReplacement {
+  return (residual) => {
+    const [batch, time, dIn] = residual.shape;
+    const flat = tf.reshape(residual, [batch * time, dIn]) as tf.Tensor2D;
+    const reconstructed = tf.reshape(decode(sae, encode(sae, flat)), [batch, time, dIn]);
+    // Keep BOS as it was, as the clamping hook does (its BOS activations are zeroed, so position 0
+    // comes out unchanged); only the reconstruction of the other positions is measured.
+    const positionMask = tf.reshape(tf.concat([tf.zeros([1]), tf.ones([time - 1])], 0), [
+      1,
+      time,
+      1,
+    ]);
+    return tf.add(
+      tf.mul(reconstructed, positionMask),
+      tf.mul(residual, tf.sub(1, positionMask)),
+    ) as tf.Tensor3D;
+  };
+}
