@@ -66,9 +66,10 @@ export async function featureFrequencies(
         tf.cast(tf.greater(acts, 0), "float32"),
         tf.tensor2d(counted, [batch.length * time, 1]),
       );
-      return tf.sum(active, 0).dataSync();
+      return tf.sum(active, 0);
     });
-    fired.forEach((count, feature) => (counts[feature] += count));
+    (await fired.data()).forEach((count, feature) => (counts[feature] += count));
+    fired.dispose();
   }
   return Float32Array.from(counts, (count) => (tokens > 0 ? count / tokens : 0));
 }
