@@ -8,7 +8,16 @@ import { clampingHook, reconstructionHook } from "../stages/unlearning/intervent
 import { unlearningScore } from "../stages/unlearning/score.ts";
 import { selectFeatures } from "../stages/unlearning/selection.ts";
 import { SeededRandom } from "../stages/random.ts";
-import { assert, assertEquals } from "./helpers/assert.ts";
+import { join } from "node:path";
+import type { LogitsFunction } from "../stages/model/mcq.ts";
+import { loadTokenizer } from "../stages/model/tokenizer.ts";
+import {
+  accuracyOf,
+  checkFormatFitsModel,
+  questionsAnsweredCorrectly,
+} from "../stages/unlearning/accuracy.ts";
+import { assert, assertEquals, assertRejects } from "./helpers/assert.ts";
+import { REPO_ROOT } from "./helpers/workspace.ts";
 import { writeTinyModelFolder } from "./helpers/tiny_model.ts";
 
 await useBackend("wasm");
@@ -122,4 +131,37 @@ Deno.test("feature frequencies count firing tokens, leaving out BOS, EOS and pad
     assert(Math.abs(value - counts[f] / tokens) < 1e-6, `feature ${f}`)
   );
   await Deno.remove(directory, { recursive: true });
+});
+
+Deno.test("letter format: a model that always says (A) keeps no question; the base-model check refuses", async () => {
+  const tokenizer = await loadTokenizer(join(REPO_ROOT, "data/models/gemma2-tiny"));
+  const letterA = tokenizer.tokenId("A")!;
+  const alwaysA: LogitsFunction = (ids) => {
+    const [batch, time] = ids.shape;
+    const logits = new Float32Array(batch * time * tokenizer.vocabSize);
+    for (let i = 0; i < batch * time; i++) logits[i * tokenizer.vocabSize + letterA] = 5;
+    return tf.tensor3d(logits, [batch, time, tokenizer.vocabSize]);
+  };
+  const questions = [
+    { question: "Which is first?", choices: ["w", "x", "y", "z"], answer: 0 },
+    { question: "Which is last?", choices: ["w", "x", "y", "z"], answer: 3 },
+  ];
+  const options = { format: "letter" as const, subject: "tests", batchSize: 8 };
+  assertEquals(await accuracyOf(alwaysA, tokenizer, questions, options), 0.5);
+  // Right in the original order for the first question, but not under all 24 orderings.
+  assertEquals(await questionsAnsweredCorrectly(alwaysA, tokenizer, questions, options), []);
+  await assertRejects(
+    () =>
+      checkFormatFitsModel(
+        "letter",
+        join(REPO_ROOT, "data/models/gemma2-tiny"),
+        "data/models/gemma2-tiny",
+      ),
+    'use "mcq_format": "cloze" for base models',
+  );
+  await checkFormatFitsModel(
+    "cloze",
+    join(REPO_ROOT, "data/models/gemma2-tiny"),
+    "data/models/gemma2-tiny",
+  );
 });

@@ -1,0 +1,148 @@
+/**
+ * Multiple-choice accuracy as the unlearning evaluation measures it (DESIGN §4). Only questions
+ * the unmodified model answers correctly count: with the letter format, correctly under all 24
+ * orderings of the choices (then asked in the original order); with cloze scoring, where each
+ * choice is scored on its own and order cannot matter, simply correctly.
+ */
+import { join } from "node:path";
+import { tf } from "../model/backend.ts";
+import {
+  clozePredictions,
+  letterPrompt,
+  type LogitsFunction,
+  type MultipleChoice,
+} from "../model/mcq.ts";
+import type { TextTokenizer } from "../model/tokenizer.ts";
+
+/** How questions are asked. */
+export type McqFormat = "cloze" | "letter";
+
+const LETTERS = ["A", "B", "C", "D"];
+
+function permutations<T>(items: T[]): T[][] {
+  if (items.length <= 1) return [items];
+  return items.flatMap((item, i) =>
+    permutations([...items.slice(0, i), ...items.slice(i + 1)]).map((rest) => [item, ...rest])
+  );
+}
+
+/** Letter-format predictions: the choice whose letter (" A" or "A", whichever is higher) wins. */
+export async function letterPredictions(
+  logitsOf: LogitsFunction,
+  tokenizer: TextTokenizer,
+  questions: MultipleChoice[],
+  options: { subject: string; batchSize: number },
+): Promise<number[]> {
+  const letterIds = LETTERS.map((letter) =>
+    [tokenizer.tokenId(letter), tokenizer.tokenId(` ${letter}`)].filter((id): id is number =>
+      id !== undefined
+    )
+  );
+  const predictions: number[] = [];
+  for (let start = 0; start < questions.length; start += options.batchSize) {
+    const prompts = questions.slice(start, start + options.batchSize).map((q) =>
+      tokenizer.encode(letterPrompt(q, options.subject))
+    );
+    const length = Math.max(...prompts.map((p) => p.length));
+    const ids = new Int32Array(prompts.length * length).fill(tokenizer.padId);
+    const mask = new Float32Array(prompts.length * length);
+    prompts.forEach((prompt, row) => {
+      ids.set(prompt, row * length);
+      mask.fill(1, row * length, row * length + prompt.length);
+    });
+    const last = tf.tidy(() => {
+      const logits = logitsOf(
+        tf.tensor2d(ids, [prompts.length, length], "int32"),
+        tf.tensor2d(mask, [prompts.length, length]),
+      );
+      return tf.gatherND(
+        logits,
+        tf.tensor2d(prompts.map((p, row) => [row, p.length - 1]), undefined, "int32"),
+      );
+    });
+    const values = await last.array() as number[][];
+    last.dispose();
+    for (let row = 0; row < prompts.length; row++) {
+      const scores = letterIds.slice(0, questions[start + row].choices.length)
+        .map((ids) => Math.max(...ids.map((id) => values[row][id])));
+      predictions.push(scores.indexOf(Math.max(...scores)));
+    }
+  }
+  return predictions;
+}
+
+/** Predicted choice per question in `format`. */
+export async function predict(
+  logitsOf: LogitsFunction,
+  tokenizer: TextTokenizer,
+  questions: MultipleChoice[],
+  options: { format: McqFormat; subject: string; batchSize: number },
+): Promise<number[]> {
+  return options.format === "cloze"
+    ? await clozePredictions(logitsOf, tokenizer, questions, { batchSize: options.batchSize })
+    : await letterPredictions(logitsOf, tokenizer, questions, options);
+}
+
+/** The questions the unmodified model answers correctly (under all 24 orderings for letters). */
+export async function questionsAnsweredCorrectly(
+  logitsOf: LogitsFunction,
+  tokenizer: TextTokenizer,
+  questions: MultipleChoice[],
+  options: { format: McqFormat; subject: string; batchSize: number },
+): Promise<MultipleChoice[]> {
+  if (options.format === "cloze") {
+    const predictions = await predict(logitsOf, tokenizer, questions, options);
+    return questions.filter((q, i) => predictions[i] === q.answer);
+  }
+  const kept: MultipleChoice[] = [];
+  for (const question of questions) {
+    const orders = permutations(question.choices.map((_, i) => i));
+    const variants = orders.map((order) => ({
+      question: question.question,
+      choices: order.map((i) => question.choices[i]),
+      answer: order.indexOf(question.answer),
+    }));
+    const predictions = await predict(logitsOf, tokenizer, variants, options);
+    if (variants.every((v, i) => predictions[i] === v.answer)) kept.push(question);
+  }
+  return kept;
+}
+
+/** Fraction of `questions` answered correctly. */
+export async function accuracyOf(
+  logitsOf: LogitsFunction,
+  tokenizer: TextTokenizer,
+  questions: MultipleChoice[],
+  options: { format: McqFormat; subject: string; batchSize: number },
+): Promise<number> {
+  if (questions.length === 0) return Number.NaN;
+  const predictions = await predict(logitsOf, tokenizer, questions, options);
+  return questions.filter((q, i) => predictions[i] === q.answer).length / questions.length;
+}
+
+/**
+ * SAEBench asks instruct models in the letter format and refuses base models; so do we, and say
+ * that cloze scoring is the alternative. A model counts as instruct-tuned when its tokenizer has
+ * a chat template or its name ends in "-it".
+ */
+export async function checkFormatFitsModel(
+  format: McqFormat,
+  modelDirectory: string,
+  modelName: string,
+): Promise<void> {
+  if (format !== "letter") return;
+  let chatTemplate = false;
+  try {
+    const config = JSON.parse(
+      await Deno.readTextFile(join(modelDirectory, "tokenizer_config.json")),
+    );
+    chatTemplate = typeof config.chat_template === "string" || Array.isArray(config.chat_template);
+  } catch { /* no tokenizer config: decide by name */ }
+  if (!chatTemplate && !/-it$/.test(modelName)) {
+    throw new Error(
+      `unlearning.mcq_format is "letter", but ${modelName} looks like a base model (no chat template, ` +
+        `name not ending in -it). The letter format needs an instruct model, as in SAEBench; ` +
+        `use "mcq_format": "cloze" for base models`,
+    );
+  }
+}
