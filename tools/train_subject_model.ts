@@ -20,6 +20,7 @@ import { tf, useBackend } from "../stages/model/backend.ts";
 import {
   forward,
   fromHfTensors,
+  gemma2TensorShapes,
   type Gemma2Weights,
   type HfTensors,
   toHfTensors,
@@ -75,39 +76,15 @@ function modelConfig(vocabSize: number): Record<string, unknown> {
 /** Random-normal (σ 0.02) projections and embedding, zero norm weights (Gemma's (1 + w) scale). */
 function initialTensors(config: Gemma2Config, random: SeededRandom): HfTensors {
   const tensors: HfTensors = new Map();
-  const normal = (shape: number[]) => {
+  for (const [name, { shape, kind }] of gemma2TensorShapes(config)) {
     const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
-    for (let i = 0; i < data.length; i++) {
-      const u = Math.max(random.next(), 1e-12);
-      data[i] = 0.02 * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * random.next());
+    if (kind === "matrix") {
+      for (let i = 0; i < data.length; i++) {
+        const u = Math.max(random.next(), 1e-12);
+        data[i] = 0.02 * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * random.next());
+      }
     }
-    return { shape, data };
-  };
-  const zeros = (n: number) => ({ shape: [n], data: new Float32Array(n) });
-  const { hidden_size: h, intermediate_size: f, head_dim: d } = config;
-  const q = config.num_attention_heads * d;
-  const kv = config.num_key_value_heads * d;
-  tensors.set("model.embed_tokens.weight", normal([config.vocab_size, h]));
-  tensors.set("model.norm.weight", zeros(h));
-  for (let i = 0; i < config.num_hidden_layers; i++) {
-    const p = `model.layers.${i}`;
-    for (
-      const norm of [
-        "input_layernorm",
-        "post_attention_layernorm",
-        "pre_feedforward_layernorm",
-        "post_feedforward_layernorm",
-      ]
-    ) {
-      tensors.set(`${p}.${norm}.weight`, zeros(h));
-    }
-    tensors.set(`${p}.self_attn.q_proj.weight`, normal([q, h]));
-    tensors.set(`${p}.self_attn.k_proj.weight`, normal([kv, h]));
-    tensors.set(`${p}.self_attn.v_proj.weight`, normal([kv, h]));
-    tensors.set(`${p}.self_attn.o_proj.weight`, normal([h, q]));
-    tensors.set(`${p}.mlp.gate_proj.weight`, normal([f, h]));
-    tensors.set(`${p}.mlp.up_proj.weight`, normal([f, h]));
-    tensors.set(`${p}.mlp.down_proj.weight`, normal([h, f]));
+    tensors.set(name, { shape, data });
   }
   return tensors;
 }

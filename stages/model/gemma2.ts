@@ -228,6 +228,42 @@ export function forward(
 /** A float32 tensor in HF layout: name → {shape, data}. */
 export type HfTensors = Map<string, { shape: number[]; data: Float32Array }>;
 
+/** Kind of a Gemma-2 tensor, for initialisers: RMSNorm weights, or projections/embeddings. */
+export type TensorKind = "norm" | "matrix";
+
+/** Every tensor of a Gemma-2 checkpoint: HF name → shape (`nn.Linear` layout [out, in]) and kind. */
+export function gemma2TensorShapes(
+  config: Gemma2Config,
+): Map<string, { shape: number[]; kind: TensorKind }> {
+  const { hidden_size: h, intermediate_size: f, head_dim: d } = config;
+  const q = config.num_attention_heads * d;
+  const kv = config.num_key_value_heads * d;
+  const shapes = new Map<string, { shape: number[]; kind: TensorKind }>();
+  shapes.set("model.embed_tokens.weight", { shape: [config.vocab_size, h], kind: "matrix" });
+  shapes.set("model.norm.weight", { shape: [h], kind: "norm" });
+  for (let i = 0; i < config.num_hidden_layers; i++) {
+    const p = `model.layers.${i}`;
+    for (
+      const norm of [
+        "input_layernorm",
+        "post_attention_layernorm",
+        "pre_feedforward_layernorm",
+        "post_feedforward_layernorm",
+      ]
+    ) {
+      shapes.set(`${p}.${norm}.weight`, { shape: [h], kind: "norm" });
+    }
+    shapes.set(`${p}.self_attn.q_proj.weight`, { shape: [q, h], kind: "matrix" });
+    shapes.set(`${p}.self_attn.k_proj.weight`, { shape: [kv, h], kind: "matrix" });
+    shapes.set(`${p}.self_attn.v_proj.weight`, { shape: [kv, h], kind: "matrix" });
+    shapes.set(`${p}.self_attn.o_proj.weight`, { shape: [h, q], kind: "matrix" });
+    shapes.set(`${p}.mlp.gate_proj.weight`, { shape: [f, h], kind: "matrix" });
+    shapes.set(`${p}.mlp.up_proj.weight`, { shape: [f, h], kind: "matrix" });
+    shapes.set(`${p}.mlp.down_proj.weight`, { shape: [h, f], kind: "matrix" });
+  }
+  return shapes;
+}
+
 /** Builds weights from HF-named tensors (transposing projections to [in, out]). */
 export function fromHfTensors(
   tensors: HfTensors,

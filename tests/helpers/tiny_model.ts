@@ -4,7 +4,7 @@
  */
 import { join } from "node:path";
 import { writeSafetensorsFile } from "../../pipeline/safetensors.ts";
-import type { HfTensors } from "../../stages/model/gemma2.ts";
+import { gemma2TensorShapes, type HfTensors } from "../../stages/model/gemma2.ts";
 import { type Gemma2Config, parseGemma2Config } from "../../stages/model/gemma2_config.ts";
 import { SeededRandom } from "../../stages/random.ts";
 import { REPO_ROOT } from "./workspace.ts";
@@ -35,35 +35,13 @@ export function tinyConfig(overrides: Partial<Gemma2Config> = {}): Gemma2Config 
 export function randomTensors(config: Gemma2Config, seed = 1): HfTensors {
   const random = new SeededRandom(seed);
   const tensors: HfTensors = new Map();
-  const make = (name: string, shape: number[], scale: number) => {
+  for (const [name, { shape, kind }] of gemma2TensorShapes(config)) {
+    const scale = kind === "norm" ? 0.3 : name.includes("embed") ? 0.5 : 0.4;
     const data = Float32Array.from(
       { length: shape.reduce((a, b) => a * b, 1) },
       () => (random.next() * 2 - 1) * scale,
     );
     tensors.set(name, { shape, data });
-  };
-  const { hidden_size: h, intermediate_size: f, head_dim: d } = config;
-  make("model.embed_tokens.weight", [config.vocab_size, h], 0.5);
-  make("model.norm.weight", [h], 0.3);
-  for (let i = 0; i < config.num_hidden_layers; i++) {
-    const p = `model.layers.${i}`;
-    for (
-      const norm of [
-        "input_layernorm",
-        "post_attention_layernorm",
-        "pre_feedforward_layernorm",
-        "post_feedforward_layernorm",
-      ]
-    ) {
-      make(`${p}.${norm}.weight`, [h], 0.3);
-    }
-    make(`${p}.self_attn.q_proj.weight`, [config.num_attention_heads * d, h], 0.4);
-    make(`${p}.self_attn.k_proj.weight`, [config.num_key_value_heads * d, h], 0.4);
-    make(`${p}.self_attn.v_proj.weight`, [config.num_key_value_heads * d, h], 0.4);
-    make(`${p}.self_attn.o_proj.weight`, [h, config.num_attention_heads * d], 0.4);
-    make(`${p}.mlp.gate_proj.weight`, [f, h], 0.4);
-    make(`${p}.mlp.up_proj.weight`, [f, h], 0.4);
-    make(`${p}.mlp.down_proj.weight`, [h, f], 0.4);
   }
   return tensors;
 }
