@@ -23,6 +23,13 @@ function sourceParam(source: Source): JsonObject {
   return { ...source };
 }
 
+/** `<run>.<preset>` for every run whose SAE method has a trainer, × every preset. */
+function trainedVariants(c: Config): string[] {
+  return Object.entries(c.variants)
+    .filter(([, variant]) => IMPLEMENTED_METHODS.includes(variant.method))
+    .flatMap(([run]) => Object.keys(c.presets).map((preset) => `${run}.${preset}`));
+}
+
 const stages: StageSpec<Config>[] = [
   {
     id: "01_fetch",
@@ -86,10 +93,7 @@ const stages: StageSpec<Config>[] = [
     id: "03_train",
     description: "one SAE per variant × preset",
     module: new URL("./03_train.ts", import.meta.url),
-    variants: (c) =>
-      Object.entries(c.variants)
-        .filter(([, variant]) => IMPLEMENTED_METHODS.includes(variant.method))
-        .flatMap(([run]) => Object.keys(c.presets).map((preset) => `${run}.${preset}`)),
+    variants: (c) => trainedVariants(c),
     inputs: { activations: "02_extract/activations" },
     params: (c, variant) => {
       const [run, preset] = variant!.split(".") as [string, "as_published" | "trained"];
@@ -119,6 +123,38 @@ const stages: StageSpec<Config>[] = [
       sae: "sae.safetensors",
       cfg: "cfg.json",
       training_log: "training_log.parquet",
+      metrics: "metrics.json",
+    },
+  },
+  {
+    id: "05_evaluate",
+    description: "SAEBench unlearning sweep per SAE (frequency selector)",
+    module: new URL("./05_evaluate.ts", import.meta.url),
+    variants: (c) => trainedVariants(c),
+    inputs: { sae: "03_train/sae", mcq: "01_fetch/mcq", corpora: "01_fetch/corpora" },
+    params: (c, variant) => {
+      const [run, preset] = variant!.split(".");
+      const u = c.unlearning;
+      return {
+        run,
+        preset,
+        eval_model: sourceParam(c.model.eval_source),
+        layer: c.extract.layer,
+        mcq_format: u.mcq_format,
+        max_questions: u.max_questions,
+        retain_thresholds: u.retain_thresholds,
+        n_features: u.n_features,
+        multipliers: u.multipliers,
+        min_retain_accuracy: u.min_retain_accuracy,
+        corpus_row_length: u.corpus_row_length,
+        batch_size: c.extract.lm_batch_size,
+        backend: c.runtime.backend,
+      };
+    },
+    files: (c) => localPaths(c.model.eval_source),
+    outputs: {
+      sweep: "sweep.parquet",
+      frequencies: "frequencies.parquet",
       metrics: "metrics.json",
     },
   },

@@ -56,6 +56,14 @@ async function buildWorkspace(): Promise<string> {
   config.sae = { ...config.sae, batch_size: 32, buffer_contexts: 4, warmup_steps: 2, log_every: 2 };
   config.presets.trained.num_tokens = 32 * 5;
   config.presets.as_published.num_tokens = 20; // < one batch of 32: 0 steps, as 1000 < 2048 in the paper
+  config.unlearning = {
+    ...config.unlearning,
+    max_questions: 8,
+    retain_thresholds: [0.01],
+    n_features: [2],
+    multipliers: [25, 100],
+    corpus_row_length: 16,
+  };
   config.runtime.backend = "wasm";
   await Deno.mkdir(join(root, "configs"));
   await Deno.writeTextFile(join(root, "configs/test.json"), JSON.stringify(config, null, 2));
@@ -78,7 +86,7 @@ async function cli(root: string, ...args: string[]) {
   return { code, output: out.join("\n") };
 }
 
-Deno.test("01_fetch, 02_extract and 03_train run on a local corpus and model folder", async () => {
+Deno.test("01_fetch, 02_extract, 03_train and 05_evaluate run on a local corpus and model folder", async () => {
   const root = await buildWorkspace();
   try {
     const run = await cli(root, "run");
@@ -143,8 +151,18 @@ Deno.test("01_fetch, 02_extract and 03_train run on a local corpus and model fol
     const log = await readParquetFile(objectOf("03_train@run0.trained", "training_log"));
     assertEquals(Array.from(log.getChild("step")!.toArray()), [2, 4, 5]);
 
+    // 05_evaluate: the all-dead as-published SAE selects nothing, so nothing changes: score 0.
+    assertEquals(metrics["unlearning.run0.as_published.frequency.score"], 0);
+    assertEquals(metrics["unlearning.run0.as_published.frequency.best_multiplier"], null);
+    const score = metrics["unlearning.run0.trained.frequency.score"];
+    assert(score >= 0 && score <= 1, `score ${score}`);
+    const sweep = await readParquetFile(objectOf("05_evaluate@run0.as_published", "sweep"));
+    assertEquals(sweep.numRows, 2);
+    assertEquals(Array.from(sweep.getChild("selected")!.toArray()), [0, 0]);
+    assertEquals(Array.from(sweep.getChild("forget_accuracy")!.toArray()), [1, 1]);
+
     const again = await cli(root, "run");
-    assertStringIncludes(again.output, "0 ran, 4 up to date");
+    assertStringIncludes(again.output, "0 ran, 6 up to date");
   } finally {
     await Deno.remove(root, { recursive: true });
   }

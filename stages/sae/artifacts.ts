@@ -1,7 +1,12 @@
 /** Writing a trained SAE the way SAELens/SAEBench load it, and its training log as Parquet. */
 import * as arrow from "apache-arrow";
 import { writeParquetFile } from "../../pipeline/parquet.ts";
-import { writeSafetensorsFile } from "../../pipeline/safetensors.ts";
+import {
+  decodeTensor,
+  parseSafetensorsHeader,
+  writeSafetensorsFile,
+} from "../../pipeline/safetensors.ts";
+import { tf } from "../model/backend.ts";
 import { type SaeParameters, saeTensors } from "./sae.ts";
 import type { TrainingLogRow } from "./train_sae.ts";
 
@@ -70,4 +75,22 @@ export async function writeTrainingLog(path: string, rows: TrainingLogRow[]): Pr
       seconds_per_step: column((r) => r.seconds_per_step),
     }),
   );
+}
+
+/** Loads an SAE written by `writeSaeWeights` (or any SAELens-layout safetensors file). */
+export async function readSaeWeights(path: string): Promise<SaeParameters> {
+  const bytes = await Deno.readFile(path);
+  const header = parseSafetensorsHeader(bytes, path);
+  const load = (name: string) => ({
+    shape: header.tensors[name]?.shape,
+    data: decodeTensor(bytes, header, name, path),
+  });
+  const encoder = load("W_enc");
+  const decoder = load("W_dec");
+  return {
+    encoderWeight: tf.variable(tf.tensor2d(encoder.data, encoder.shape as [number, number])),
+    encoderBias: tf.variable(tf.tensor1d(load("b_enc").data)),
+    decoderWeight: tf.variable(tf.tensor2d(decoder.data, decoder.shape as [number, number])),
+    decoderBias: tf.variable(tf.tensor1d(load("b_dec").data)),
+  };
 }

@@ -1,0 +1,160 @@
+/**
+ * 05_evaluate: the SAEBench unlearning evaluation of one SAE (DESIGN §4) with SAEBench's
+ * frequency selector: feature frequencies on the forget and retain corpora, selection per retain
+ * threshold and n, clamping to −multiplier through the model's layer hook, MCQ accuracy on the
+ * questions the unmodified model answers correctly, and the score. Writes `sweep` (one row per
+ * setting), `frequencies` (per feature) and `metrics` (unlearning.<run>.<preset>.frequency.*).
+ */
+import * as arrow from "apache-arrow";
+import { writeParquetFile } from "../pipeline/parquet.ts";
+import type { StageContext } from "../pipeline/stage.ts";
+import { hubOptionsFor } from "./hub/hub_cache.ts";
+import { type BackendName, useBackend } from "./model/backend.ts";
+import { loadModel, type ModelSource, resolveModelDirectory } from "./model/load_model.ts";
+import { readSaeWeights } from "./sae/artifacts.ts";
+import {
+  checkFormatFitsModel,
+  type McqFormat,
+  questionsAnsweredCorrectly,
+} from "./unlearning/accuracy.ts";
+import { readCorporaArtifact, readMcqArtifact } from "./unlearning/evaluation_inputs.ts";
+import { corpusRows, featureFrequencies } from "./unlearning/frequencies.ts";
+import { selectFeatures } from "./unlearning/selection.ts";
+import { type EvaluationSets, hookedLogits, runSweep, type SweepRow } from "./unlearning/sweep.ts";
+
+/** The slice of the config 05_evaluate depends on. */
+export interface EvaluateParams {
+  run: string;
+  preset: string;
+  eval_model: ModelSource;
+  layer: number;
+  mcq_format: McqFormat;
+  max_questions: number | null;
+  retain_thresholds: number[];
+  n_features: number[];
+  multipliers: number[];
+  min_retain_accuracy: number;
+  corpus_row_length: number;
+  batch_size: number;
+  backend: BackendName;
+}
+
+export async function run(context: StageContext<EvaluateParams>): Promise<void> {
+  const p = context.params;
+  await useBackend(p.backend);
+  const directory = await resolveModelDirectory(
+    p.eval_model,
+    hubOptionsFor(context.root, context.log),
+    {
+      root: context.root,
+      weights: true,
+    },
+  );
+  const modelName = p.eval_model.kind === "hub" ? p.eval_model.repo : p.eval_model.path;
+  await checkFormatFitsModel(p.mcq_format, directory, modelName);
+  const model = await loadModel(directory);
+  const sae = await readSaeWeights(context.input("sae"));
+
+  // Only questions the unmodified model answers correctly count.
+  const asked = await readMcqArtifact(context.input("mcq"), p.max_questions);
+  const unmodified = hookedLogits(model, p.layer);
+  const options = { format: p.mcq_format, batchSize: p.batch_size };
+  const sets: EvaluationSets = {
+    forget: await questionsAnsweredCorrectly(unmodified, model.tokenizer, asked.forget, {
+      ...options,
+      subject: "biology",
+    }),
+    retain: new Map(),
+  };
+  for (const [subject, questions] of asked.retain) {
+    sets.retain.set(
+      subject,
+      await questionsAnsweredCorrectly(unmodified, model.tokenizer, questions, {
+        ...options,
+        subject,
+      }),
+    );
+  }
+  context.log(
+    `the unmodified model answers ${sets.forget.length}/${asked.forget.length} forget questions and ` +
+      [...sets.retain].map(([s, q]) => `${q.length}/${asked.retain.get(s)!.length} ${s}`).join(
+        ", ",
+      ) + " correctly",
+  );
+
+  const corpora = await readCorporaArtifact(context.input("corpora"));
+  const frequency = (texts: string[]) =>
+    featureFrequencies(model, sae, corpusRows(model.tokenizer, texts, p.corpus_row_length), {
+      layer: p.layer,
+      batchSize: p.batch_size,
+    });
+  const forgetFrequency = await frequency(corpora.forget);
+  const retainFrequency = await frequency(corpora.retain);
+  const selections = p.retain_thresholds.flatMap((retainThreshold) =>
+    p.n_features.map((nFeatures) => ({
+      retainThreshold,
+      nFeatures,
+      features: selectFeatures(forgetFrequency, retainFrequency, { retainThreshold, nFeatures }),
+    }))
+  );
+  context.progress.start({
+    label: "sweep",
+    unit: "settings",
+    total: selections.length * p.multipliers.length,
+  });
+  const { rows, score } = await runSweep(model, sae, sets, selections, {
+    layer: p.layer,
+    format: p.mcq_format,
+    batchSize: p.batch_size,
+    multipliers: p.multipliers,
+    minRetainAccuracy: p.min_retain_accuracy,
+    onSetting: () => context.progress.advance(),
+  });
+  context.progress.finish();
+
+  await writeParquetFile(context.output("sweep"), sweepTable(rows, p));
+  await writeParquetFile(
+    context.output("frequencies"),
+    new arrow.Table({
+      feature: arrow.makeVector(Int32Array.from(forgetFrequency, (_, i) => i)),
+      forget_frequency: arrow.makeVector(forgetFrequency),
+      retain_frequency: arrow.makeVector(retainFrequency),
+    }),
+  );
+  const best = rows[score.bestSetting];
+  const prefix = `unlearning.${p.run}.${p.preset}.frequency`;
+  await Deno.writeTextFile(
+    context.output("metrics"),
+    JSON.stringify({
+      [`${prefix}.score`]: score.score,
+      [`${prefix}.best_retain_threshold`]: best?.retainThreshold ?? null,
+      [`${prefix}.best_n_features`]: best?.nFeatures ?? null,
+      [`${prefix}.best_multiplier`]: best?.multiplier ?? null,
+    }),
+  );
+  const selectedMost = Math.max(0, ...selections.map((s) => s.features.length));
+  context.log(
+    `score ${score.score.toFixed(3)}; at most ${selectedMost} features selected per setting`,
+  );
+}
+
+function sweepTable(rows: SweepRow[], p: EvaluateParams): arrow.Table {
+  const subjects = Object.keys(rows[0]?.retainBySubject ?? {});
+  const float = (pick: (row: SweepRow) => number) =>
+    arrow.makeVector(Float64Array.from(rows, pick));
+  const text = (value: string) => arrow.vectorFromArray(rows.map(() => value), new arrow.Utf8());
+  return new arrow.Table({
+    run: text(p.run),
+    preset: text(p.preset),
+    selector: text("frequency"),
+    retain_threshold: float((r) => r.retainThreshold),
+    n_features: arrow.makeVector(Int32Array.from(rows, (r) => r.nFeatures)),
+    multiplier: float((r) => r.multiplier),
+    selected: arrow.makeVector(Int32Array.from(rows, (r) => r.selected)),
+    forget_accuracy: float((r) => r.forgetAccuracy),
+    retain_accuracy: float((r) => r.retainAccuracy),
+    ...Object.fromEntries(
+      subjects.map((s) => [`retain_accuracy_${s}`, float((r) => r.retainBySubject[s])]),
+    ),
+  });
+}

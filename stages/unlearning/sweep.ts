@@ -1,0 +1,121 @@
+/**
+ * One SAE's unlearning sweep: for every (retain threshold, n features) selection and every
+ * multiplier, clamp the selected features and measure accuracy on the forget set and on the
+ * retain sets (only questions the unmodified model answered correctly), then score the sweep.
+ */
+import { forward } from "../model/gemma2.ts";
+import type { LoadedModel } from "../model/load_model.ts";
+import type { LogitsFunction, MultipleChoice } from "../model/mcq.ts";
+import type { SaeParameters } from "../sae/sae.ts";
+import { accuracyOf, type McqFormat } from "./accuracy.ts";
+import { clampingHook, type ResidualReplacement } from "./intervention.ts";
+import { type ScoreResult, unlearningScore } from "./score.ts";
+
+/** The questions of one evaluation, already filtered to what the unmodified model knows. */
+export interface EvaluationSets {
+  forget: MultipleChoice[];
+  /** Retain subject → questions. */
+  retain: Map<string, MultipleChoice[]>;
+}
+
+/** Accuracies under one intervention. */
+export interface InterventionAccuracy {
+  forgetAccuracy: number;
+  /** Correct / total over all retain subjects together. */
+  retainAccuracy: number;
+  retainBySubject: Record<string, number>;
+}
+
+/** One row of the sweep. */
+export interface SweepRow extends InterventionAccuracy {
+  retainThreshold: number;
+  nFeatures: number;
+  multiplier: number;
+  selected: number;
+}
+
+/** Settings of a sweep. */
+export interface SweepOptions {
+  layer: number;
+  format: McqFormat;
+  batchSize: number;
+  multipliers: number[];
+  minRetainAccuracy: number;
+}
+
+/** Logits of `model` with `hook` replacing the residual at `layer`. */
+export function hookedLogits(
+  model: LoadedModel,
+  layer: number,
+  hook?: ResidualReplacement,
+): LogitsFunction {
+  return (ids, attentionMask) =>
+    forward(model.weights, model.config, ids, {
+      attentionMask,
+      hook: hook ? { layer, replace: hook } : undefined,
+    })
+      .logits!;
+}
+
+/** Accuracies of the model under `hook` (undefined = unmodified). */
+export async function measureAccuracy(
+  model: LoadedModel,
+  sets: EvaluationSets,
+  options: { layer: number; format: McqFormat; batchSize: number; hook?: ResidualReplacement },
+): Promise<InterventionAccuracy> {
+  const logitsOf = hookedLogits(model, options.layer, options.hook);
+  const ask = (questions: MultipleChoice[], subject: string) =>
+    accuracyOf(logitsOf, model.tokenizer, questions, {
+      format: options.format,
+      subject,
+      batchSize: options.batchSize,
+    });
+  const forgetAccuracy = sets.forget.length > 0 ? await ask(sets.forget, "biology") : Number.NaN;
+  const retainBySubject: Record<string, number> = {};
+  let correct = 0;
+  let total = 0;
+  for (const [subject, questions] of sets.retain) {
+    if (questions.length === 0) continue;
+    const accuracy = await ask(questions, subject.replace(/_/g, " "));
+    retainBySubject[subject] = accuracy;
+    correct += accuracy * questions.length;
+    total += questions.length;
+  }
+  return {
+    forgetAccuracy,
+    retainAccuracy: total > 0 ? correct / total : Number.NaN,
+    retainBySubject,
+  };
+}
+
+/**
+ * Runs the sweep for pre-computed selections (one feature list per threshold × n). An empty
+ * selection means no intervention: its rows reuse the unmodified accuracies (forget = 1.0).
+ */
+export async function runSweep(
+  model: LoadedModel,
+  sae: SaeParameters,
+  sets: EvaluationSets,
+  selections: { retainThreshold: number; nFeatures: number; features: number[] }[],
+  options: SweepOptions & { onSetting?: () => void },
+): Promise<{ rows: SweepRow[]; score: ScoreResult }> {
+  const rows: SweepRow[] = [];
+  const unmodified: InterventionAccuracy = {
+    forgetAccuracy: 1,
+    retainAccuracy: 1,
+    retainBySubject: Object.fromEntries([...sets.retain.keys()].map((subject) => [subject, 1])),
+  };
+  for (const selection of selections) {
+    for (const multiplier of options.multipliers) {
+      const accuracy = selection.features.length === 0
+        ? unmodified
+        : await measureAccuracy(model, sets, {
+          ...options,
+          hook: clampingHook(sae, selection.features, multiplier),
+        });
+      rows.push({ ...selection, multiplier, selected: selection.features.length, ...accuracy });
+      options.onSetting?.();
+    }
+  }
+  return { rows, score: unlearningScore(rows, options.minRetainAccuracy) };
+}
