@@ -202,8 +202,8 @@ export function describeParamChanges(before: JsonValue, after: JsonValue): strin
   const flatAfter = flattenJson(after);
   const names = [...new Set([...Object.keys(flatBefore), ...Object.keys(flatAfter)])].sort();
   return names.flatMap((name) => {
-    const old = name in flatBefore ? JSON.stringify(flatBefore[name]) : "(none)";
-    const now = name in flatAfter ? JSON.stringify(flatAfter[name]) : "(none)";
+    const old = name in flatBefore ? canonicalJson(flatBefore[name]) : "(none)";
+    const now = name in flatAfter ? canonicalJson(flatAfter[name]) : "(none)";
     return old === now ? [] : [`${name} ${old} → ${now}`];
   });
 }
