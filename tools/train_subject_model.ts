@@ -44,7 +44,8 @@ const MAX_GRADIENT_NORM = 1.0;
 const EVAL_EVERY = 250;
 const SUBJECTS = ["forget", "geography", "history", "computing"];
 
-function modelConfig(vocabSize: number): Record<string, unknown> {
+/** The HF config.json of gemma2-tiny for a tokenizer of `vocabSize` tokens. */
+export function modelConfig(vocabSize: number): Record<string, unknown> {
   return {
     architectures: ["Gemma2ForCausalLM"],
     model_type: "gemma2",
