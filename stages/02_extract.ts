@@ -6,7 +6,7 @@
  */
 import { ParquetChunkWriter, readParquetBatches } from "../pipeline/parquet.ts";
 import type { StageContext } from "../pipeline/stage.ts";
-import type { TokenRow } from "./data/tokens.ts";
+import { type TokenRow, tokenRows } from "./data/tokens.ts";
 import { hubOptionsFor } from "./hub/hub_cache.ts";
 import { activationsTable, residualActivations } from "./model/activations.ts";
 import { type BackendName, useBackend } from "./model/backend.ts";
@@ -21,6 +21,21 @@ export interface ExtractParams {
   backend: BackendName;
 }
 
+/** Batches per window of contexts sorted by length; a window's activations stay in memory. */
+const CONTEXT_WINDOW_BATCHES = 16;
+
+/** Sum over rows of the L2 norm of each row of a [rows, dModel] float32 matrix. */
+function sumOfRowNorms(values: Float32Array, dModel: number): number {
+  let sum = 0;
+  for (let start = 0; start < values.length; start += dModel) {
+    let square = 0;
+    for (let i = start; i < start + dModel; i++) square += values[i] * values[i];
+    sum += Math.sqrt(square);
+  }
+  return sum;
+}
+
+/** Runs the subject model over the tokenised contexts and streams the layer's residuals. */
 export async function run(context: StageContext<ExtractParams>): Promise<void> {
   const params = context.params;
   await useBackend(params.backend);
@@ -46,36 +61,31 @@ export async function run(context: StageContext<ExtractParams>): Promise<void> {
     unit: "tokens",
     total: params.num_tokens,
   });
-  let batch: TokenRow[] = [];
+  // Contexts are gathered into windows of several batches so that the forward passes can group
+  // contexts of similar length (see residualActivations).
+  const windowSize = params.lm_batch_size * CONTEXT_WINDOW_BATCHES;
+  let window: TokenRow[] = [];
+  let windowTokens = 0;
   const flush = async () => {
-    if (batch.length === 0) return;
-    const chunk = await residualActivations(model, batch, params.layer);
-    for (let row = 0; row < chunk.seqIds.length; row++) {
-      let square = 0;
-      for (let i = row * chunk.dModel; i < (row + 1) * chunk.dModel; i++) {
-        square += chunk.activations[i] ** 2;
-      }
-      sumOfNorms += Math.sqrt(square);
-    }
+    if (window.length === 0) return;
+    const chunk = await residualActivations(model, window, {
+      layer: params.layer,
+      batchSize: params.lm_batch_size,
+      onTokens: (tokens) => context.progress.advance(tokens),
+    });
+    sumOfNorms += sumOfRowNorms(chunk.activations, chunk.dModel);
     writer.append(activationsTable(chunk, model.tokenizer.bosId));
     extracted += chunk.seqIds.length;
-    sequences += batch.length;
-    context.progress.advance(chunk.seqIds.length);
-    batch = [];
+    sequences += window.length;
+    window = [];
+    windowTokens = 0;
   };
   reading: for await (const table of readParquetBatches(context.input("tokens"))) {
-    for (const row of table) {
-      const length = Number(row.length);
-      if (extracted + batch.reduce((sum, r) => sum + r.length, 0) >= params.num_tokens) {
-        break reading;
-      }
-      batch.push({
-        seqId: Number(row.seq_id),
-        docId: Number(row.doc_id),
-        length,
-        ids: Int32Array.from(row.ids),
-      });
-      if (batch.length === params.lm_batch_size) await flush();
+    for (const row of tokenRows(table)) {
+      if (extracted + windowTokens >= params.num_tokens) break reading;
+      window.push(row);
+      windowTokens += row.length;
+      if (window.length === windowSize) await flush();
     }
   }
   await flush();

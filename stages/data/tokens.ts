@@ -52,3 +52,25 @@ export function tokensTable(rows: TokenRow[], contextLength: number): arrow.Tabl
     ids: fixedSizeListColumn(flat, contextLength),
   });
 }
+
+/** The rows of a `tokens` table, read column-wise (row-by-row Arrow access is slow). */
+export function* tokenRows(table: arrow.Table): Generator<TokenRow> {
+  for (const batch of table.batches) {
+    const seqIds = batch.getChild("seq_id")!.toArray() as Int32Array;
+    const docIds = batch.getChild("doc_id")!.toArray() as Int32Array;
+    const lengths = batch.getChild("length")!.toArray() as Int32Array;
+    const idsData = batch.getChild("ids")!.data[0];
+    const width = (idsData.type as arrow.FixedSizeList).listSize;
+    const flatIds = idsData.children[0].values as Int32Array;
+    const first = idsData.offset;
+    for (let r = 0; r < batch.numRows; r++) {
+      const start = (first + r) * width;
+      yield {
+        seqId: seqIds[r],
+        docId: docIds[r],
+        length: lengths[r],
+        ids: flatIds.subarray(start, start + width),
+      };
+    }
+  }
+}

@@ -18,17 +18,75 @@ export interface ActivationChunk {
   dModel: number;
 }
 
-/** Runs the model up to `layer` on `rows` (equal-length contexts) and keeps real positions. */
+/** How to run a set of contexts through the model. */
+export interface ActivationOptions {
+  layer: number;
+  /** Contexts per forward pass. */
+  batchSize: number;
+  /** Called after each forward pass with the number of real tokens it covered. */
+  onTokens?: (tokens: number) => void;
+}
+
+/**
+ * Runs the model up to `layer` on `rows` and keeps the real positions, in the order of `rows`.
+ * Contexts are batched by similar length and each batch is cut to its longest context: with
+ * right padding and causal attention the cut changes nothing, and it skips most padding work.
+ */
 export async function residualActivations(
   model: LoadedModel,
   rows: TokenRow[],
-  layer: number,
+  options: ActivationOptions,
 ): Promise<ActivationChunk> {
-  const time = rows[0].ids.length;
+  const dModel = model.config.hidden_size;
+  const firstRowOfContext = new Int32Array(rows.length + 1);
+  rows.forEach((row, r) => firstRowOfContext[r + 1] = firstRowOfContext[r] + row.length);
+  const real = firstRowOfContext[rows.length];
+  const chunk: ActivationChunk = {
+    seqIds: new Int32Array(real),
+    positions: new Int32Array(real),
+    tokens: new Int32Array(real),
+    activations: new Float32Array(real * dModel),
+    dModel,
+  };
+  const byLength = rows.map((_, r) => r).sort((a, b) => rows[b].length - rows[a].length);
+  for (let start = 0; start < byLength.length; start += options.batchSize) {
+    const batch = byLength.slice(start, start + options.batchSize);
+    const time = Math.max(1, rows[batch[0]].length);
+    const values = await batchResiduals(model, batch.map((r) => rows[r]), {
+      time,
+      layer: options.layer,
+    });
+    let tokens = 0;
+    batch.forEach((r, b) => {
+      const row = rows[r];
+      for (let t = 0; t < row.length; t++) {
+        const out = firstRowOfContext[r] + t;
+        chunk.seqIds[out] = row.seqId;
+        chunk.positions[out] = t;
+        chunk.tokens[out] = row.ids[t];
+        chunk.activations.set(
+          values.subarray((b * time + t) * dModel, (b * time + t + 1) * dModel),
+          out * dModel,
+        );
+      }
+      tokens += row.length;
+    });
+    options.onTokens?.(tokens);
+  }
+  return chunk;
+}
+
+/** Layer residuals of one batch cut to `time` positions: [batch, time, dModel] float32. */
+async function batchResiduals(
+  model: LoadedModel,
+  rows: TokenRow[],
+  shape: { time: number; layer: number },
+): Promise<Float32Array> {
+  const { time, layer } = shape;
   const ids = new Int32Array(rows.length * time);
   const mask = new Float32Array(rows.length * time);
   rows.forEach((row, r) => {
-    ids.set(row.ids, r * time);
+    ids.set(row.ids.subarray(0, time), r * time);
     mask.fill(1, r * time, r * time + row.length);
   });
   const residual = tf.tidy(() =>
@@ -40,28 +98,7 @@ export async function residualActivations(
   );
   const values = await residual.data() as Float32Array;
   residual.dispose();
-  const dModel = model.config.hidden_size;
-  const real = rows.reduce((sum, row) => sum + row.length, 0);
-  const chunk: ActivationChunk = {
-    seqIds: new Int32Array(real),
-    positions: new Int32Array(real),
-    tokens: new Int32Array(real),
-    activations: new Float32Array(real * dModel),
-    dModel,
-  };
-  let out = 0;
-  rows.forEach((row, r) => {
-    for (let t = 0; t < row.length; t++, out++) {
-      chunk.seqIds[out] = row.seqId;
-      chunk.positions[out] = t;
-      chunk.tokens[out] = row.ids[t];
-      chunk.activations.set(
-        values.subarray((r * time + t) * dModel, (r * time + t + 1) * dModel),
-        out * dModel,
-      );
-    }
-  });
-  return chunk;
+  return values;
 }
 
 /** The activations table: seq_id, pos, token, is_bos, act FixedSizeList<float32>[dModel]. */
