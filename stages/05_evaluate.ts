@@ -12,15 +12,13 @@ import { hubOptionsFor } from "./hub/hub_cache.ts";
 import { type BackendName, useBackend } from "./model/backend.ts";
 import { loadModel, type ModelSource, resolveModelDirectory } from "./model/load_model.ts";
 import { readSaeWeights } from "./sae/artifacts.ts";
-import {
-  checkFormatFitsModel,
-  type McqFormat,
-  questionsAnsweredCorrectly,
-} from "./unlearning/accuracy.ts";
+import { checkFormatFitsModel, type McqFormat } from "./unlearning/accuracy.ts";
 import { readCorporaArtifact, readMcqArtifact } from "./unlearning/evaluation_inputs.ts";
 import { corpusRows, featureFrequencies } from "./unlearning/frequencies.ts";
 import { selectFeatures } from "./unlearning/selection.ts";
-import { type EvaluationSets, hookedLogits, runSweep, type SweepRow } from "./unlearning/sweep.ts";
+import { describeKnown, knownQuestions } from "./unlearning/known_questions.ts";
+import { runSweep } from "./unlearning/sweep.ts";
+import { sweepTable } from "./unlearning/sweep_table.ts";
 
 /** The slice of the config 05_evaluate depends on. */
 export interface EvaluateParams {
@@ -57,30 +55,12 @@ export async function run(context: StageContext<EvaluateParams>): Promise<void> 
 
   // Only questions the unmodified model answers correctly count.
   const asked = await readMcqArtifact(context.input("mcq"), p.max_questions);
-  const unmodified = hookedLogits(model, p.layer);
-  const options = { format: p.mcq_format, batchSize: p.batch_size };
-  const sets: EvaluationSets = {
-    forget: await questionsAnsweredCorrectly(unmodified, model.tokenizer, asked.forget, {
-      ...options,
-      subject: "biology",
-    }),
-    retain: new Map(),
-  };
-  for (const [subject, questions] of asked.retain) {
-    sets.retain.set(
-      subject,
-      await questionsAnsweredCorrectly(unmodified, model.tokenizer, questions, {
-        ...options,
-        subject,
-      }),
-    );
-  }
-  context.log(
-    `the unmodified model answers ${sets.forget.length}/${asked.forget.length} forget questions and ` +
-      [...sets.retain].map(([s, q]) => `${q.length}/${asked.retain.get(s)!.length} ${s}`).join(
-        ", ",
-      ) + " correctly",
-  );
+  const sets = await knownQuestions(model, asked, {
+    layer: p.layer,
+    format: p.mcq_format,
+    batchSize: p.batch_size,
+  });
+  context.log(describeKnown(asked, sets));
 
   const corpora = await readCorporaArtifact(context.input("corpora"));
   const frequency = (texts: string[]) =>
@@ -112,7 +92,10 @@ export async function run(context: StageContext<EvaluateParams>): Promise<void> 
   });
   context.progress.finish();
 
-  await writeParquetFile(context.output("sweep"), sweepTable(rows, p));
+  await writeParquetFile(
+    context.output("sweep"),
+    sweepTable(rows, { run: p.run, preset: p.preset, selector: "frequency" }),
+  );
   await writeParquetFile(
     context.output("frequencies"),
     new arrow.Table({
@@ -136,25 +119,4 @@ export async function run(context: StageContext<EvaluateParams>): Promise<void> 
   context.log(
     `score ${score.score.toFixed(3)}; at most ${selectedMost} features selected per setting`,
   );
-}
-
-function sweepTable(rows: SweepRow[], p: EvaluateParams): arrow.Table {
-  const subjects = Object.keys(rows[0]?.retainBySubject ?? {});
-  const float = (pick: (row: SweepRow) => number) =>
-    arrow.makeVector(Float64Array.from(rows, pick));
-  const text = (value: string) => arrow.vectorFromArray(rows.map(() => value), new arrow.Utf8());
-  return new arrow.Table({
-    run: text(p.run),
-    preset: text(p.preset),
-    selector: text("frequency"),
-    retain_threshold: float((r) => r.retainThreshold),
-    n_features: arrow.makeVector(Int32Array.from(rows, (r) => r.nFeatures)),
-    multiplier: float((r) => r.multiplier),
-    selected: arrow.makeVector(Int32Array.from(rows, (r) => r.selected)),
-    forget_accuracy: float((r) => r.forgetAccuracy),
-    retain_accuracy: float((r) => r.retainAccuracy),
-    ...Object.fromEntries(
-      subjects.map((s) => [`retain_accuracy_${s}`, float((r) => r.retainBySubject[s])]),
-    ),
-  });
 }

@@ -128,6 +128,8 @@ const unlearning = z.strictObject({
   min_retain_accuracy: fraction,
   /** Questions per MCQ set (null = all). */
   max_questions: positiveInt.nullable(),
+  /** The SAE (`<run>.<preset>`) the controls splice in and draw random features from. */
+  controls_sae: z.string().regex(/^run\d+\.(as_published|trained)$/, "expected <run>.<preset>"),
 });
 
 const runtime = z.strictObject({

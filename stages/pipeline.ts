@@ -7,6 +7,7 @@
  */
 import { join } from "node:path";
 import type { JsonObject } from "../pipeline/json.ts";
+import { UsageError } from "../pipeline/errors.ts";
 import type { PipelineDefinition, StageSpec } from "../pipeline/stage.ts";
 import { type Config, configSchema } from "./config_schema.ts";
 import { IMPLEMENTED_METHODS } from "./sae/methods.ts";
@@ -28,6 +29,39 @@ function trainedVariants(c: Config): string[] {
   return Object.entries(c.variants)
     .filter(([, variant]) => IMPLEMENTED_METHODS.includes(variant.method))
     .flatMap(([run]) => Object.keys(c.presets).map((preset) => `${run}.${preset}`));
+}
+
+/** Params of an unlearning evaluation of the SAE `variant` (`<run>.<preset>`). */
+function evaluateParams(c: Config, variant?: string): JsonObject {
+  const [run, preset] = variant!.split(".");
+  const u = c.unlearning;
+  return {
+    run,
+    preset,
+    eval_model: sourceParam(c.model.eval_source),
+    layer: c.extract.layer,
+    mcq_format: u.mcq_format,
+    max_questions: u.max_questions,
+    retain_thresholds: u.retain_thresholds,
+    n_features: u.n_features,
+    multipliers: u.multipliers,
+    min_retain_accuracy: u.min_retain_accuracy,
+    corpus_row_length: u.corpus_row_length,
+    batch_size: c.extract.lm_batch_size,
+    backend: c.runtime.backend,
+  };
+}
+
+/** The one SAE the controls run on; it must be one 03_train trains. */
+function controlsVariant(c: Config): string[] {
+  const trained = trainedVariants(c);
+  if (!trained.includes(c.unlearning.controls_sae)) {
+    throw new UsageError(
+      `unlearning.controls_sae is "${c.unlearning.controls_sae}", but the SAEs this config trains ` +
+        `are: ${trained.join(", ") || "none"}`,
+    );
+  }
+  return [c.unlearning.controls_sae];
 }
 
 const stages: StageSpec<Config>[] = [
@@ -132,31 +166,23 @@ const stages: StageSpec<Config>[] = [
     module: new URL("./05_evaluate.ts", import.meta.url),
     variants: (c) => trainedVariants(c),
     inputs: { sae: "03_train/sae", mcq: "01_fetch/mcq", corpora: "01_fetch/corpora" },
-    params: (c, variant) => {
-      const [run, preset] = variant!.split(".");
-      const u = c.unlearning;
-      return {
-        run,
-        preset,
-        eval_model: sourceParam(c.model.eval_source),
-        layer: c.extract.layer,
-        mcq_format: u.mcq_format,
-        max_questions: u.max_questions,
-        retain_thresholds: u.retain_thresholds,
-        n_features: u.n_features,
-        multipliers: u.multipliers,
-        min_retain_accuracy: u.min_retain_accuracy,
-        corpus_row_length: u.corpus_row_length,
-        batch_size: c.extract.lm_batch_size,
-        backend: c.runtime.backend,
-      };
-    },
+    params: evaluateParams,
     files: (c) => localPaths(c.model.eval_source),
     outputs: {
       sweep: "sweep.parquet",
       frequencies: "frequencies.parquet",
       metrics: "metrics.json",
     },
+  },
+  {
+    id: "05_controls",
+    description: "controls: unmodified model, SAE spliced in, random features, forget direction",
+    module: new URL("./05_controls.ts", import.meta.url),
+    variants: controlsVariant,
+    inputs: { sae: "03_train/sae", mcq: "01_fetch/mcq", corpora: "01_fetch/corpora" },
+    params: (c, variant) => ({ ...evaluateParams(c, variant), seed: c.runtime.seed }),
+    files: (c) => localPaths(c.model.eval_source),
+    outputs: { sweep: "sweep.parquet", metrics: "metrics.json" },
   },
 ];
 

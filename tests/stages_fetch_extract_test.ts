@@ -86,7 +86,7 @@ async function cli(root: string, ...args: string[]) {
   return { code, output: out.join("\n") };
 }
 
-Deno.test("01_fetch, 02_extract, 03_train and 05_evaluate run on a local corpus and model folder", async () => {
+Deno.test("01_fetch, 02_extract, 03_train, 05_evaluate and 05_controls run on a local corpus and model folder", async () => {
   const root = await buildWorkspace();
   try {
     const run = await cli(root, "run");
@@ -161,8 +161,27 @@ Deno.test("01_fetch, 02_extract, 03_train and 05_evaluate run on a local corpus 
     assertEquals(Array.from(sweep.getChild("selected")!.toArray()), [0, 0]);
     assertEquals(Array.from(sweep.getChild("forget_accuracy")!.toArray()), [1, 1]);
 
+    // 05_controls: one spliced row, random n × multipliers, forget direction thresholds × multipliers.
+    for (const key of ["model.forget_accuracy", "model.retain_accuracy"]) {
+      const accuracy = metrics[`unlearning.${key}`];
+      assert(accuracy >= 0 && accuracy <= 1, `${key} = ${accuracy}`);
+    }
+    for (const key of ["random", "positive"]) {
+      const controlScore = metrics[`unlearning.control.${key}.score`];
+      assert(controlScore >= 0 && controlScore <= 1, `${key} control score = ${controlScore}`);
+    }
+    const controls = await readParquetFile(objectOf("05_controls@run0.trained", "sweep"));
+    assertEquals(Array.from(controls.getChild("selector")!.toArray()), [
+      "control_spliced",
+      "control_random",
+      "control_random",
+      "control_positive",
+      "control_positive",
+    ]);
+    assertEquals(Array.from(controls.getChild("multiplier")!.toArray()), [0, 25, 100, 25, 100]);
+
     const again = await cli(root, "run");
-    assertStringIncludes(again.output, "0 ran, 6 up to date");
+    assertStringIncludes(again.output, "0 ran, 7 up to date");
   } finally {
     await Deno.remove(root, { recursive: true });
   }

@@ -27,16 +27,23 @@ export function corpusRows(
   return rows;
 }
 
-/** Fraction of counted tokens on which each feature fires, [dSae]. */
-export async function featureFrequencies(
+/** Options of a pass over corpus rows. */
+export interface CorpusPassOptions {
+  layer: number;
+  batchSize: number;
+}
+
+/**
+ * Runs corpus rows to `layer` batch by batch and yields what `compute` makes of each batch's
+ * residuals [rows·time, dModel], with the mask of counted positions [rows·time, 1] (0 at BOS,
+ * padding and EOS). `compute` runs inside `tf.tidy`.
+ */
+export async function* corpusBatches(
   model: LoadedModel,
-  sae: SaeParameters,
   rows: Int32Array[],
-  options: { layer: number; batchSize: number },
-): Promise<Float32Array> {
-  const dSae = sae.encoderBias.shape[0];
-  const counts = new Float64Array(dSae);
-  let tokens = 0;
+  options: CorpusPassOptions,
+  compute: (residual: tf.Tensor2D, counted: tf.Tensor2D) => tf.Tensor,
+): AsyncGenerator<{ values: Float32Array; counted: Float32Array }> {
   const { bosId, padId, eosId } = model.tokenizer;
   for (let start = 0; start < rows.length; start += options.batchSize) {
     const batch = rows.slice(start, start + options.batchSize);
@@ -47,29 +54,43 @@ export async function featureFrequencies(
       ids,
       (id) => (id === bosId || id === padId || id === eosId ? 0 : 1),
     );
-    tokens += counted.reduce((a, b) => a + b, 0);
-    const fired = tf.tidy(() => {
+    const result = tf.tidy(() => {
       const residual = forward(
         model.weights,
         model.config,
         tf.tensor2d(ids, [batch.length, time], "int32"),
-        {
-          hook: { layer: options.layer },
-          stopAtHook: true,
-        },
+        { hook: { layer: options.layer }, stopAtHook: true },
       ).residual!;
-      const acts = encode(
-        sae,
+      return compute(
         tf.reshape(residual, [batch.length * time, model.config.hidden_size]) as tf.Tensor2D,
-      );
-      const active = tf.mul(
-        tf.cast(tf.greater(acts, 0), "float32"),
         tf.tensor2d(counted, [batch.length * time, 1]),
       );
-      return tf.sum(active, 0);
     });
-    (await fired.data()).forEach((count, feature) => (counts[feature] += count));
-    fired.dispose();
+    const values = await result.data() as Float32Array;
+    result.dispose();
+    yield { values, counted };
+  }
+}
+
+/** Fraction of counted tokens on which each feature fires, [dSae]. */
+export async function featureFrequencies(
+  model: LoadedModel,
+  sae: SaeParameters,
+  rows: Int32Array[],
+  options: CorpusPassOptions,
+): Promise<Float32Array> {
+  const counts = new Float64Array(sae.encoderBias.shape[0]);
+  let tokens = 0;
+  const batches = corpusBatches(
+    model,
+    rows,
+    options,
+    (residual, counted) =>
+      tf.sum(tf.mul(tf.cast(tf.greater(encode(sae, residual), 0), "float32"), counted), 0),
+  );
+  for await (const { values, counted } of batches) {
+    values.forEach((count, feature) => (counts[feature] += count));
+    tokens += counted.reduce((a, b) => a + b, 0);
   }
   return Float32Array.from(counts, (count) => (tokens > 0 ? count / tokens : 0));
 }

@@ -88,34 +88,57 @@ export async function measureAccuracy(
   };
 }
 
+/** One intervention to measure; `hook` null means none (accuracies are 1.0 by construction). */
+export interface InterventionSetting {
+  retainThreshold: number;
+  nFeatures: number;
+  multiplier: number;
+  /** Features (or directions) actually intervened on. */
+  selected: number;
+  hook: ResidualReplacement | null;
+}
+
+/** Measures every setting on the known questions and scores the lot. */
+export async function measureSettings(
+  model: LoadedModel,
+  sets: EvaluationSets,
+  settings: InterventionSetting[],
+  options: Omit<SweepOptions, "multipliers"> & { onSetting?: () => void },
+): Promise<{ rows: SweepRow[]; score: ScoreResult }> {
+  const unmodified: InterventionAccuracy = {
+    forgetAccuracy: 1,
+    retainAccuracy: 1,
+    retainBySubject: Object.fromEntries([...sets.retain.keys()].map((subject) => [subject, 1])),
+  };
+  const rows: SweepRow[] = [];
+  for (const { hook, ...setting } of settings) {
+    const accuracy = hook === null
+      ? unmodified
+      : await measureAccuracy(model, sets, { ...options, hook });
+    rows.push({ ...setting, ...accuracy });
+    options.onSetting?.();
+  }
+  return { rows, score: unlearningScore(rows, options.minRetainAccuracy) };
+}
+
 /**
- * Runs the sweep for pre-computed selections (one feature list per threshold × n). An empty
- * selection means no intervention: its rows reuse the unmodified accuracies (forget = 1.0).
+ * Runs the sweep for pre-computed selections (one feature list per threshold × n) at every
+ * multiplier. An empty selection means no intervention (forget accuracy 1.0).
  */
-export async function runSweep(
+export function runSweep(
   model: LoadedModel,
   sae: SaeParameters,
   sets: EvaluationSets,
   selections: { retainThreshold: number; nFeatures: number; features: number[] }[],
   options: SweepOptions & { onSetting?: () => void },
 ): Promise<{ rows: SweepRow[]; score: ScoreResult }> {
-  const rows: SweepRow[] = [];
-  const unmodified: InterventionAccuracy = {
-    forgetAccuracy: 1,
-    retainAccuracy: 1,
-    retainBySubject: Object.fromEntries([...sets.retain.keys()].map((subject) => [subject, 1])),
-  };
-  for (const selection of selections) {
-    for (const multiplier of options.multipliers) {
-      const accuracy = selection.features.length === 0
-        ? unmodified
-        : await measureAccuracy(model, sets, {
-          ...options,
-          hook: clampingHook(sae, selection.features, multiplier),
-        });
-      rows.push({ ...selection, multiplier, selected: selection.features.length, ...accuracy });
-      options.onSetting?.();
-    }
-  }
-  return { rows, score: unlearningScore(rows, options.minRetainAccuracy) };
+  const settings = selections.flatMap(({ features, ...selection }) =>
+    options.multipliers.map((multiplier) => ({
+      ...selection,
+      multiplier,
+      selected: features.length,
+      hook: features.length === 0 ? null : clampingHook(sae, features, multiplier),
+    }))
+  );
+  return measureSettings(model, sets, settings, options);
 }

@@ -1,0 +1,143 @@
+/**
+ * 05_controls: what the unlearning metric reads when we know the answer in advance, on the same
+ * model, questions and scoring as 05_evaluate (DESIGN §4, issue 5):
+ * - the unmodified model's accuracy on every set (all questions asked);
+ * - the SAE spliced in with nothing clamped (the cost of the reconstruction alone);
+ * - random features (negative control): n features drawn among those firing on the forget corpus,
+ *   for every n and multiplier of the grid;
+ * - the forget direction (positive control): the forget-minus-retain mean residual direction,
+ *   clamped like an SAE feature, for every retain threshold and multiplier of the grid.
+ * Runs once, on the SAE named by `unlearning.controls_sae`. Writes `sweep` and `metrics`.
+ */
+import * as arrow from "apache-arrow";
+import { writeParquetFile } from "../pipeline/parquet.ts";
+import type { StageContext } from "../pipeline/stage.ts";
+import type { EvaluateParams } from "./05_evaluate.ts";
+import { hubOptionsFor } from "./hub/hub_cache.ts";
+import { useBackend } from "./model/backend.ts";
+import { loadModel, resolveModelDirectory } from "./model/load_model.ts";
+import { readSaeWeights } from "./sae/artifacts.ts";
+import { checkFormatFitsModel } from "./unlearning/accuracy.ts";
+import {
+  directionClampHook,
+  firingThreshold,
+  forgetDirection,
+  randomFeatures,
+} from "./unlearning/controls.ts";
+import { readCorporaArtifact, readMcqArtifact } from "./unlearning/evaluation_inputs.ts";
+import { corpusRows, featureFrequencies } from "./unlearning/frequencies.ts";
+import { clampingHook, reconstructionHook } from "./unlearning/intervention.ts";
+import { describeKnown, knownQuestions, unmodifiedAccuracy } from "./unlearning/known_questions.ts";
+import { type InterventionSetting, measureSettings, type SweepRow } from "./unlearning/sweep.ts";
+import { sweepTable } from "./unlearning/sweep_table.ts";
+
+/** The slice of the config 05_controls depends on: 05_evaluate's, plus the seed. */
+export interface ControlsParams extends EvaluateParams {
+  seed: number;
+}
+
+/** Runs the four controls and writes their sweep rows and scores. */
+export async function run(context: StageContext<ControlsParams>): Promise<void> {
+  const p = context.params;
+  await useBackend(p.backend);
+  const directory = await resolveModelDirectory(
+    p.eval_model,
+    hubOptionsFor(context.root, context.log),
+    { root: context.root, weights: true },
+  );
+  const modelName = p.eval_model.kind === "hub" ? p.eval_model.repo : p.eval_model.path;
+  await checkFormatFitsModel(p.mcq_format, directory, modelName);
+  const model = await loadModel(directory);
+  const sae = await readSaeWeights(context.input("sae"));
+  const pass = { layer: p.layer, batchSize: p.batch_size };
+  const measure = { ...pass, format: p.mcq_format, minRetainAccuracy: p.min_retain_accuracy };
+
+  const asked = await readMcqArtifact(context.input("mcq"), p.max_questions);
+  const sets = await knownQuestions(model, asked, measure);
+  context.log(describeKnown(asked, sets));
+  const unmodified = unmodifiedAccuracy(asked, sets);
+
+  const corpora = await readCorporaArtifact(context.input("corpora"));
+  const rows = {
+    forget: corpusRows(model.tokenizer, corpora.forget, p.corpus_row_length),
+    retain: corpusRows(model.tokenizer, corpora.retain, p.corpus_row_length),
+  };
+  const forgetFrequency = await featureFrequencies(model, sae, rows.forget, pass);
+  const firing = [...forgetFrequency.keys()].filter((feature) => forgetFrequency[feature] > 0);
+  const direction = await forgetDirection(model, rows, pass);
+
+  const settings: Record<"spliced" | "random" | "positive", InterventionSetting[]> = {
+    spliced: [{
+      retainThreshold: Number.NaN,
+      nFeatures: 0,
+      multiplier: 0,
+      selected: 0,
+      hook: reconstructionHook(sae),
+    }],
+    random: p.n_features.flatMap((nFeatures) => {
+      const features = randomFeatures(firing, nFeatures, p.seed + nFeatures);
+      return p.multipliers.map((multiplier) => ({
+        retainThreshold: Number.NaN,
+        nFeatures,
+        multiplier,
+        selected: features.length,
+        hook: features.length === 0 ? null : clampingHook(sae, features, multiplier),
+      }));
+    }),
+    positive: p.retain_thresholds.flatMap((retainThreshold) => {
+      const threshold = firingThreshold(direction, retainThreshold);
+      return p.multipliers.map((multiplier) => ({
+        retainThreshold,
+        nFeatures: 1,
+        multiplier,
+        selected: 1,
+        hook: directionClampHook(direction.direction, threshold, multiplier),
+      }));
+    }),
+  };
+  const total = Object.values(settings).reduce((sum, list) => sum + list.length, 0);
+  context.progress.start({ label: "controls", unit: "settings", total });
+  const results: Record<string, { rows: SweepRow[]; score: number; best?: SweepRow }> = {};
+  for (const [name, list] of Object.entries(settings)) {
+    const { rows, score } = await measureSettings(model, sets, list, {
+      ...measure,
+      onSetting: () => context.progress.advance(),
+    });
+    results[name] = { rows, score: score.score, best: rows[score.bestSetting] };
+  }
+  context.progress.finish();
+
+  const spliced = results.spliced.rows[0];
+  const tables = Object.entries(results).map(([name, { rows }]) =>
+    sweepTable(rows, { run: p.run, preset: p.preset, selector: `control_${name}` })
+  );
+  await writeParquetFile(
+    context.output("sweep"),
+    tables.slice(1).reduce((all, table) => all.concat(table), tables[0]) as arrow.Table,
+  );
+  await Deno.writeTextFile(
+    context.output("metrics"),
+    JSON.stringify({
+      "unlearning.model.forget_accuracy": unmodified.forget,
+      "unlearning.model.retain_accuracy": unmodified.retain,
+      "unlearning.control.spliced.forget_accuracy": spliced.forgetAccuracy,
+      "unlearning.control.spliced.retain_accuracy": spliced.retainAccuracy,
+      "unlearning.control.random.score": results.random.score,
+      "unlearning.control.random.best_n_features": results.random.best?.nFeatures ?? null,
+      "unlearning.control.random.best_multiplier": results.random.best?.multiplier ?? null,
+      "unlearning.control.positive.score": results.positive.score,
+      "unlearning.control.positive.best_retain_threshold": results.positive.best?.retainThreshold ??
+        null,
+      "unlearning.control.positive.best_multiplier": results.positive.best?.multiplier ?? null,
+    }),
+  );
+  context.log(
+    `unmodified accuracy forget ${unmodified.forget.toFixed(3)}, retain ${
+      unmodified.retain.toFixed(3)
+    }; SAE spliced in: forget ${spliced.forgetAccuracy.toFixed(3)}, retain ${
+      spliced.retainAccuracy.toFixed(3)
+    } (of the known questions); random-feature score ${
+      results.random.score.toFixed(3)
+    }; forget-direction score ${results.positive.score.toFixed(3)}`,
+  );
+}
