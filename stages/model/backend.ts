@@ -17,12 +17,25 @@ export type BackendName = "auto" | "wasm" | "cpu" | "tensorflow";
 
 let patched = false;
 
-/** Replaces wasm's BatchMatMul by one that transposes its operands explicitly first. */
+/**
+ * The [K, N] shape each 2-D right-hand operand buffer was first multiplied with. The wasm kernel
+ * caches its XNNPACK operator (with the operand packed) by buffer id alone, and a reshaped tensor
+ * shares its buffer: multiplying by `w` [K, N] and then by `reshape(w, [N, K])` would silently
+ * reuse the first packing and return wrong numbers. Keyed by dataId objects, so entries die
+ * with their buffers.
+ */
+const rightOperandShapes = new WeakMap<object, string>();
+
+/**
+ * Replaces wasm's BatchMatMul by one that transposes its operands explicitly first, and copies a
+ * right-hand operand whose buffer was already used with another shape (see above).
+ */
 function patchWasmBatchMatMul(): void {
   if (patched) return;
   const original = tf.getKernel("BatchMatMul", "wasm");
   const transpose = tf.getKernel("Transpose", "wasm");
-  if (!original || !transpose) return;
+  const identity = tf.getKernel("Identity", "wasm");
+  if (!original || !transpose || !identity) return;
   tf.unregisterKernel("BatchMatMul", "wasm");
   tf.registerKernel({
     kernelName: "BatchMatMul",
@@ -43,7 +56,16 @@ function patchWasmBatchMatMul(): void {
         return result;
       };
       const a = transposeA ? swapLastTwo(inputs.a!) : inputs.a!;
-      const b = transposeB ? swapLastTwo(inputs.b!) : inputs.b!;
+      let b = transposeB ? swapLastTwo(inputs.b!) : inputs.b!;
+      if (b.shape.slice(0, -2).every((size) => size === 1)) {
+        const shape = b.shape.slice(-2).join("×");
+        const first = rightOperandShapes.get(b.dataId);
+        if (first === undefined) rightOperandShapes.set(b.dataId, shape);
+        else if (first !== shape) {
+          b = identity.kernelFunc({ inputs: { x: b }, backend, attrs: {} }) as tf.TensorInfo;
+          temporaries.push(b);
+        }
+      }
       const output = original.kernelFunc({
         inputs: { a, b },
         backend,
