@@ -49,7 +49,8 @@ export function cacheKey(instance: StageInstance, parts: KeyParts): string {
   }));
 }
 
-async function codeIdentityOf(session: Session, instance: StageInstance) {
+/** The code identity of an instance's module, hashed once per session and reused after. */
+export async function codeIdentityOf(session: Session, instance: StageInstance) {
   const modulePath = fromFileUrl(instance.stage.module);
   let identity = session.codeIdentities.get(modulePath);
   if (!identity) {

@@ -20,7 +20,7 @@ import { type LockEntry, type OutputRecord, writeLockFile } from "./lock_file.ts
 import { peakRssMiB, resetPeakRss } from "./memory.ts";
 import { writeMetrics } from "./metrics.ts";
 import { fromFileUrl, toFileUrl } from "./paths.ts";
-import { assess, type Assessment } from "./plan.ts";
+import { assess, type Assessment, codeIdentityOf } from "./plan.ts";
 import { createProgressReporter, isInteractiveTerminal } from "./progress.ts";
 import type { Session } from "./session.ts";
 import type { StageContext, StageRun } from "./stage.ts";
@@ -139,6 +139,14 @@ export async function runPipeline(session: Session, options: RunOptions): Promis
   try {
     // We hold the lock, so any temporary directory left here belongs to a run that died.
     await Deno.remove(session.paths.temporaryDir, { recursive: true }).catch(() => {});
+    // Hash the code of every stage that may run and load its modules now, together: a source
+    // file edited while a long run is under way must not end up in a cache key computed from
+    // one version and a result computed by another.
+    for (const assessment of await planPipeline(session, options)) {
+      if (assessment.reasons.length === 0) continue;
+      await codeIdentityOf(session, assessment.instance);
+      await loadStageRun(assessment.instance);
+    }
     const scope = instancesInScope(session, options);
     for (const instance of session.instances) {
       if (!scope.has(instance.id)) continue;

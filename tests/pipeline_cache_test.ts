@@ -3,7 +3,7 @@
  * maintenance commands (show, export, verify, gc). Kills and concurrency use real child processes.
  */
 import { join } from "node:path";
-import { sha256File } from "../pipeline/hashing.ts";
+import { sha256File, sha256Hex } from "../pipeline/hashing.ts";
 import { readParquetFile } from "../pipeline/parquet.ts";
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "./helpers/assert.ts";
 import { outputOf, TestWorkspace, withWorkspace } from "./helpers/workspace.ts";
@@ -129,4 +129,41 @@ Deno.test("gc deletes the objects of instances the config no longer has", () =>
     assertMatch(gc.stdout, /removed 4 unreferenced object\(s\), freed \d+ bytes/);
     assertEquals(await assertEveryObjectIntact(ws.root), before - 4 + 2);
     assertEquals((await ws.cli("verify")).code, 0);
+  }));
+
+Deno.test("a module edited during a run: the result and its cache key come from the same code", () =>
+  withWorkspace(async (ws) => {
+    // 01_make and 03_report share shared.ts; 01_make edits it while the run is under way.
+    await ws.write("shared.ts", "export const VERSION = 1;\n");
+    await ws.write(
+      "make.ts",
+      `import { VERSION } from "./shared.ts";
+export async function run(context) {
+  await Deno.writeTextFile(context.root + "/shared.ts", "export const VERSION = 2;\\n");
+  await Deno.writeTextFile(context.output("numbers"), JSON.stringify([VERSION]));
+}
+`,
+    );
+    await ws.write(
+      "report.ts",
+      `import { VERSION } from "./shared.ts";
+export async function run(context) {
+  await Deno.writeTextFile(context.output("summary"), JSON.stringify({ version: VERSION }));
+  await Deno.writeTextFile(context.output("table"), "");
+}
+`,
+    );
+    const run = await outputOf(ws.spawn("run"));
+    assertEquals(run.code, 0, run.stderr);
+    const summary = JSON.parse(
+      await Deno.readTextFile(await ws.objectPath("03_report", "summary")),
+    );
+    assertEquals(summary.version, 1); // the code loaded when the run started
+    // ...so the key must be that code's too, and the next run sees the edit.
+    const lock = JSON.parse(await ws.read("results/test/pipeline.lock.json"));
+    assertEquals(
+      lock.stages["03_report"].code["shared.ts"],
+      sha256Hex("export const VERSION = 1;\n"),
+    );
+    assertMatch((await ws.cli("status")).stdout, /01_make\s+will run: its code changed: shared.ts/);
   }));
