@@ -1,0 +1,109 @@
+/**
+ * The whole unlearning protocol on the shipped gemma2-tiny and knowledge base, with a hand-built
+ * SAE: feature 0 carries the forget domain (it reads and writes the forget-minus-retain mean
+ * direction and fires on under 0.1 % of retain tokens), features 1–7 are random directions.
+ * Frequency selection must find feature 0 and score clearly above 0; clamping random features
+ * must score about 0. This is the check that the metric can move at all.
+ */
+import { join } from "node:path";
+import { readParquetFile } from "../pipeline/parquet.ts";
+import { readJsonlZst } from "../stages/data/jsonl_zst.ts";
+import { tf, useBackend } from "../stages/model/backend.ts";
+import { loadModel } from "../stages/model/load_model.ts";
+import type { MultipleChoice } from "../stages/model/mcq.ts";
+import { SeededRandom } from "../stages/random.ts";
+import type { SaeParameters } from "../stages/sae/sae.ts";
+import { firingThreshold, forgetDirection } from "../stages/unlearning/controls.ts";
+import { corpusRows, featureFrequencies } from "../stages/unlearning/frequencies.ts";
+import { knownQuestions } from "../stages/unlearning/known_questions.ts";
+import { selectFeatures } from "../stages/unlearning/selection.ts";
+import { runSweep } from "../stages/unlearning/sweep.ts";
+import { assert, assertEquals } from "./helpers/assert.ts";
+import { REPO_ROOT } from "./helpers/workspace.ts";
+
+await useBackend("wasm");
+
+const QUESTIONS_PER_SET = 30;
+const LAYER = 2;
+
+async function questions(name: string): Promise<MultipleChoice[]> {
+  const table = await readParquetFile(join(REPO_ROOT, "data/evals", `${name}.parquet`));
+  return [...table].slice(0, QUESTIONS_PER_SET).map((row) => ({
+    question: String(row.question),
+    choices: Array.from(row.choices as Iterable<string>),
+    answer: Number(row.answer),
+  }));
+}
+
+async function corpus(name: string, documents: number): Promise<string[]> {
+  const texts: string[] = [];
+  const path = join(REPO_ROOT, "data/evals", `${name}_corpus.jsonl.zst`);
+  for await (const document of readJsonlZst(path, () => {})) {
+    texts.push(document.text);
+    if (texts.length === documents) break;
+  }
+  return texts;
+}
+
+/** An SAE [dModel → 8] whose feature 0 is `direction` with bias −threshold; the rest random. */
+function handBuiltSae(direction: Float32Array, threshold: number): SaeParameters {
+  const dModel = direction.length;
+  const features = 8;
+  const random = new SeededRandom(11);
+  const rows: Float32Array[] = [direction];
+  for (let f = 1; f < features; f++) {
+    const row = Float32Array.from({ length: dModel }, () => random.next() * 2 - 1);
+    const norm = Math.hypot(...row);
+    rows.push(row.map((value) => value / norm));
+  }
+  const decoder = new Float32Array(features * dModel);
+  rows.forEach((row, f) => decoder.set(row, f * dModel));
+  const decoderWeight = tf.tensor2d(decoder, [features, dModel]);
+  return {
+    encoderWeight: tf.variable(tf.transpose(decoderWeight) as tf.Tensor2D),
+    encoderBias: tf.variable(tf.tensor1d([-threshold, 0, 0, 0, 0, 0, 0, 0])),
+    decoderWeight: tf.variable(decoderWeight),
+    decoderBias: tf.variable(tf.zeros([dModel]) as tf.Tensor1D),
+  };
+}
+
+Deno.test("a feature that carries the forget domain scores clearly above 0; random features about 0", async () => {
+  const model = await loadModel(join(REPO_ROOT, "data/models/gemma2-tiny"));
+  const format = "cloze" as const;
+  const pass = { layer: LAYER, batchSize: 32 };
+  const sets = await knownQuestions(model, {
+    forget: await questions("forget"),
+    retain: new Map([
+      ["geography", await questions("geography")],
+      ["history", await questions("history")],
+      ["computing", await questions("computing")],
+    ]),
+  }, { ...pass, format });
+  assert(sets.forget.length >= 10, `the model knows only ${sets.forget.length} forget questions`);
+
+  const rows = {
+    forget: corpusRows(model.tokenizer, await corpus("forget", 60), 128),
+    retain: corpusRows(model.tokenizer, await corpus("retain", 240), 128),
+  };
+  const direction = await forgetDirection(model, rows, pass);
+  const sae = handBuiltSae(direction.direction, firingThreshold(direction, 0.001));
+  const forgetFrequency = await featureFrequencies(model, sae, rows.forget, pass);
+  const retainFrequency = await featureFrequencies(model, sae, rows.retain, pass);
+  const chosen = selectFeatures(forgetFrequency, retainFrequency, {
+    retainThreshold: 0.01,
+    nFeatures: 1,
+  });
+  assertEquals(chosen, [0]);
+
+  const sweep = (features: number[]) =>
+    runSweep(model, sae, sets, [{ retainThreshold: 0.01, nFeatures: 1, features }], {
+      ...pass,
+      format,
+      multipliers: [25, 50],
+      minRetainAccuracy: 0.99,
+    });
+  const forgetFeature = await sweep(chosen);
+  assert(forgetFeature.score.score >= 0.1, `forget feature score ${forgetFeature.score.score}`);
+  const randomFeatures = await sweep([3, 6]);
+  assert(randomFeatures.score.score <= 0.05, `random features score ${randomFeatures.score.score}`);
+});
