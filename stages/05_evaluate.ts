@@ -105,6 +105,8 @@ export async function run(context: StageContext<EvaluateParams>): Promise<void> 
     }),
   );
   const best = rows[score.bestSetting];
+  // 0 here explains a score of 0.0 by construction: no feature passed the retain threshold.
+  const selectedMost = Math.max(0, ...selections.map((s) => s.features.length));
   const prefix = `unlearning.${p.run}.${p.preset}.frequency`;
   await Deno.writeTextFile(
     context.output("metrics"),
@@ -113,9 +115,9 @@ export async function run(context: StageContext<EvaluateParams>): Promise<void> 
       [`${prefix}.best_retain_threshold`]: best?.retainThreshold ?? null,
       [`${prefix}.best_n_features`]: best?.nFeatures ?? null,
       [`${prefix}.best_multiplier`]: best?.multiplier ?? null,
+      [`${prefix}.max_selected`]: selectedMost,
     }),
   );
-  const selectedMost = Math.max(0, ...selections.map((s) => s.features.length));
   context.log(
     `score ${score.score.toFixed(3)}; at most ${selectedMost} features selected per setting`,
   );

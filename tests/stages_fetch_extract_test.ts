@@ -154,6 +154,7 @@ Deno.test("01_fetch, 02_extract, 03_train, 05_evaluate and 05_controls run on a 
     // 05_evaluate: the all-dead as-published SAE selects nothing, so nothing changes: score 0.
     assertEquals(metrics["unlearning.run0.as_published.frequency.score"], 0);
     assertEquals(metrics["unlearning.run0.as_published.frequency.best_multiplier"], null);
+    assertEquals(metrics["unlearning.run0.as_published.frequency.max_selected"], 0);
     const score = metrics["unlearning.run0.trained.frequency.score"];
     assert(score >= 0 && score <= 1, `score ${score}`);
     const sweep = await readParquetFile(objectOf("05_evaluate@run0.as_published", "sweep"));
