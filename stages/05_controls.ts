@@ -13,11 +13,8 @@ import * as arrow from "apache-arrow";
 import { writeParquetFile } from "../pipeline/parquet.ts";
 import type { StageContext } from "../pipeline/stage.ts";
 import type { EvaluateParams } from "./05_evaluate.ts";
-import { hubOptionsFor } from "./hub/hub_cache.ts";
-import { useBackend } from "./model/backend.ts";
-import { loadModel, resolveModelDirectory } from "./model/load_model.ts";
+import { loadEvaluationModel } from "./unlearning/evaluation_model.ts";
 import { readSaeWeights } from "./sae/artifacts.ts";
-import { checkFormatFitsModel } from "./unlearning/accuracy.ts";
 import {
   directionClampHook,
   firingThreshold,
@@ -39,15 +36,7 @@ export interface ControlsParams extends EvaluateParams {
 /** Runs the four controls and writes their sweep rows and scores. */
 export async function run(context: StageContext<ControlsParams>): Promise<void> {
   const p = context.params;
-  await useBackend(p.backend);
-  const directory = await resolveModelDirectory(
-    p.eval_model,
-    hubOptionsFor(context.root, context.log),
-    { root: context.root, weights: true },
-  );
-  const modelName = p.eval_model.kind === "hub" ? p.eval_model.repo : p.eval_model.path;
-  await checkFormatFitsModel(p.mcq_format, directory, modelName);
-  const model = await loadModel(directory);
+  const model = await loadEvaluationModel(p, context);
   const sae = await readSaeWeights(context.input("sae"));
   const pass = { layer: p.layer, batchSize: p.batch_size };
   const measure = { ...pass, format: p.mcq_format, minRetainAccuracy: p.min_retain_accuracy };

@@ -8,11 +8,11 @@
 import * as arrow from "apache-arrow";
 import { writeParquetFile } from "../pipeline/parquet.ts";
 import type { StageContext } from "../pipeline/stage.ts";
-import { hubOptionsFor } from "./hub/hub_cache.ts";
-import { type BackendName, useBackend } from "./model/backend.ts";
-import { loadModel, type ModelSource, resolveModelDirectory } from "./model/load_model.ts";
+import type { BackendName } from "./model/backend.ts";
+import type { ModelSource } from "./model/load_model.ts";
+import { loadEvaluationModel } from "./unlearning/evaluation_model.ts";
 import { readSaeWeights } from "./sae/artifacts.ts";
-import { checkFormatFitsModel, type McqFormat } from "./unlearning/accuracy.ts";
+import type { McqFormat } from "./unlearning/accuracy.ts";
 import { readCorporaArtifact, readMcqArtifact } from "./unlearning/evaluation_inputs.ts";
 import { corpusRows, featureFrequencies } from "./unlearning/frequencies.ts";
 import { selectFeatures } from "./unlearning/selection.ts";
@@ -39,18 +39,7 @@ export interface EvaluateParams {
 
 export async function run(context: StageContext<EvaluateParams>): Promise<void> {
   const p = context.params;
-  await useBackend(p.backend);
-  const directory = await resolveModelDirectory(
-    p.eval_model,
-    hubOptionsFor(context.root, context.log),
-    {
-      root: context.root,
-      weights: true,
-    },
-  );
-  const modelName = p.eval_model.kind === "hub" ? p.eval_model.repo : p.eval_model.path;
-  await checkFormatFitsModel(p.mcq_format, directory, modelName);
-  const model = await loadModel(directory);
+  const model = await loadEvaluationModel(p, context);
   const sae = await readSaeWeights(context.input("sae"));
 
   // Only questions the unmodified model answers correctly count.
