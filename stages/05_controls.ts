@@ -6,7 +6,9 @@
  * - random features (negative control): n features drawn among those firing on the forget corpus,
  *   for every n and multiplier of the grid;
  * - the forget direction (positive control): the forget-minus-retain mean residual direction,
- *   clamped like an SAE feature, for every retain threshold and multiplier of the grid.
+ *   clamped like an SAE feature where it exceeds what all but a given fraction of retain tokens
+ *   reach, for every fraction in `unlearning.positive_control_fractions` and every multiplier
+ *   (recorded in the sweep's retain_threshold column).
  * Runs once, on the SAE named by `unlearning.controls_sae`. Writes `sweep` and `metrics`.
  */
 import * as arrow from "apache-arrow";
@@ -30,6 +32,7 @@ import { sweepTable } from "./unlearning/sweep_table.ts";
 
 /** The slice of the config 05_controls depends on: 05_evaluate's, plus the seed. */
 export interface ControlsParams extends EvaluateParams {
+  positive_control_fractions: number[];
   seed: number;
 }
 
@@ -73,7 +76,7 @@ export async function run(context: StageContext<ControlsParams>): Promise<void> 
         hook: features.length === 0 ? null : clampingHook(sae, features, multiplier),
       }));
     }),
-    positive: p.retain_thresholds.flatMap((retainThreshold) => {
+    positive: p.positive_control_fractions.flatMap((retainThreshold) => {
       const threshold = firingThreshold(direction, retainThreshold);
       return p.multipliers.map((multiplier) => ({
         retainThreshold,

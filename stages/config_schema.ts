@@ -128,6 +128,11 @@ const unlearning = z.strictObject({
   min_retain_accuracy: fraction,
   /** Questions per MCQ set (null = all). */
   max_questions: positiveInt.nullable(),
+  /**
+   * Positive control: fractions of retain tokens on which the forget direction may fire (one
+   * setting per fraction × multiplier), the analogue of the retain thresholds.
+   */
+  positive_control_fractions: z.array(fraction).min(1),
   /** The SAE (`<run>.<preset>`) the controls splice in and draw random features from. */
   controls_sae: z.string().regex(/^run\d+\.(as_published|trained)$/, "expected <run>.<preset>"),
 });

@@ -180,7 +180,11 @@ const stages: StageSpec<Config>[] = [
     module: new URL("./05_controls.ts", import.meta.url),
     variants: controlsVariant,
     inputs: { sae: "03_train/sae", mcq: "01_fetch/mcq", corpora: "01_fetch/corpora" },
-    params: (c, variant) => ({ ...evaluateParams(c, variant), seed: c.runtime.seed }),
+    params: (c, variant) => ({
+      ...evaluateParams(c, variant),
+      positive_control_fractions: c.unlearning.positive_control_fractions,
+      seed: c.runtime.seed,
+    }),
     files: (c) => localPaths(c.model.eval_source),
     outputs: { sweep: "sweep.parquet", metrics: "metrics.json" },
   },

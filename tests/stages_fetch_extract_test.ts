@@ -60,6 +60,7 @@ async function buildWorkspace(): Promise<string> {
     ...config.unlearning,
     max_questions: 8,
     retain_thresholds: [0.01],
+    positive_control_fractions: [0.01],
     n_features: [2],
     multipliers: [25, 100],
     corpus_row_length: 16,
