@@ -7,10 +7,10 @@
 import { ParquetChunkWriter, readParquetBatches } from "../pipeline/parquet.ts";
 import type { StageContext } from "../pipeline/stage.ts";
 import { type TokenRow, tokenRows } from "./data/tokens.ts";
-import { hubOptionsFor } from "./hub/hub_cache.ts";
 import { activationsTable, residualActivations } from "./model/activations.ts";
 import { type BackendName, useBackend } from "./model/backend.ts";
-import { loadModel, type ModelSource, resolveModelDirectory } from "./model/load_model.ts";
+import type { ModelSource } from "./model/load_model.ts";
+import { loadStageModel } from "./model/stage_model.ts";
 
 /** The slice of the config 02_extract depends on. */
 export interface ExtractParams {
@@ -39,12 +39,7 @@ function sumOfRowNorms(values: Float32Array, dModel: number): number {
 export async function run(context: StageContext<ExtractParams>): Promise<void> {
   const params = context.params;
   await useBackend(params.backend);
-  const model = await loadModel(
-    await resolveModelDirectory(params.model, hubOptionsFor(context.root, context.log), {
-      root: context.root,
-      weights: true,
-    }),
-  );
+  const model = await loadStageModel(params.model, context);
   if (params.layer >= model.config.num_hidden_layers) {
     throw new Error(
       `extract.layer is ${params.layer}, but the model has only ${model.config.num_hidden_layers} layers (0–${

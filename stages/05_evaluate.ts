@@ -1,9 +1,11 @@
 /**
- * 05_evaluate: the SAEBench unlearning evaluation of one SAE (DESIGN §4) with SAEBench's
- * frequency selector: feature frequencies on the forget and retain corpora, selection per retain
- * threshold and n, clamping to −multiplier through the model's layer hook, MCQ accuracy on the
- * questions the unmodified model answers correctly, and the score. Writes `sweep` (one row per
- * setting), `frequencies` (per feature) and `metrics` (unlearning.<run>.<preset>.frequency.*).
+ * 05_evaluate: the SAEBench unlearning evaluation of one SAE (DESIGN §4) with three selectors,
+ * each scored on its own: SAEBench's frequency selection (feature frequencies on the forget and
+ * retain corpora, per retain threshold and n), and the paper's importance from 04_score — the n
+ * least important candidates (s < τ) and the n most important features. The selected features are
+ * clamped to −multiplier through the model's layer hook; accuracy counts only questions the
+ * unmodified model answers correctly. Writes `sweep` (one row per selector × setting),
+ * `frequencies` (per feature) and `metrics` (unlearning.<run>.<preset>.<selector>.*).
  */
 import * as arrow from "apache-arrow";
 import { writeParquetFile } from "../pipeline/parquet.ts";
@@ -13,11 +15,15 @@ import type { ModelSource } from "./model/load_model.ts";
 import { loadEvaluationModel } from "./unlearning/evaluation_model.ts";
 import { readSaeWeights } from "./sae/artifacts.ts";
 import type { McqFormat } from "./unlearning/accuracy.ts";
-import { readCorporaArtifact, readMcqArtifact } from "./unlearning/evaluation_inputs.ts";
+import {
+  readCorporaArtifact,
+  readImportanceArtifact,
+  readMcqArtifact,
+} from "./unlearning/evaluation_inputs.ts";
 import { corpusRows, featureFrequencies } from "./unlearning/frequencies.ts";
-import { selectFeatures } from "./unlearning/selection.ts";
+import { importanceSelections, selectFeatures } from "./unlearning/selection.ts";
 import { describeKnown, knownQuestions } from "./unlearning/known_questions.ts";
-import { runSweep } from "./unlearning/sweep.ts";
+import { runSweep, type Selection } from "./unlearning/sweep.ts";
 import { sweepTable } from "./unlearning/sweep_table.ts";
 
 /** The slice of the config 05_evaluate depends on. */
@@ -59,31 +65,71 @@ export async function run(context: StageContext<EvaluateParams>): Promise<void> 
     });
   const forgetFrequency = await frequency(corpora.forget);
   const retainFrequency = await frequency(corpora.retain);
-  const selections = p.retain_thresholds.flatMap((retainThreshold) =>
-    p.n_features.map((nFeatures) => ({
-      retainThreshold,
-      nFeatures,
-      features: selectFeatures(forgetFrequency, retainFrequency, { retainThreshold, nFeatures }),
-    }))
+  const importance = await readImportanceArtifact(context.input("scores"));
+  const byImportance = importanceSelections(
+    importance.importance,
+    importance.candidate,
+    p.n_features,
   );
+  const selectors: Record<string, Selection[]> = {
+    frequency: p.retain_thresholds.flatMap((retainThreshold) =>
+      p.n_features.map((nFeatures) => ({
+        retainThreshold,
+        nFeatures,
+        features: selectFeatures(forgetFrequency, retainFrequency, { retainThreshold, nFeatures }),
+      }))
+    ),
+    // The importance selections have no retain threshold (NaN in the sweep).
+    importance_low: p.n_features.map((nFeatures, i) => ({
+      retainThreshold: Number.NaN,
+      nFeatures,
+      features: byImportance.low[i],
+    })),
+    importance_high: p.n_features.map((nFeatures, i) => ({
+      retainThreshold: Number.NaN,
+      nFeatures,
+      features: byImportance.high[i],
+    })),
+  };
+  const settings = Object.values(selectors).reduce((sum, list) => sum + list.length, 0);
   context.progress.start({
     label: "sweep",
     unit: "settings",
-    total: selections.length * p.multipliers.length,
+    total: settings * p.multipliers.length,
   });
-  const { rows, score } = await runSweep(model, sae, sets, selections, {
-    layer: p.layer,
-    format: p.mcq_format,
-    batchSize: p.batch_size,
-    multipliers: p.multipliers,
-    minRetainAccuracy: p.min_retain_accuracy,
-    onSetting: () => context.progress.advance(),
-  });
+  const tables: arrow.Table[] = [];
+  const metrics: Record<string, number | null> = {};
+  const summary: string[] = [];
+  for (const [selector, selections] of Object.entries(selectors)) {
+    const { rows, score } = await runSweep(model, sae, sets, selections, {
+      layer: p.layer,
+      format: p.mcq_format,
+      batchSize: p.batch_size,
+      multipliers: p.multipliers,
+      minRetainAccuracy: p.min_retain_accuracy,
+      onSetting: () => context.progress.advance(),
+    });
+    tables.push(sweepTable(rows, { run: p.run, preset: p.preset, selector }));
+    const best = rows[score.bestSetting];
+    // max_selected 0 explains a score of 0.0 by construction: nothing was selected to clamp.
+    const selectedMost = Math.max(0, ...selections.map((s) => s.features.length));
+    const prefix = `unlearning.${p.run}.${p.preset}.${selector}`;
+    Object.assign(metrics, {
+      [`${prefix}.score`]: score.score,
+      [`${prefix}.best_retain_threshold`]: Number.isNaN(best?.retainThreshold)
+        ? null
+        : best?.retainThreshold ?? null,
+      [`${prefix}.best_n_features`]: best?.nFeatures ?? null,
+      [`${prefix}.best_multiplier`]: best?.multiplier ?? null,
+      [`${prefix}.max_selected`]: selectedMost,
+    });
+    summary.push(`${selector} ${score.score.toFixed(3)} (at most ${selectedMost} features)`);
+  }
   context.progress.finish();
 
   await writeParquetFile(
     context.output("sweep"),
-    sweepTable(rows, { run: p.run, preset: p.preset, selector: "frequency" }),
+    tables.slice(1).reduce((all, table) => all.concat(table), tables[0]),
   );
   await writeParquetFile(
     context.output("frequencies"),
@@ -93,21 +139,6 @@ export async function run(context: StageContext<EvaluateParams>): Promise<void> 
       retain_frequency: arrow.makeVector(retainFrequency),
     }),
   );
-  const best = rows[score.bestSetting];
-  // 0 here explains a score of 0.0 by construction: no feature passed the retain threshold.
-  const selectedMost = Math.max(0, ...selections.map((s) => s.features.length));
-  const prefix = `unlearning.${p.run}.${p.preset}.frequency`;
-  await Deno.writeTextFile(
-    context.output("metrics"),
-    JSON.stringify({
-      [`${prefix}.score`]: score.score,
-      [`${prefix}.best_retain_threshold`]: best?.retainThreshold ?? null,
-      [`${prefix}.best_n_features`]: best?.nFeatures ?? null,
-      [`${prefix}.best_multiplier`]: best?.multiplier ?? null,
-      [`${prefix}.max_selected`]: selectedMost,
-    }),
-  );
-  context.log(
-    `score ${score.score.toFixed(3)}; at most ${selectedMost} features selected per setting`,
-  );
+  await Deno.writeTextFile(context.output("metrics"), JSON.stringify(metrics));
+  context.log(`scores: ${summary.join("; ")}`);
 }

@@ -106,6 +106,8 @@ const importance = z.strictObject({
   update_every: positiveInt,
   /** τ: features with s_i < τ are the paper's unlearning candidates. */
   threshold: z.number().min(0),
+  /** Batches (of sae.batch_size activations) 04_score measures; one importance update each. */
+  score_batches: positiveInt,
 });
 
 const mcqSet = z.strictObject({ name: z.string().min(1), source });

@@ -161,11 +161,49 @@ const stages: StageSpec<Config>[] = [
     },
   },
   {
+    id: "04_score",
+    description: "feature importance (eq. 3) and the paper's candidates, per SAE",
+    module: new URL("./04_score.ts", import.meta.url),
+    variants: (c) => trainedVariants(c),
+    inputs: {
+      sae: "03_train/sae",
+      activations: "02_extract/activations",
+      corpora: "01_fetch/corpora",
+    },
+    params: (c, variant) => {
+      const [run, preset] = variant!.split(".");
+      return {
+        run,
+        preset,
+        model: sourceParam(c.model.source),
+        layer: c.extract.layer,
+        corpus_row_length: c.unlearning.corpus_row_length,
+        lm_batch_size: c.extract.lm_batch_size,
+        batch_size: c.sae.batch_size,
+        buffer_contexts: c.sae.buffer_contexts,
+        context_length: c.extract.context_length,
+        memory: c.importance.memory,
+        weights: c.importance.weights,
+        threshold: c.importance.threshold,
+        score_batches: c.importance.score_batches,
+        seed: c.runtime.seed,
+        backend: c.runtime.backend,
+      };
+    },
+    files: (c) => localPaths(c.model.source),
+    outputs: { scores: "scores.parquet", metrics: "metrics.json" },
+  },
+  {
     id: "05_evaluate",
-    description: "SAEBench unlearning sweep per SAE (frequency selector)",
+    description: "SAEBench unlearning sweep per SAE: frequency and importance selectors",
     module: new URL("./05_evaluate.ts", import.meta.url),
     variants: (c) => trainedVariants(c),
-    inputs: { sae: "03_train/sae", mcq: "01_fetch/mcq", corpora: "01_fetch/corpora" },
+    inputs: {
+      sae: "03_train/sae",
+      scores: "04_score/scores",
+      mcq: "01_fetch/mcq",
+      corpora: "01_fetch/corpora",
+    },
     params: evaluateParams,
     files: (c) => localPaths(c.model.eval_source),
     outputs: {

@@ -87,7 +87,7 @@ async function cli(root: string, ...args: string[]) {
   return { code, output: out.join("\n") };
 }
 
-Deno.test("01_fetch, 02_extract, 03_train, 05_evaluate and 05_controls run on a local corpus and model folder", async () => {
+Deno.test("01_fetch through 05_controls run on a local corpus and model folder", async () => {
   const root = await buildWorkspace();
   try {
     const run = await cli(root, "run");
@@ -159,9 +159,27 @@ Deno.test("01_fetch, 02_extract, 03_train, 05_evaluate and 05_controls run on a 
     const score = metrics["unlearning.run0.trained.frequency.score"];
     assert(score >= 0 && score <= 1, `score ${score}`);
     const sweep = await readParquetFile(objectOf("05_evaluate@run0.as_published", "sweep"));
-    assertEquals(sweep.numRows, 2);
-    assertEquals(Array.from(sweep.getChild("selected")!.toArray()), [0, 0]);
-    assertEquals(Array.from(sweep.getChild("forget_accuracy")!.toArray()), [1, 1]);
+    const column = (name: string) =>
+      Array.from(sweep.getChild(name)!.toArray() as ArrayLike<unknown>);
+    assertEquals(column("selector"), [
+      ...Array(2).fill("frequency"),
+      ...Array(2).fill("importance_low"),
+      ...Array(2).fill("importance_high"),
+    ]);
+    assertEquals(column("selected"), [0, 0, 2, 2, 2, 2]);
+    // Clamping dead features changes nothing: every forget accuracy stays 1.
+    assertEquals(column("forget_accuracy"), [1, 1, 1, 1, 1, 1]);
+    assertEquals(metrics["unlearning.run0.as_published.importance_low.score"], 0);
+    assertEquals(metrics["unlearning.run0.as_published.importance_high.max_selected"], 2);
+
+    // 04_score: every feature of the dead SAE has importance 0 and is a candidate.
+    assertEquals(metrics["score.run0.as_published.candidates"], 16);
+    assertEquals(metrics["score.run0.as_published.mean_activation_rate"], 0);
+    const scores = await readParquetFile(objectOf("04_score@run0.trained", "scores"));
+    assertEquals(scores.numRows, 16);
+    const importance = Array.from(scores.getChild("importance")!.toArray() as Float32Array);
+    assert(importance.some((s) => s > 0), "the trained SAE has important features");
+    assert(metrics["score.run0.trained.importance_consistency"] >= 0);
 
     // 05_controls: one spliced row, random n × multipliers, forget direction thresholds × multipliers.
     for (const key of ["model.forget_accuracy", "model.retain_accuracy"]) {
@@ -183,7 +201,7 @@ Deno.test("01_fetch, 02_extract, 03_train, 05_evaluate and 05_controls run on a 
     assertEquals(Array.from(controls.getChild("multiplier")!.toArray()), [0, 25, 100, 25, 100]);
 
     const again = await cli(root, "run");
-    assertStringIncludes(again.output, "0 ran, 7 up to date");
+    assertStringIncludes(again.output, "0 ran, 9 up to date");
   } finally {
     await Deno.remove(root, { recursive: true });
   }

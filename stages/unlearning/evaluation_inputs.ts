@@ -34,3 +34,16 @@ export async function readCorporaArtifact(
   }
   return corpora;
 }
+
+/** Importance and candidate flag per feature, from 04_score's `scores` artifact. */
+export async function readImportanceArtifact(
+  path: string,
+): Promise<{ importance: Float32Array; candidate: boolean[] }> {
+  const table = await readParquetFile(path);
+  const importance = table.getChild("importance")?.toArray() as Float32Array | undefined;
+  const candidate = table.getChild("candidate");
+  if (!importance || !candidate) {
+    throw new Error(`${path} has no "importance" and "candidate" columns (a 04_score artifact?)`);
+  }
+  return { importance, candidate: Array.from(candidate as Iterable<boolean>) };
+}

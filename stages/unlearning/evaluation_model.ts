@@ -1,12 +1,7 @@
 /** The model an unlearning evaluation intervenes on, loaded the same way by every stage. */
-import { hubOptionsFor } from "../hub/hub_cache.ts";
 import { type BackendName, useBackend } from "../model/backend.ts";
-import {
-  type LoadedModel,
-  loadModel,
-  type ModelSource,
-  resolveModelDirectory,
-} from "../model/load_model.ts";
+import { type LoadedModel, loadModel, type ModelSource } from "../model/load_model.ts";
+import { stageModelDirectory } from "../model/stage_model.ts";
 import { checkFormatFitsModel, type McqFormat } from "./accuracy.ts";
 
 /**
@@ -19,21 +14,11 @@ export async function loadEvaluationModel(
 ): Promise<LoadedModel> {
   await useBackend(params.backend);
   const source = params.eval_model;
-  const directory = await resolveDirectory(source, context);
+  const directory = await stageModelDirectory(source, context);
   await checkFormatFitsModel(
     params.mcq_format,
     directory,
     source.kind === "hub" ? source.repo : source.path,
   );
   return await loadModel(directory);
-}
-
-function resolveDirectory(
-  source: ModelSource,
-  context: { root: string; log: (line: string) => void },
-): Promise<string> {
-  return resolveModelDirectory(source, hubOptionsFor(context.root, context.log), {
-    root: context.root,
-    weights: true,
-  });
 }

@@ -94,3 +94,13 @@ export async function featureFrequencies(
   }
   return Float32Array.from(counts, (count) => (tokens > 0 ? count / tokens : 0));
 }
+
+/** Number of counted tokens (not BOS, padding or EOS) in corpus rows. */
+export function countedTokens(tokenizer: TextTokenizer, rows: Int32Array[]): number {
+  const { bosId, padId, eosId } = tokenizer;
+  let count = 0;
+  for (const row of rows) {
+    for (const id of row) if (id !== bosId && id !== padId && id !== eosId) count++;
+  }
+  return count;
+}

@@ -24,3 +24,21 @@ export function selectFeatures(
   candidates.sort((a, b) => forgetSparsity[b] - forgetSparsity[a] || a - b);
   return candidates.slice(0, options.nFeatures);
 }
+
+/**
+ * The paper's selections from 04_score's importance s, per n: `low` = the n least important of
+ * the candidates (s < τ; fewer when fewer qualify), `high` = the n most important features.
+ */
+export function importanceSelections(
+  importance: Float32Array,
+  candidate: boolean[],
+  nFeatures: number[],
+): { low: number[][]; high: number[][] } {
+  const ascending = [...importance.keys()].sort((a, b) => importance[a] - importance[b] || a - b);
+  const lowest = ascending.filter((feature) => candidate[feature]);
+  const highest = [...ascending].reverse();
+  return {
+    low: nFeatures.map((n) => lowest.slice(0, n)),
+    high: nFeatures.map((n) => highest.slice(0, n)),
+  };
+}

@@ -125,11 +125,18 @@ export async function measureSettings(
  * Runs the sweep for pre-computed selections (one feature list per threshold × n) at every
  * multiplier. An empty selection means no intervention (forget accuracy 1.0).
  */
+/** Features chosen for one (retain threshold, n) setting of a selector. */
+export interface Selection {
+  retainThreshold: number;
+  nFeatures: number;
+  features: number[];
+}
+
 export function runSweep(
   model: LoadedModel,
   sae: SaeParameters,
   sets: EvaluationSets,
-  selections: { retainThreshold: number; nFeatures: number; features: number[] }[],
+  selections: Selection[],
   options: SweepOptions & { onSetting?: () => void },
 ): Promise<{ rows: SweepRow[]; score: ScoreResult }> {
   const settings = selections.flatMap(({ features, ...selection }) =>

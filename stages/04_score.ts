@@ -1,0 +1,121 @@
+/**
+ * 04_score: the paper's feature importance (eq. 3, see sae/importance.ts) for one SAE: the
+ * activation and gradient components over `importance.score_batches` batches of the extracted
+ * activations, the mutual information between firing and the forget/retain corpus, the running
+ * importance s with memory γ, the candidate flag s < τ, and the top-k consistency between
+ * updates. Writes `scores` (one row per feature) and `metrics` (score.<run>.<preset>.*).
+ */
+import * as arrow from "apache-arrow";
+import { writeParquetFile } from "../pipeline/parquet.ts";
+import type { StageContext } from "../pipeline/stage.ts";
+import { type BackendName, tf, useBackend } from "./model/backend.ts";
+import type { ModelSource } from "./model/load_model.ts";
+import { loadStageModel } from "./model/stage_model.ts";
+import { ActivationBuffer } from "./sae/activation_buffer.ts";
+import { readSaeWeights } from "./sae/artifacts.ts";
+import {
+  batchComponents,
+  combinedImportance,
+  firingMutualInformation,
+  ImportanceTracker,
+  type ImportanceWeights,
+} from "./sae/importance.ts";
+import { readCorporaArtifact } from "./unlearning/evaluation_inputs.ts";
+import { corpusRows, countedTokens, featureFrequencies } from "./unlearning/frequencies.ts";
+
+/** The slice of the config 04_score depends on. */
+export interface ScoreParams {
+  run: string;
+  preset: string;
+  model: ModelSource;
+  layer: number;
+  corpus_row_length: number;
+  lm_batch_size: number;
+  batch_size: number;
+  buffer_contexts: number;
+  context_length: number;
+  memory: number;
+  weights: ImportanceWeights;
+  threshold: number;
+  score_batches: number;
+  seed: number;
+  backend: BackendName;
+}
+
+/** Scores every feature of one SAE and writes the per-feature table and summary metrics. */
+export async function run(context: StageContext<ScoreParams>): Promise<void> {
+  const p = context.params;
+  await useBackend(p.backend);
+  const model = await loadStageModel(p.model, context);
+  const sae = await readSaeWeights(context.input("sae"));
+  const [dIn, dSae] = sae.encoderWeight.shape;
+
+  const corpora = await readCorporaArtifact(context.input("corpora"));
+  const rows = {
+    forget: corpusRows(model.tokenizer, corpora.forget, p.corpus_row_length),
+    retain: corpusRows(model.tokenizer, corpora.retain, p.corpus_row_length),
+  };
+  const pass = { layer: p.layer, batchSize: p.lm_batch_size };
+  const forgetFrequency = await featureFrequencies(model, sae, rows.forget, pass);
+  const retainFrequency = await featureFrequencies(model, sae, rows.retain, pass);
+  const mutualInformation = firingMutualInformation(forgetFrequency, retainFrequency, {
+    forget: countedTokens(model.tokenizer, rows.forget),
+    retain: countedTokens(model.tokenizer, rows.retain),
+  });
+
+  const buffer = new ActivationBuffer(context.input("activations"), {
+    dIn,
+    capacity: p.buffer_contexts * p.context_length,
+    batchSize: p.batch_size,
+    seed: p.seed,
+  });
+  const tracker = new ImportanceTracker(dSae, p.memory);
+  const activation = new Float64Array(dSae);
+  const gradient = new Float64Array(dSae);
+  context.progress.start({ label: "importance", unit: "batches", total: p.score_batches });
+  for (let update = 0; update < p.score_batches; update++) {
+    const x = tf.tensor2d(await buffer.next(), [p.batch_size, dIn]);
+    const components = batchComponents(sae, x);
+    x.dispose();
+    components.activation.forEach((value, i) => (activation[i] += value / p.score_batches));
+    components.gradient.forEach((value, i) => (gradient[i] += value / p.score_batches));
+    tracker.update(combinedImportance({ ...components, mutualInformation }, p.weights));
+    context.progress.advance();
+  }
+  context.progress.finish();
+  const importance = tracker.scores ?? new Float32Array(dSae);
+  const candidates = importance.map((s) => (s < p.threshold ? 1 : 0));
+
+  await writeParquetFile(
+    context.output("scores"),
+    new arrow.Table({
+      feature: arrow.makeVector(Int32Array.from(importance, (_, i) => i)),
+      activation: arrow.makeVector(Float32Array.from(activation)),
+      gradient: arrow.makeVector(Float32Array.from(gradient)),
+      mutual_information: arrow.makeVector(mutualInformation),
+      importance: arrow.makeVector(importance),
+      candidate: arrow.vectorFromArray(Array.from(candidates, Boolean), new arrow.Bool()),
+      forget_frequency: arrow.makeVector(forgetFrequency),
+      retain_frequency: arrow.makeVector(retainFrequency),
+    }),
+  );
+  const mean = (values: ArrayLike<number>) =>
+    values.length > 0 ? Array.from(values).reduce((a, b) => a + b, 0) / values.length : null;
+  const candidateCount = candidates.reduce((a, b) => a + b, 0);
+  const prefix = `score.${p.run}.${p.preset}`;
+  await Deno.writeTextFile(
+    context.output("metrics"),
+    JSON.stringify({
+      [`${prefix}.mean_activation_rate`]: mean(activation),
+      [`${prefix}.mean_gradient`]: mean(gradient),
+      [`${prefix}.mean_mutual_information`]: mean(mutualInformation),
+      [`${prefix}.importance_consistency`]: mean(tracker.consistency),
+      [`${prefix}.candidates`]: candidateCount,
+      [`${prefix}.candidate_fraction`]: candidateCount / dSae,
+    }),
+  );
+  context.log(
+    `${candidateCount} of ${dSae} features have importance below τ = ${p.threshold}; ` +
+      `top-${tracker.k} consistency ${(mean(tracker.consistency) ?? 0).toFixed(3)}`,
+  );
+}
