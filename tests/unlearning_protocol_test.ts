@@ -4,7 +4,11 @@ import { createSae, decode, encode } from "../stages/sae/sae.ts";
 import { forward } from "../stages/model/gemma2.ts";
 import { loadModel } from "../stages/model/load_model.ts";
 import { corpusRows, featureFrequencies } from "../stages/unlearning/frequencies.ts";
-import { clampingHook, reconstructionHook } from "../stages/unlearning/intervention.ts";
+import {
+  clampingHook,
+  featuresThatCanFire,
+  reconstructionHook,
+} from "../stages/unlearning/intervention.ts";
 import { unlearningScore } from "../stages/unlearning/score.ts";
 import { selectFeatures } from "../stages/unlearning/selection.ts";
 import { SeededRandom } from "../stages/random.ts";
@@ -163,5 +167,22 @@ Deno.test("letter format: a model that always says (A) keeps no question; the ba
     "cloze",
     join(REPO_ROOT, "data/models/gemma2-tiny"),
     "data/models/gemma2-tiny",
+  );
+});
+
+Deno.test("features that can never fire are recognised, and clamping them is the identity", () => {
+  const sae = createSae(3, 4, "zeros", 1);
+  assertEquals(featuresThatCanFire(sae, [0, 1, 2, 3]), []);
+  sae.encoderBias.assign(tf.tensor1d([0, 0.5, -1, 0]));
+  const weights = new Float32Array(12);
+  weights[1 * 4 + 3] = 0.2; // input 1 → feature 3
+  sae.encoderWeight.assign(tf.tensor2d(weights, [3, 4]));
+  assertEquals(featuresThatCanFire(sae, [0, 1, 2, 3]), [1, 3]);
+  // Feature 2 (zero column, negative bias) clamped: the residual comes back unchanged.
+  const residual = tf.tensor3d([[[0.3, -1, 2], [1, 2, 3]]]);
+  const clamped = clampingHook(sae, [2], 100)(residual).arraySync();
+  const original = residual.arraySync();
+  clamped[0].forEach((row, t) =>
+    row.forEach((value, i) => assert(Math.abs(value - original[0][t][i]) < 1e-5, `[${t},${i}]`))
   );
 });

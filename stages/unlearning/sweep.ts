@@ -8,7 +8,7 @@ import type { LoadedModel } from "../model/load_model.ts";
 import type { LogitsFunction, MultipleChoice } from "../model/mcq.ts";
 import type { SaeParameters } from "../sae/sae.ts";
 import { accuracyOf, type McqFormat } from "./accuracy.ts";
-import { clampingHook, type ResidualReplacement } from "./intervention.ts";
+import { clampingHook, featuresThatCanFire, type ResidualReplacement } from "./intervention.ts";
 import { type ScoreResult, unlearningScore } from "./score.ts";
 
 /** The questions of one evaluation, already filtered to what the unmodified model knows. */
@@ -123,7 +123,9 @@ export async function measureSettings(
 
 /**
  * Runs the sweep for pre-computed selections (one feature list per threshold × n) at every
- * multiplier. An empty selection means no intervention (forget accuracy 1.0).
+ * multiplier. An empty selection means no intervention (forget accuracy 1.0), and so does a
+ * selection of features that can never fire (the clamp is then exactly the identity; see
+ * featuresThatCanFire), which spares the forward passes.
  */
 /** Features chosen for one (retain threshold, n) setting of a selector. */
 export interface Selection {
@@ -144,7 +146,9 @@ export function runSweep(
       ...selection,
       multiplier,
       selected: features.length,
-      hook: features.length === 0 ? null : clampingHook(sae, features, multiplier),
+      hook: featuresThatCanFire(sae, features).length === 0
+        ? null
+        : clampingHook(sae, features, multiplier),
     }))
   );
   return measureSettings(model, sets, settings, options);
