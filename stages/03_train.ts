@@ -11,13 +11,15 @@ import { ActivationBuffer, readFirstActivations } from "./sae/activation_buffer.
 import { saeConfigJson, writeSaeWeights, writeTrainingLog } from "./sae/artifacts.ts";
 import type { SaeInit } from "./sae/sae.ts";
 import { trainSae } from "./sae/train_sae.ts";
-import { createTrainer } from "./sae/trainers/registry.ts";
+import { createTrainer, type MethodOptions } from "./sae/trainers/registry.ts";
 
 /** The slice of the config 03_train depends on. */
 export interface TrainParams {
   run: string;
   preset: string;
   method: string;
+  /** The variant's own settings (e.g. contrastive_weight), as in the config. */
+  options: MethodOptions;
   num_tokens: number;
   init: SaeInit;
   dict_size: number | "d_model";
@@ -59,7 +61,7 @@ export async function run(context: StageContext<TrainParams>): Promise<void> {
     weightDecay: p.weight_decay,
     init: p.init,
     seed: p.seed,
-  });
+  }, p.options);
   const buffer = new ActivationBuffer(activations, {
     dIn,
     capacity: p.buffer_contexts * p.context_length,

@@ -31,6 +31,12 @@ function trainedVariants(c: Config): string[] {
     .flatMap(([run]) => Object.keys(c.presets).map((preset) => `${run}.${preset}`));
 }
 
+/** A variant's own settings: everything but its method and description. */
+function variantOptions(variant: Config["variants"][string]): JsonObject {
+  const { method: _method, description: _description, ...options } = variant;
+  return options;
+}
+
 /** Params of an unlearning evaluation of the SAE `variant` (`<run>.<preset>`). */
 function evaluateParams(c: Config, variant?: string): JsonObject {
   const [run, preset] = variant!.split(".");
@@ -136,6 +142,7 @@ const stages: StageSpec<Config>[] = [
         run,
         preset,
         method: c.variants[run].method,
+        options: variantOptions(c.variants[run]),
         ...c.presets[preset],
         dict_size: c.sae.dict_size,
         learning_rate: c.sae.learning_rate,

@@ -142,6 +142,9 @@ Deno.test("01_fetch through 05_controls run on a local corpus and model folder",
     assertEquals(metrics["train.run0.as_published.l0"], 0);
     assertEquals(metrics["train.run0.trained.steps"], 5);
     assert(metrics["train.run0.trained.l0"] > 0);
+    // run1 (correlation-grouped contrastive) trains through the same stage.
+    assertEquals(metrics["train.run1.trained.steps"], 5);
+    assertEquals(metrics["train.run1.as_published.dead_fraction"], 1);
     const cfg = JSON.parse(await Deno.readTextFile(objectOf("03_train@run0.trained", "cfg")));
     assertEquals([cfg.hook_name, cfg.d_in, cfg.d_sae, cfg.training_steps], [
       "blocks.1.hook_resid_post",
@@ -201,7 +204,7 @@ Deno.test("01_fetch through 05_controls run on a local corpus and model folder",
     assertEquals(Array.from(controls.getChild("multiplier")!.toArray()), [0, 25, 100, 25, 100]);
 
     const again = await cli(root, "run");
-    assertStringIncludes(again.output, "0 ran, 9 up to date");
+    assertStringIncludes(again.output, "0 ran, 15 up to date");
   } finally {
     await Deno.remove(root, { recursive: true });
   }

@@ -3,4 +3,4 @@
  * these, so a config may list the paper's five runs before every trainer exists; the others are
  * reported as not run rather than faked.
  */
-export const IMPLEMENTED_METHODS: readonly string[] = ["plain"];
+export const IMPLEMENTED_METHODS: readonly string[] = ["plain", "correlation_contrastive"];

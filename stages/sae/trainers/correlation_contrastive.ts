@@ -1,0 +1,103 @@
+/**
+ * run1 — correlation-grouped contrastive SAE (paper §6.2), made precise:
+ *   L = mean_b ‖x − x̂‖₂ + λ · mean_b ‖f‖₁ + w_c · L_con,   w_c = contrastive_weight (0.1)
+ *   L_con = mean over feature pairs (i, j) in *different* groups of cos²(W_dec[i], W_dec[j])
+ * Groups come from the correlation of the features' activations (sae/grouping.ts), recomputed on
+ * the current batch at step 0 and every `regroup_every` (100) steps. The term pushes the decoder
+ * directions of different groups towards orthogonality, so that clamping one group disturbs the
+ * others less — the reason the paper gives for grouping features.
+ */
+import { tf } from "../../model/backend.ts";
+import {
+  correlationGroups,
+  differentGroupMask,
+  featureCorrelation,
+  meanSquaredCosine,
+} from "../grouping.ts";
+import { baseLossTerms, createSae, disposeSae, encode, type SaeParameters } from "../sae.ts";
+import {
+  ConstrainedAdam,
+  type SaeTrainer,
+  type StepTerms,
+  type TrainerSettings,
+} from "../trainer.ts";
+
+/** The variant's own settings. */
+export interface ContrastiveOptions {
+  contrastiveWeight: number;
+  regroupEvery: number;
+}
+
+/** A trainer whose current feature groups can be inspected (tests, the training log). */
+export interface GroupedTrainer extends SaeTrainer {
+  /** Group id per feature, from the latest regrouping. */
+  groups(): Int32Array;
+  /** Steps at which the groups were recomputed. */
+  readonly regroupSteps: number[];
+}
+
+/** Keeps feature groups up to date and serves the different-group mask as a tensor. */
+export class FeatureGrouping {
+  #groups: Int32Array = new Int32Array(0);
+  #mask: tf.Tensor2D | undefined;
+  readonly regroupSteps: number[] = [];
+
+  constructor(readonly regroupEvery: number) {}
+
+  /** Regroups from the batch x when `step` is due; returns the different-group mask. */
+  maskFor(sae: SaeParameters, x: tf.Tensor2D, step: number): tf.Tensor2D {
+    if (this.#mask === undefined || step % this.regroupEvery === 0) {
+      const dSae = sae.encoderBias.shape[0];
+      const features = tf.tidy(() => encode(sae, x));
+      this.#groups = correlationGroups(featureCorrelation(features), dSae);
+      features.dispose();
+      this.#mask?.dispose();
+      this.#mask = tf.keep(tf.tensor2d(differentGroupMask(this.#groups), [dSae, dSae]));
+      this.regroupSteps.push(step);
+    }
+    return this.#mask;
+  }
+
+  groups(): Int32Array {
+    return this.#groups;
+  }
+
+  dispose(): void {
+    this.#mask?.dispose();
+  }
+}
+
+/** Creates the run1 trainer. */
+export function createCorrelationContrastiveTrainer(
+  settings: TrainerSettings,
+  options: ContrastiveOptions,
+): GroupedTrainer {
+  const sae = createSae(settings.dIn, settings.dSae, settings.init, settings.seed);
+  const optimiser = new ConstrainedAdam(sae, settings);
+  const grouping = new FeatureGrouping(options.regroupEvery);
+  return {
+    sae,
+    regroupSteps: grouping.regroupSteps,
+    groups: () => grouping.groups(),
+    step(x: tf.Tensor2D, step: number): StepTerms {
+      const mask = grouping.maskFor(sae, x, step);
+      return optimiser.minimise(() => {
+        const { l2, l1 } = baseLossTerms(sae, x);
+        const contrastive = meanSquaredCosine(sae.decoderWeight, mask);
+        return {
+          total: tf.addN([
+            l2,
+            tf.mul(l1, settings.l1Penalty),
+            tf.mul(contrastive, options.contrastiveWeight),
+          ]) as tf.Scalar,
+          terms: { l2, l1, contrastive },
+        };
+      }, step);
+    },
+    dispose() {
+      grouping.dispose();
+      optimiser.dispose();
+      disposeSae(sae);
+    },
+  };
+}
