@@ -5,10 +5,12 @@
 import { parseArgs } from "node:util";
 import { measureCachedReproduce } from "./cached_reproduce.ts";
 import { measureExtractThroughput } from "./extract_throughput.ts";
+import { measureSaeStep } from "./sae_step.ts";
 import type { BenchResult } from "./result.ts";
 
 const BENCHMARKS: { title: string; measure: () => Promise<BenchResult[]> }[] = [
   { title: "02_extract throughput on gemma2-tiny", measure: measureExtractThroughput },
+  { title: "SAE training step at the paper's shapes", measure: measureSaeStep },
   { title: "fully cached make reproduce", measure: measureCachedReproduce },
 ];
 
