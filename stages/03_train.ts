@@ -7,11 +7,16 @@
  */
 import type { StageContext } from "../pipeline/stage.ts";
 import { type BackendName, useBackend } from "./model/backend.ts";
+import type { ModelSource } from "./model/load_model.ts";
+import { loadStageModel } from "./model/stage_model.ts";
 import { ActivationBuffer, readFirstActivations } from "./sae/activation_buffer.ts";
 import { saeConfigJson, writeSaeWeights, writeTrainingLog } from "./sae/artifacts.ts";
 import type { SaeInit } from "./sae/sae.ts";
 import { trainSae } from "./sae/train_sae.ts";
+import type { LabelledActivations } from "./sae/trainer.ts";
 import { createTrainer, type MethodOptions } from "./sae/trainers/registry.ts";
+import { readCorporaArtifact } from "./unlearning/evaluation_inputs.ts";
+import { corpusResiduals, corpusRows } from "./unlearning/frequencies.ts";
 
 /** The slice of the config 03_train depends on. */
 export interface TrainParams {
@@ -20,6 +25,8 @@ export interface TrainParams {
   method: string;
   /** The variant's own settings (e.g. contrastive_weight), as in the config. */
   options: MethodOptions;
+  /** How to get forget/retain residuals, for the methods that need them (else null). */
+  labelled_activations: LabelledActivationParams | null;
   num_tokens: number;
   init: SaeInit;
   dict_size: number | "d_model";
@@ -38,8 +45,49 @@ export interface TrainParams {
   backend: BackendName;
 }
 
+/** Where the forget/retain residuals of the labelled methods come from. */
+export interface LabelledActivationParams {
+  model: ModelSource;
+  corpus_row_length: number;
+  lm_batch_size: number;
+}
+
 /** Activations the training-log metrics are measured on (the first ones of the artifact). */
 const EVALUATION_ROWS = 16384;
+
+/** Tokens per corpus for training-time mutual information (enough for rates near 0.001). */
+const LABELLED_TOKENS_PER_CORPUS = 16384;
+
+/** Residuals of the first forget- and retain-corpus tokens at the SAE's layer. */
+async function labelledActivations(
+  context: StageContext<TrainParams>,
+  params: LabelledActivationParams,
+): Promise<LabelledActivations> {
+  const model = await loadStageModel(params.model, context);
+  const corpora = await readCorporaArtifact(context.input("corpora"));
+  const pass = {
+    layer: context.params.layer,
+    batchSize: params.lm_batch_size,
+    maxTokens: LABELLED_TOKENS_PER_CORPUS,
+  };
+  const residuals = async (texts: string[]) =>
+    await corpusResiduals(
+      model,
+      corpusRows(model.tokenizer, texts, params.corpus_row_length),
+      pass,
+    );
+  const labelled = {
+    forget: await residuals(corpora.forget),
+    retain: await residuals(corpora.retain),
+  };
+  const dModel = model.config.hidden_size;
+  context.log(
+    `forget/retain residuals for the mutual information: ${labelled.forget.length / dModel} / ${
+      labelled.retain.length / dModel
+    } tokens`,
+  );
+  return labelled;
+}
 
 export async function run(context: StageContext<TrainParams>): Promise<void> {
   const p = context.params;
@@ -61,6 +109,9 @@ export async function run(context: StageContext<TrainParams>): Promise<void> {
     weightDecay: p.weight_decay,
     init: p.init,
     seed: p.seed,
+    labelledActivations: p.labelled_activations === null
+      ? undefined
+      : await labelledActivations(context, p.labelled_activations),
   }, p.options);
   const buffer = new ActivationBuffer(activations, {
     dIn,

@@ -106,9 +106,9 @@ export async function run(context: StageContext<ScoreParams>): Promise<void> {
   await Deno.writeTextFile(
     context.output("metrics"),
     JSON.stringify({
-      [`${prefix}.mean_activation_rate`]: mean(activation),
-      [`${prefix}.mean_gradient`]: mean(gradient),
-      [`${prefix}.mean_mutual_information`]: mean(mutualInformation),
+      [`${prefix}.activation_rate`]: mean(activation),
+      [`${prefix}.gradient_magnitude`]: mean(gradient),
+      [`${prefix}.mutual_information`]: mean(mutualInformation),
       [`${prefix}.importance_consistency`]: mean(tracker.consistency),
       [`${prefix}.candidates`]: candidateCount,
       [`${prefix}.candidate_fraction`]: candidateCount / dSae,

@@ -112,8 +112,9 @@ export async function run(context: StageContext<ControlsParams>): Promise<void> 
     JSON.stringify({
       "unlearning.model.forget_accuracy": unmodified.forget,
       "unlearning.model.retain_accuracy": unmodified.retain,
-      "unlearning.control.spliced.forget_accuracy": spliced.forgetAccuracy,
-      "unlearning.control.spliced.retain_accuracy": spliced.retainAccuracy,
+      "unlearning.control.spliced_no_clamp.score": results.spliced.score,
+      "unlearning.control.spliced_no_clamp.forget_accuracy": spliced.forgetAccuracy,
+      "unlearning.control.spliced_no_clamp.retain_accuracy": spliced.retainAccuracy,
       "unlearning.control.random.score": results.random.score,
       "unlearning.control.random.best_n_features": results.random.best?.nFeatures ?? null,
       "unlearning.control.random.best_multiplier": results.random.best?.multiplier ?? null,

@@ -10,7 +10,7 @@ import type { JsonObject } from "../pipeline/json.ts";
 import { UsageError } from "../pipeline/errors.ts";
 import type { PipelineDefinition, StageSpec } from "../pipeline/stage.ts";
 import { type Config, configSchema } from "./config_schema.ts";
-import { IMPLEMENTED_METHODS } from "./sae/methods.ts";
+import { IMPLEMENTED_METHODS, IMPORTANCE_METHODS, LABELLED_METHODS } from "./sae/methods.ts";
 
 type Source = Config["corpus"]["source"];
 
@@ -31,10 +31,26 @@ function trainedVariants(c: Config): string[] {
     .flatMap(([run]) => Object.keys(c.presets).map((preset) => `${run}.${preset}`));
 }
 
-/** A variant's own settings: everything but its method and description. */
-function variantOptions(variant: Config["variants"][string]): JsonObject {
-  const { method: _method, description: _description, ...options } = variant;
-  return options;
+/**
+ * A variant's own settings: everything but its method and description, plus the importance
+ * settings for the methods that track importance while training (only those, so that editing
+ * them does not retrain the other variants).
+ */
+function variantOptions(c: Config, run: string): JsonObject {
+  const { method, description: _description, ...options } = c.variants[run];
+  if (!IMPORTANCE_METHODS.includes(method)) return options;
+  const { update_every, memory, weights } = c.importance;
+  return { ...options, importance: { update_every, memory, weights } };
+}
+
+/** How 03_train gets forget/retain residuals for methods that need them (else null). */
+function labelledActivationParams(c: Config, run: string): JsonObject | null {
+  if (!LABELLED_METHODS.includes(c.variants[run].method)) return null;
+  return {
+    model: sourceParam(c.model.source),
+    corpus_row_length: c.unlearning.corpus_row_length,
+    lm_batch_size: c.extract.lm_batch_size,
+  };
 }
 
 /** Params of an unlearning evaluation of the SAE `variant` (`<run>.<preset>`). */
@@ -134,7 +150,8 @@ const stages: StageSpec<Config>[] = [
     description: "one SAE per variant × preset",
     module: new URL("./03_train.ts", import.meta.url),
     variants: (c) => trainedVariants(c),
-    inputs: { activations: "02_extract/activations" },
+    inputs: { activations: "02_extract/activations", corpora: "01_fetch/corpora" },
+    files: (c) => localPaths(c.model.source),
     params: (c, variant) => {
       const [run, preset] = variant!.split(".") as [string, "as_published" | "trained"];
       const source = c.model.source;
@@ -142,7 +159,8 @@ const stages: StageSpec<Config>[] = [
         run,
         preset,
         method: c.variants[run].method,
-        options: variantOptions(c.variants[run]),
+        options: variantOptions(c, run),
+        labelled_activations: labelledActivationParams(c, run),
         ...c.presets[preset],
         dict_size: c.sae.dict_size,
         learning_rate: c.sae.learning_rate,

@@ -1,23 +1,25 @@
-/** run1's mechanisms: correlation, grouping, the contrastive term, and regrouping on schedule. */
+/**
+ * The grouped variants' mechanisms: correlation, grouping, the minimum group size, the
+ * contrastive and diversity terms, and regrouping on schedule (run1, run2).
+ */
 import { tf, useBackend } from "../stages/model/backend.ts";
 import {
   correlationGroups,
   differentGroupMask,
+  enforceMinimumGroupSize,
   featureCorrelation,
+  groupSizes,
   meanSquaredCosine,
+  sameGroupMask,
 } from "../stages/sae/grouping.ts";
 import { createCorrelationContrastiveTrainer } from "../stages/sae/trainers/correlation_contrastive.ts";
+import { createEnhancedSelectionTrainer } from "../stages/sae/trainers/enhanced_selection.ts";
 import type { TrainerSettings } from "../stages/sae/trainer.ts";
-import { SeededRandom } from "../stages/random.ts";
+import { randomMatrix } from "./helpers/random_matrix.ts";
 import { assert, assertEquals } from "./helpers/assert.ts";
 import { assertGradientMatches } from "./helpers/gradient.ts";
 
 await useBackend("wasm");
-
-function randomMatrix(rows: number, cols: number, seed: number): Float32Array {
-  const random = new SeededRandom(seed);
-  return Float32Array.from({ length: rows * cols }, () => random.next() * 2 - 1);
-}
 
 const SETTINGS: TrainerSettings = {
   dIn: 6,
@@ -93,5 +95,66 @@ Deno.test("run1 regroups at step 0 and every regroup_every steps, and the term s
   assert(
     withTerm.separation < withoutTerm.separation,
     `cos² between groups: ${withTerm.separation} with the term, ${withoutTerm.separation} without`,
+  );
+});
+
+Deno.test("minimum group size: small groups join the large group they correlate with most", () => {
+  // Groups {0..4} and {5..9} are large; feature 10 correlates with the second, 11 with the first.
+  const n = 12;
+  const groups = Int32Array.from([0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 2, 3]);
+  const correlation = new Float32Array(n * n);
+  for (let j = 5; j < 10; j++) correlation[10 * n + j] = 0.5;
+  for (let j = 0; j < 5; j++) correlation[11 * n + j] = 0.2;
+  const merged = enforceMinimumGroupSize(groups, correlation, 5);
+  assertEquals(Array.from(merged), [0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 0]);
+  // No group reaches the minimum: everything becomes one group.
+  assertEquals(Array.from(enforceMinimumGroupSize(groups, correlation, 8)), new Array(n).fill(0));
+});
+
+Deno.test("the same-group mask holds pairs i ≠ j of one group, and its cos² gradient is right", () => {
+  const groups = Int32Array.from([0, 0, 1, 1, 1]);
+  const mask = sameGroupMask(groups);
+  assertEquals(Array.from(mask.slice(0, 5)), [0, 1, 0, 0, 0]);
+  assertEquals(Array.from(mask.slice(10, 15)), [0, 0, 0, 1, 1]);
+  const decoder = tf.variable(tf.tensor2d(randomMatrix(5, 4, 19), [5, 4]));
+  const maskTensor = tf.tensor2d(mask, [5, 5]);
+  assertGradientMatches(() => tf.tidy(() => meanSquaredCosine(decoder, maskTensor)), decoder, {
+    indices: [1, 6, 10, 17],
+    epsilon: 1e-3,
+    tolerance: 2e-3,
+  });
+});
+
+Deno.test("run2 keeps every group at the minimum size, and its diversity term spreads a group", () => {
+  const batches = Array.from({ length: 10 }, (_, i) => randomMatrix(64, 6, 300 + i));
+  const train = (diversityWeight: number) => {
+    const trainer = createEnhancedSelectionTrainer(SETTINGS, {
+      contrastiveWeight: 0.2,
+      diversityWeight,
+      minGroupSize: 4,
+      regroupEvery: 5,
+    });
+    const sizes: number[][] = [];
+    batches.forEach((batch, step) => {
+      const x = tf.tensor2d(batch, [64, 6]);
+      trainer.step(x, step);
+      x.dispose();
+      sizes.push(groupSizes(trainer.groups()));
+    });
+    const mask = tf.tensor2d(sameGroupMask(trainer.groups()), [12, 12]);
+    const sameGroupCosine = meanSquaredCosine(trainer.sae.decoderWeight, mask).dataSync()[0];
+    const result = { sizes, regroupSteps: [...trainer.regroupSteps], sameGroupCosine };
+    trainer.dispose();
+    return result;
+  };
+  const withTerm = train(5);
+  const withoutTerm = train(0);
+  assertEquals(withTerm.regroupSteps, [0, 5]);
+  for (const sizes of withTerm.sizes) {
+    assert(sizes.every((size) => size >= 4), `group sizes ${sizes} (minimum 4)`);
+  }
+  assert(
+    withTerm.sameGroupCosine < withoutTerm.sameGroupCosine,
+    `cos² within groups: ${withTerm.sameGroupCosine} with the term, ${withoutTerm.sameGroupCosine} without`,
   );
 });

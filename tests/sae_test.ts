@@ -7,16 +7,11 @@ import { ActivationBuffer } from "../stages/sae/activation_buffer.ts";
 import { evaluateSae } from "../stages/sae/evaluate.ts";
 import { baseLossTerms, createSae } from "../stages/sae/sae.ts";
 import { createPlainTrainer } from "../stages/sae/trainers/plain.ts";
-import { SeededRandom } from "../stages/random.ts";
+import { randomMatrix } from "./helpers/random_matrix.ts";
 import { assert, assertEquals } from "./helpers/assert.ts";
 import { assertGradientMatches } from "./helpers/gradient.ts";
 
 await useBackend("wasm");
-
-function randomMatrix(rows: number, cols: number, seed: number): Float32Array {
-  const random = new SeededRandom(seed);
-  return Float32Array.from({ length: rows * cols }, () => random.next() * 2 - 1);
-}
 
 Deno.test("the plain loss gradient matches finite differences", () => {
   const sae = createSae(5, 7, "tied_unit_norm", 3);

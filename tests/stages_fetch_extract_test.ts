@@ -55,6 +55,7 @@ async function buildWorkspace(): Promise<string> {
   config.unlearning.max_corpus_documents = 5;
   config.sae = { ...config.sae, batch_size: 32, buffer_contexts: 4, warmup_steps: 2, log_every: 2 };
   config.presets.trained.num_tokens = 32 * 5;
+  config.importance.update_every = 2; // run3/run4 prune at steps 2 and 4 (after the warm-up)
   config.presets.as_published.num_tokens = 20; // < one batch of 32: 0 steps, as 1000 < 2048 in the paper
   config.unlearning = {
     ...config.unlearning,
@@ -142,9 +143,23 @@ Deno.test("01_fetch through 05_controls run on a local corpus and model folder",
     assertEquals(metrics["train.run0.as_published.l0"], 0);
     assertEquals(metrics["train.run0.trained.steps"], 5);
     assert(metrics["train.run0.trained.l0"] > 0);
-    // run1 (correlation-grouped contrastive) trains through the same stage.
-    assertEquals(metrics["train.run1.trained.steps"], 5);
-    assertEquals(metrics["train.run1.as_published.dead_fraction"], 1);
+    // Every variant trains through the same stage; the as-published ones stay all dead.
+    for (const run of ["run1", "run2", "run3", "run4"]) {
+      assertEquals(metrics[`train.${run}.trained.steps`], 5, run);
+      assertEquals(metrics[`train.${run}.as_published.dead_fraction`], 1, run);
+    }
+    const logOf = async (run: string) =>
+      (await readParquetFile(objectOf(`03_train@${run}.trained`, "training_log"))).toArray()
+        .at(-1)!;
+    // The variants' own log columns: groups (run1, run2), pruning and importance (run3, run4),
+    // clusters and silhouette (run4); 10 % of 16 features pruned → 2, 5 % → 1.
+    assert((await logOf("run2")).groups >= 1);
+    const run3 = await logOf("run3");
+    assertEquals([run3.pruned_fraction, run3.silhouette], [2 / 16, null]);
+    assert(run3.importance_overlap >= 0 && run3.importance_overlap <= 1);
+    const run4 = await logOf("run4");
+    assertEquals(run4.pruned_fraction, 1 / 16);
+    assert(run4.silhouette >= -1 && run4.silhouette <= 1, `silhouette ${run4.silhouette}`);
     const cfg = JSON.parse(await Deno.readTextFile(objectOf("03_train@run0.trained", "cfg")));
     assertEquals([cfg.hook_name, cfg.d_in, cfg.d_sae, cfg.training_steps], [
       "blocks.1.hook_resid_post",
@@ -177,7 +192,7 @@ Deno.test("01_fetch through 05_controls run on a local corpus and model folder",
 
     // 04_score: every feature of the dead SAE has importance 0 and is a candidate.
     assertEquals(metrics["score.run0.as_published.candidates"], 16);
-    assertEquals(metrics["score.run0.as_published.mean_activation_rate"], 0);
+    assertEquals(metrics["score.run0.as_published.activation_rate"], 0);
     const scores = await readParquetFile(objectOf("04_score@run0.trained", "scores"));
     assertEquals(scores.numRows, 16);
     const importance = Array.from(scores.getChild("importance")!.toArray() as Float32Array);
@@ -204,7 +219,7 @@ Deno.test("01_fetch through 05_controls run on a local corpus and model folder",
     assertEquals(Array.from(controls.getChild("multiplier")!.toArray()), [0, 25, 100, 25, 100]);
 
     const again = await cli(root, "run");
-    assertStringIncludes(again.output, "0 ran, 15 up to date");
+    assertStringIncludes(again.output, "0 ran, 33 up to date");
   } finally {
     await Deno.remove(root, { recursive: true });
   }

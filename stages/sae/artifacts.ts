@@ -73,6 +73,11 @@ export async function writeTrainingLog(path: string, rows: TrainingLogRow[]): Pr
       explained_variance: column((r) => r.explained_variance),
       dead_fraction: column((r) => r.dead_fraction),
       seconds_per_step: column((r) => r.seconds_per_step),
+      importance_variance: column((r) => r.importance_variance),
+      importance_overlap: column((r) => r.importance_overlap),
+      pruned_fraction: column((r) => r.pruned_fraction),
+      groups: column((r) => r.groups),
+      silhouette: column((r) => r.silhouette),
     }),
   );
 }

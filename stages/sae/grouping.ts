@@ -5,9 +5,13 @@
  *   (a feature that is constant on the batch, e.g. dead, correlates 0 with everything);
  * - grouping = greedy: take the ungrouped feature with the lowest index, and put every other
  *   ungrouped feature whose correlation with it is ≥ ρ = GROUP_CORRELATION into its group;
- *   repeat until every feature has a group (singletons included).
+ *   repeat until every feature has a group (singletons included);
+ * - minimum group size m (run2 only): every group with fewer than m members is dissolved and
+ *   each of its features joins the group of at least m members it correlates with most on
+ *   average; when no group reaches m members, all features form one group.
  */
 import { tf } from "../model/backend.ts";
+import { encode, type SaeParameters } from "./sae.ts";
 
 /** ρ: two features whose activations correlate at least this much share a group. */
 export const GROUP_CORRELATION = 0.3;
@@ -47,6 +51,38 @@ export function correlationGroups(
   return groups;
 }
 
+/**
+ * Groups with at least `minimumSize` members: smaller groups' features move to the large group
+ * with the highest mean correlation (see the module comment); ids are renumbered 0, 1, ….
+ */
+export function enforceMinimumGroupSize(
+  groups: Int32Array,
+  correlation: Float32Array,
+  minimumSize: number,
+): Int32Array {
+  const features = groups.length;
+  const sizes = groupSizes(groups);
+  const large = sizes.flatMap((size, group) => (size >= minimumSize ? [group] : []));
+  if (large.length === 0) return new Int32Array(features);
+  const merged = Int32Array.from(groups);
+  for (let feature = 0; feature < features; feature++) {
+    if (sizes[groups[feature]] >= minimumSize) continue;
+    let best = large[0];
+    let bestCorrelation = -Infinity;
+    for (const group of large) {
+      let sum = 0;
+      for (let other = 0; other < features; other++) {
+        if (groups[other] === group) sum += correlation[feature * features + other];
+      }
+      const mean = sum / sizes[group];
+      if (mean > bestCorrelation) [best, bestCorrelation] = [group, mean];
+    }
+    merged[feature] = best;
+  }
+  const renumbered = new Map(large.map((group, index) => [group, index]));
+  return merged.map((group) => renumbered.get(group)!);
+}
+
 /** Sizes of the groups, indexed by group id. */
 export function groupSizes(groups: Int32Array): number[] {
   const sizes: number[] = [];
@@ -64,6 +100,16 @@ export function differentGroupMask(groups: Int32Array): Float32Array {
   return mask;
 }
 
+/** [dSae × dSae] mask: 1 for pairs (i ≠ j) in the same group, 0 otherwise. */
+export function sameGroupMask(groups: Int32Array): Float32Array {
+  const n = groups.length;
+  const mask = new Float32Array(n * n);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < n; j++) mask[i * n + j] = i !== j && groups[i] === groups[j] ? 1 : 0;
+  }
+  return mask;
+}
+
 /**
  * Mean squared cosine between the decoder rows W_dec [dSae, dIn] of the pairs `mask` selects:
  * 0 when those directions are orthogonal, 1 when they coincide.
@@ -74,4 +120,50 @@ export function meanSquaredCosine(decoder: tf.Tensor2D, mask: tf.Tensor2D): tf.S
   const cosine = tf.matMul(unit, unit, false, true);
   const pairs = tf.maximum(tf.sum(mask), 1);
   return tf.div(tf.sum(tf.mul(tf.square(cosine), mask)), pairs) as tf.Scalar;
+}
+
+/** Turns a correlation matrix [dSae × dSae] into group ids. */
+export type GroupingRule = (correlation: Float32Array, features: number) => Int32Array;
+
+/**
+ * Keeps feature groups up to date during training: regroups from the current batch at the
+ * first call and every `regroupEvery` steps, and serves the pair masks as tensors.
+ */
+export class FeatureGrouping {
+  #groups: Int32Array = new Int32Array(0);
+  #masks: { different: tf.Tensor2D; same: tf.Tensor2D } | undefined;
+  readonly regroupSteps: number[] = [];
+
+  constructor(readonly regroupEvery: number, readonly rule: GroupingRule = correlationGroups) {}
+
+  /** Regroups from the batch x [batch, dIn] when `step` is due; returns the pair masks. */
+  masksFor(
+    sae: SaeParameters,
+    x: tf.Tensor2D,
+    step: number,
+  ): { different: tf.Tensor2D; same: tf.Tensor2D } {
+    if (this.#masks === undefined || step % this.regroupEvery === 0) {
+      const dSae = sae.encoderBias.shape[0];
+      const features = tf.tidy(() => encode(sae, x));
+      this.#groups = this.rule(featureCorrelation(features), dSae);
+      features.dispose();
+      this.dispose();
+      this.#masks = {
+        different: tf.keep(tf.tensor2d(differentGroupMask(this.#groups), [dSae, dSae])),
+        same: tf.keep(tf.tensor2d(sameGroupMask(this.#groups), [dSae, dSae])),
+      };
+      this.regroupSteps.push(step);
+    }
+    return this.#masks;
+  }
+
+  /** Group id per feature, from the latest regrouping. */
+  groups(): Int32Array {
+    return this.#groups;
+  }
+
+  dispose(): void {
+    this.#masks?.different.dispose();
+    this.#masks?.same.dispose();
+  }
 }

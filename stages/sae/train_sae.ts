@@ -7,10 +7,10 @@ import type { ProgressReporter } from "../../pipeline/stage.ts";
 import { tf } from "../model/backend.ts";
 import type { ActivationBuffer } from "./activation_buffer.ts";
 import { evaluateSae, type SaeMetrics } from "./evaluate.ts";
-import type { SaeTrainer, StepTerms } from "./trainer.ts";
+import type { SaeTrainer, StepTerms, VariantDiagnostics } from "./trainer.ts";
 
-/** One row of the training log. */
-export interface TrainingLogRow extends SaeMetrics {
+/** One row of the training log; columns a variant does not have are null. */
+export interface TrainingLogRow extends SaeMetrics, VariantDiagnostics {
   step: number;
   loss: number | null;
   seconds_per_step: number | null;
@@ -68,6 +68,12 @@ export async function trainSae(run: TrainingRun): Promise<TrainingLogRow[]> {
       loss: terms?.loss ?? null,
       seconds_per_step: secondsPerStep,
       ...evaluateSae(trainer.sae, evaluation, dIn),
+      importance_variance: null,
+      importance_overlap: null,
+      pruned_fraction: null,
+      groups: null,
+      silhouette: null,
+      ...trainer.diagnostics?.(),
     };
   }
 }

@@ -21,16 +21,40 @@ export interface TrainerSettings {
   weightDecay: number;
   init: SaeInit;
   seed: number;
+  /** Residuals of forget- and retain-corpus tokens, for variants whose importance uses MI. */
+  labelledActivations?: LabelledActivations;
+}
+
+/** Residuals [rows, dIn] (row-major) of tokens from the forget and the retain corpus. */
+export interface LabelledActivations {
+  forget: Float32Array;
+  retain: Float32Array;
 }
 
 /** Loss terms of one step (plain numbers, for the training log). */
 export type StepTerms = Record<string, number> & { loss: number; l2: number; l1: number };
+
+/** Training-log columns that only some variants fill (null for the others). */
+export interface VariantDiagnostics {
+  /** Variance of the running importance s over the features (run3, run4). */
+  importance_variance: number | null;
+  /** Top-10 % overlap of s with the previous importance update (run3, run4). */
+  importance_overlap: number | null;
+  /** Fraction of features pruned (run3, run4). */
+  pruned_fraction: number | null;
+  /** Number of feature groups (run1, run2) or clusters (run4). */
+  groups: number | null;
+  /** Mean silhouette of the feature clusters (run4). */
+  silhouette: number | null;
+}
 
 /** One SAE variant's training procedure. */
 export interface SaeTrainer {
   readonly sae: SaeParameters;
   /** One optimisation step on a batch x [batch, dIn]; `step` counts from 0. */
   step(x: tf.Tensor2D, step: number): StepTerms;
+  /** The variant's own training-log columns, as of the latest step. */
+  diagnostics?(): Partial<VariantDiagnostics>;
   /** Frees parameters and optimiser state. */
   dispose(): void;
 }

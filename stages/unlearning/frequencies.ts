@@ -104,3 +104,32 @@ export function countedTokens(tokenizer: TextTokenizer, rows: Int32Array[]): num
   }
   return count;
 }
+
+/**
+ * Residuals [tokens, dModel] (row-major) of the counted tokens of corpus rows, at most
+ * `maxTokens` of them (the first ones), for training-time statistics on labelled text.
+ */
+export async function corpusResiduals(
+  model: LoadedModel,
+  rows: Int32Array[],
+  options: CorpusPassOptions & { maxTokens: number },
+): Promise<Float32Array> {
+  const dModel = model.config.hidden_size;
+  const rowsNeeded: Int32Array[] = [];
+  let tokens = 0;
+  for (const row of rows) {
+    if (tokens >= options.maxTokens) break;
+    rowsNeeded.push(row);
+    tokens += row.length;
+  }
+  const out = new Float32Array(Math.min(options.maxTokens, tokens) * dModel);
+  let filled = 0;
+  for await (const { values, counted } of corpusBatches(model, rowsNeeded, options, (r) => r)) {
+    for (let position = 0; position < counted.length; position++) {
+      if (counted[position] === 0 || filled * dModel >= out.length) continue;
+      out.set(values.subarray(position * dModel, (position + 1) * dModel), filled * dModel);
+      filled++;
+    }
+  }
+  return out.slice(0, filled * dModel);
+}

@@ -8,13 +8,8 @@
  * others less — the reason the paper gives for grouping features.
  */
 import { tf } from "../../model/backend.ts";
-import {
-  correlationGroups,
-  differentGroupMask,
-  featureCorrelation,
-  meanSquaredCosine,
-} from "../grouping.ts";
-import { baseLossTerms, createSae, disposeSae, encode, type SaeParameters } from "../sae.ts";
+import { FeatureGrouping, meanSquaredCosine } from "../grouping.ts";
+import { baseLossTerms, createSae, disposeSae } from "../sae.ts";
 import {
   ConstrainedAdam,
   type SaeTrainer,
@@ -36,37 +31,6 @@ export interface GroupedTrainer extends SaeTrainer {
   readonly regroupSteps: number[];
 }
 
-/** Keeps feature groups up to date and serves the different-group mask as a tensor. */
-export class FeatureGrouping {
-  #groups: Int32Array = new Int32Array(0);
-  #mask: tf.Tensor2D | undefined;
-  readonly regroupSteps: number[] = [];
-
-  constructor(readonly regroupEvery: number) {}
-
-  /** Regroups from the batch x when `step` is due; returns the different-group mask. */
-  maskFor(sae: SaeParameters, x: tf.Tensor2D, step: number): tf.Tensor2D {
-    if (this.#mask === undefined || step % this.regroupEvery === 0) {
-      const dSae = sae.encoderBias.shape[0];
-      const features = tf.tidy(() => encode(sae, x));
-      this.#groups = correlationGroups(featureCorrelation(features), dSae);
-      features.dispose();
-      this.#mask?.dispose();
-      this.#mask = tf.keep(tf.tensor2d(differentGroupMask(this.#groups), [dSae, dSae]));
-      this.regroupSteps.push(step);
-    }
-    return this.#mask;
-  }
-
-  groups(): Int32Array {
-    return this.#groups;
-  }
-
-  dispose(): void {
-    this.#mask?.dispose();
-  }
-}
-
 /** Creates the run1 trainer. */
 export function createCorrelationContrastiveTrainer(
   settings: TrainerSettings,
@@ -80,7 +44,7 @@ export function createCorrelationContrastiveTrainer(
     regroupSteps: grouping.regroupSteps,
     groups: () => grouping.groups(),
     step(x: tf.Tensor2D, step: number): StepTerms {
-      const mask = grouping.maskFor(sae, x, step);
+      const mask = grouping.masksFor(sae, x, step).different;
       return optimiser.minimise(() => {
         const { l2, l1 } = baseLossTerms(sae, x);
         const contrastive = meanSquaredCosine(sae.decoderWeight, mask);
@@ -94,6 +58,7 @@ export function createCorrelationContrastiveTrainer(
         };
       }, step);
     },
+    diagnostics: () => ({ groups: Math.max(-1, ...grouping.groups()) + 1 }),
     dispose() {
       grouping.dispose();
       optimiser.dispose();

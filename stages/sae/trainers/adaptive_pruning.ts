@@ -1,0 +1,132 @@
+/**
+ * run3 — adaptive pruning with gradient-tracked importance and the KL unlearning objective
+ * (paper §6.2, eq. 4), made precise:
+ *   L = mean_b ‖x − x̂‖₂ + λ · mean_b ‖f‖₁ + β · L_KL(selected),   β = unlearning_weight (0.3)
+ * - importance s: eq. 3 with activation and gradient components, updated every 50 steps, and
+ *   pruning of the prune_fraction (10 %) least important features once the warm-up is over
+ *   (sae/training_importance.ts);
+ * - selected for unlearning: the next round(prune_fraction · d_sae) least important features
+ *   that survive pruning — the paper's low-importance candidates (s < τ) when there are any,
+ *   and the features closest to them otherwise;
+ * - L_KL: the firing-rate KL towards ρ = 0.01 (sae/firing_rate_kl.ts). No features are
+ *   selected before the first importance update (step 0), so the term starts at step 0.
+ */
+import { tf } from "../../model/backend.ts";
+import { firingRateKl } from "../firing_rate_kl.ts";
+import type { ImportanceWeights } from "../importance.ts";
+import { baseLossTerms, createSae, disposeSae, type SaeParameters } from "../sae.ts";
+import {
+  ConstrainedAdam,
+  type SaeTrainer,
+  type StepTerms,
+  type TrainerSettings,
+} from "../trainer.ts";
+import { TrainingImportance } from "../training_importance.ts";
+
+/** The settings shared by the importance-driven variants (run3, run4). */
+export interface PruningOptions {
+  pruneFraction: number;
+  unlearningWeight: number;
+  updateEvery: number;
+  memory: number;
+  weights: ImportanceWeights;
+}
+
+/** A trainer whose importance, pruning and selection can be inspected (tests). */
+export interface PruningTrainer extends SaeTrainer {
+  readonly importance: TrainingImportance;
+  /** Features the unlearning objective currently acts on. */
+  selected(): number[];
+}
+
+/**
+ * The training step of the importance-driven variants: importance update when due, the loss
+ * with the KL term on `select()`'s features, then the pruning mask.
+ */
+export function pruningStep(
+  parts: {
+    sae: SaeParameters;
+    optimiser: ConstrainedAdam;
+    importance: TrainingImportance;
+    l1Penalty: number;
+    unlearningWeight: number;
+    selection: () => tf.Tensor1D | undefined;
+  },
+  x: tf.Tensor2D,
+  step: number,
+): StepTerms {
+  const { sae, optimiser, importance } = parts;
+  const selection = parts.selection();
+  const terms = optimiser.minimise(() => {
+    const { features, l2, l1 } = baseLossTerms(sae, x);
+    const unlearning = selection === undefined ? tf.scalar(0) : firingRateKl(features, selection);
+    return {
+      total: tf.addN([
+        l2,
+        tf.mul(l1, parts.l1Penalty),
+        tf.mul(unlearning, parts.unlearningWeight),
+      ]) as tf.Scalar,
+      terms: { l2, l1, unlearning },
+    };
+  }, step);
+  importance.applyPruning(sae);
+  return terms;
+}
+
+/** Creates the run3 trainer. */
+export function createAdaptivePruningTrainer(
+  settings: TrainerSettings,
+  options: PruningOptions,
+): PruningTrainer {
+  const sae = createSae(settings.dIn, settings.dSae, settings.init, settings.seed);
+  const optimiser = new ConstrainedAdam(sae, settings);
+  const importance = new TrainingImportance({
+    dSae: settings.dSae,
+    updateEvery: options.updateEvery,
+    memory: options.memory,
+    weights: options.weights,
+    pruneFraction: options.pruneFraction,
+    pruneFrom: settings.warmupSteps,
+  });
+  const count = Math.round(options.pruneFraction * settings.dSae);
+  let selected: number[] = [];
+  let selection: tf.Tensor1D | undefined;
+  return {
+    sae,
+    importance,
+    selected: () => selected,
+    step(x: tf.Tensor2D, step: number): StepTerms {
+      if (importance.update(sae, x, step)) {
+        selected = importance.unprunedByImportance().slice(0, count);
+        selection?.dispose();
+        selection = tf.keep(tf.tensor1d(membershipMask(selected, settings.dSae)));
+      }
+      return pruningStep(
+        {
+          sae,
+          optimiser,
+          importance,
+          l1Penalty: settings.l1Penalty,
+          unlearningWeight: options.unlearningWeight,
+          selection: () => selection,
+        },
+        x,
+        step,
+      );
+    },
+    diagnostics: () => importance.diagnostics(),
+    dispose() {
+      selection?.dispose();
+      importance.dispose();
+      optimiser.dispose();
+      disposeSae(sae);
+    },
+  };
+}
+
+/** [size] float mask with 1 at `members`. */
+export function membershipMask(members: number[], size: number): Float32Array {
+  const mask = new Float32Array(size);
+  for (const member of members) mask[member] = 1;
+  return mask;
+}

@@ -1,0 +1,157 @@
+/**
+ * run4 — hierarchical clustering (eq. 2, K = 32) with mutual information in the importance
+ * (eq. 3), made precise:
+ *   L = mean_b ‖x − x̂‖₂ + λ · mean_b ‖f‖₁ + β · L_KL(selected),   β = unlearning_weight (0.3)
+ * - importance s: the full eq. 3, updated every 50 steps; its MI component is the mutual
+ *   information between a feature firing and the token coming from the forget rather than the
+ *   retain corpus, measured on the labelled corpus residuals 03_train passes in; pruning of the
+ *   prune_fraction (5 %) least important features after the warm-up (sae/training_importance.ts);
+ * - clusters: at every importance update, the unpruned features' decoder directions are
+ *   clustered into K groups (sae/clustering.ts); the log records their silhouette;
+ * - selected for unlearning: the cluster with the highest mean MI — the group of directions
+ *   most specific to the forget corpus; L_KL (sae/firing_rate_kl.ts) pulls their firing rate
+ *   towards ρ = 0.01, where SAEBench's frequency selection can pick them.
+ */
+import { tf } from "../../model/backend.ts";
+import { averageLinkageClusters, cosineDistances, meanSilhouette } from "../clustering.ts";
+import { firingMutualInformation } from "../importance.ts";
+import { createSae, disposeSae, encode, type SaeParameters } from "../sae.ts";
+import { ConstrainedAdam, type LabelledActivations, type TrainerSettings } from "../trainer.ts";
+import { TrainingImportance } from "../training_importance.ts";
+import {
+  membershipMask,
+  type PruningOptions,
+  pruningStep,
+  type PruningTrainer,
+} from "./adaptive_pruning.ts";
+
+/** The variant's own settings. */
+export interface ClusteringOptions extends PruningOptions {
+  clusters: number;
+}
+
+/** A run4 trainer: run3's inspection plus the current clusters. */
+export interface ClusteringTrainer extends PruningTrainer {
+  /** Cluster id per feature from the latest update (−1 for pruned features). */
+  clusters(): Int32Array;
+}
+
+/** Fraction of rows [rows, dIn] on which each feature fires, [dSae]. */
+function firingFrequency(sae: SaeParameters, rows: Float32Array, dIn: number): Float32Array {
+  return tf.tidy(() => {
+    const features = encode(sae, tf.tensor2d(rows, [rows.length / dIn, dIn]));
+    return tf.mean(tf.cast(tf.greater(features, 0), "float32"), 0).dataSync() as Float32Array;
+  });
+}
+
+/** MI (bits) of each feature's firing with the corpus label, on the labelled residuals. */
+function labelledMutualInformation(
+  sae: SaeParameters,
+  labelled: LabelledActivations,
+  dIn: number,
+): Float32Array {
+  return firingMutualInformation(
+    firingFrequency(sae, labelled.forget, dIn),
+    firingFrequency(sae, labelled.retain, dIn),
+    { forget: labelled.forget.length / dIn, retain: labelled.retain.length / dIn },
+  );
+}
+
+/** Creates the run4 trainer; it needs `settings.labelledActivations`. */
+export function createHierarchicalClusteringTrainer(
+  settings: TrainerSettings,
+  options: ClusteringOptions,
+): ClusteringTrainer {
+  const labelled = settings.labelledActivations;
+  if (labelled === undefined || labelled.forget.length === 0 || labelled.retain.length === 0) {
+    throw new Error(
+      "the hierarchical_clustering SAE needs forget- and retain-corpus activations for the " +
+        "mutual information in its importance; none were given",
+    );
+  }
+  const { dIn, dSae } = settings;
+  const sae = createSae(dIn, dSae, settings.init, settings.seed);
+  const optimiser = new ConstrainedAdam(sae, settings);
+  let mutualInformation: Float32Array = new Float32Array(dSae);
+  const importance = new TrainingImportance({
+    dSae,
+    updateEvery: options.updateEvery,
+    memory: options.memory,
+    weights: options.weights,
+    pruneFraction: options.pruneFraction,
+    pruneFrom: settings.warmupSteps,
+    mutualInformation: (current) => {
+      mutualInformation = labelledMutualInformation(current, labelled, dIn);
+      return mutualInformation;
+    },
+  });
+  let clusters = new Int32Array(dSae).fill(-1);
+  let silhouette: number | null = null;
+  let selected: number[] = [];
+  let selection: tf.Tensor1D | undefined;
+
+  function recluster(): void {
+    const members = [...Array(dSae).keys()].filter((feature) => importance.pruned[feature] === 0);
+    const decoder = sae.decoderWeight.dataSync() as Float32Array;
+    const rows = new Float32Array(members.length * dIn);
+    members.forEach((feature, i) =>
+      rows.set(decoder.subarray(feature * dIn, (feature + 1) * dIn), i * dIn)
+    );
+    const distances = cosineDistances(rows, members.length, dIn);
+    const memberClusters = averageLinkageClusters(
+      distances,
+      members.length,
+      Math.min(options.clusters, members.length),
+    );
+    silhouette = meanSilhouette(distances, members.length, memberClusters);
+    clusters = new Int32Array(dSae).fill(-1);
+    members.forEach((feature, i) => (clusters[feature] = memberClusters[i]));
+    const count = Math.max(...memberClusters) + 1;
+    const sums = new Float64Array(count);
+    const sizes = new Float64Array(count);
+    members.forEach((feature, i) => {
+      sums[memberClusters[i]] += mutualInformation[feature];
+      sizes[memberClusters[i]]++;
+    });
+    let chosen = 0;
+    for (let c = 1; c < count; c++) {
+      if (sums[c] / sizes[c] > sums[chosen] / sizes[chosen]) chosen = c;
+    }
+    selected = members.filter((_, i) => memberClusters[i] === chosen);
+    selection?.dispose();
+    selection = tf.keep(tf.tensor1d(membershipMask(selected, dSae)));
+  }
+
+  return {
+    sae,
+    importance,
+    selected: () => selected,
+    clusters: () => clusters,
+    step(x: tf.Tensor2D, step: number) {
+      if (importance.update(sae, x, step)) recluster();
+      return pruningStep(
+        {
+          sae,
+          optimiser,
+          importance,
+          l1Penalty: settings.l1Penalty,
+          unlearningWeight: options.unlearningWeight,
+          selection: () => selection,
+        },
+        x,
+        step,
+      );
+    },
+    diagnostics: () => ({
+      ...importance.diagnostics(),
+      silhouette,
+      groups: silhouette === null ? null : Math.max(...clusters) + 1,
+    }),
+    dispose() {
+      selection?.dispose();
+      importance.dispose();
+      optimiser.dispose();
+      disposeSae(sae);
+    },
+  };
+}

@@ -1,0 +1,205 @@
+/**
+ * The importance-driven variants' mechanisms (run3, run4): pruning at the right step and
+ * fraction, the KL unlearning objective (its gradient and its effect on the selected
+ * features), and run4's reclustering and MI-based selection.
+ */
+import { tf, useBackend } from "../stages/model/backend.ts";
+import { firingRateKl, softFiringRate, TARGET_FIRING_RATE } from "../stages/sae/firing_rate_kl.ts";
+import { createSae, encode } from "../stages/sae/sae.ts";
+import type { TrainerSettings } from "../stages/sae/trainer.ts";
+import {
+  createAdaptivePruningTrainer,
+  membershipMask,
+  type PruningOptions,
+} from "../stages/sae/trainers/adaptive_pruning.ts";
+import { createHierarchicalClusteringTrainer } from "../stages/sae/trainers/hierarchical_clustering.ts";
+import { createTrainer } from "../stages/sae/trainers/registry.ts";
+import { assert, assertEquals, assertRejects } from "./helpers/assert.ts";
+import { assertGradientMatches } from "./helpers/gradient.ts";
+import { randomMatrix } from "./helpers/random_matrix.ts";
+
+await useBackend("wasm");
+
+const SETTINGS: TrainerSettings = {
+  dIn: 6,
+  dSae: 12,
+  learningRate: 1e-2,
+  l1Penalty: 0.04,
+  warmupSteps: 10,
+  weightDecay: 0,
+  init: "tied_unit_norm",
+  seed: 7,
+};
+
+const OPTIONS: PruningOptions = {
+  pruneFraction: 0.25,
+  unlearningWeight: 0.3,
+  updateEvery: 5,
+  memory: 0.9,
+  weights: { activation: 0.35, gradient: 0.5, mutual_information: 0.15 },
+};
+
+const BATCHES = Array.from({ length: 16 }, (_, i) => randomMatrix(64, 6, 500 + i));
+
+/** Features whose encoder column, encoder bias and decoder row are all exactly zero. */
+function zeroedFeatures(trainer: { sae: ReturnType<typeof createSae> }): number[] {
+  const { dIn, dSae } = { dIn: SETTINGS.dIn, dSae: SETTINGS.dSae };
+  const encoder = trainer.sae.encoderWeight.dataSync();
+  const bias = trainer.sae.encoderBias.dataSync();
+  const decoder = trainer.sae.decoderWeight.dataSync();
+  return [...Array(dSae).keys()].filter((feature) => {
+    for (let k = 0; k < dIn; k++) {
+      if (encoder[k * dSae + feature] !== 0 || decoder[feature * dIn + k] !== 0) return false;
+    }
+    return bias[feature] === 0;
+  });
+}
+
+Deno.test("run3 prunes nothing during the warm-up, then exactly the least important 25 %", () => {
+  const trainer = createAdaptivePruningTrainer(SETTINGS, OPTIONS);
+  const zeroedAfter: number[][] = [];
+  let lowestAtPruning: number[] = [];
+  BATCHES.forEach((batch, step) => {
+    const x = tf.tensor2d(batch, [64, 6]);
+    trainer.step(x, step);
+    x.dispose();
+    if (step === 10) {
+      const scores = trainer.importance.tracker.scores!;
+      lowestAtPruning = [...scores.keys()].sort((a, b) => scores[a] - scores[b]).slice(0, 3);
+    }
+    zeroedAfter.push(zeroedFeatures(trainer));
+  });
+  assertEquals(trainer.importance.updateSteps, [0, 5, 10, 15]);
+  for (let step = 0; step < 10; step++) assertEquals(zeroedAfter[step], [], `step ${step}`);
+  assertEquals(zeroedAfter[10], lowestAtPruning.sort((a, b) => a - b));
+  assertEquals(zeroedAfter[15].length, 3);
+  assertEquals(trainer.importance.diagnostics().pruned_fraction, 0.25);
+  // The unlearning objective acts on features that survive pruning.
+  assert(trainer.selected().every((feature) => !zeroedAfter[15].includes(feature)));
+  assertEquals(trainer.selected().length, 3);
+  trainer.dispose();
+});
+
+Deno.test("the firing-rate KL term's gradient matches finite differences", () => {
+  const sae = createSae(5, 7, "tied_unit_norm", 3);
+  sae.encoderBias.assign(tf.tensor1d(randomMatrix(1, 7, 4)));
+  const x = tf.tensor2d(randomMatrix(16, 5, 5), [16, 5]);
+  const selected = tf.tensor1d(membershipMask([1, 4, 6], 7));
+  assertGradientMatches(
+    () => tf.tidy(() => firingRateKl(encode(sae, x), selected)),
+    sae.encoderWeight,
+    { indices: [1, 4, 8, 13, 27], epsilon: 1e-3, tolerance: 5e-3 },
+  );
+});
+
+Deno.test("the KL term moves the selected features' firing rate towards the target", () => {
+  const train = (unlearningWeight: number) => {
+    const trainer = createAdaptivePruningTrainer(
+      { ...SETTINGS, warmupSteps: 1 }, // no pruning: the only update is at step 0
+      { ...OPTIONS, unlearningWeight, updateEvery: 100 },
+    );
+    const x = tf.tensor2d(BATCHES[0], [64, 6]);
+    for (let step = 0; step < 40; step++) trainer.step(x, step);
+    const selected = trainer.selected();
+    const rates = tf.tidy(() => softFiringRate(encode(trainer.sae, x)).dataSync());
+    const distance = selected.reduce((sum, f) => sum + Math.abs(rates[f] - TARGET_FIRING_RATE), 0);
+    trainer.dispose();
+    return { selected, distance };
+  };
+  const withTerm = train(3);
+  const withoutTerm = train(0);
+  // Same init and batch: the same features are selected at step 0.
+  assertEquals(withTerm.selected, withoutTerm.selected);
+  assert(
+    withTerm.distance < 0.5 * withoutTerm.distance,
+    `|rate − ρ| summed over the selected features: ${withTerm.distance} with the KL term, ` +
+      `${withoutTerm.distance} without`,
+  );
+});
+
+Deno.test("run4 reclusters at every importance update and selects the cluster with the most MI", () => {
+  // Forget tokens point along +e0, retain tokens along +e1: features aligned with e0 carry MI.
+  const forget = Float32Array.from({ length: 200 * 6 }, (_, i) => (i % 6 === 0 ? 2 : 0.1));
+  const retain = Float32Array.from({ length: 200 * 6 }, (_, i) => (i % 6 === 1 ? 2 : 0.1));
+  const trainer = createHierarchicalClusteringTrainer(
+    { ...SETTINGS, labelledActivations: { forget, retain } },
+    { ...OPTIONS, pruneFraction: 0.1, clusters: 4 },
+  );
+  const snapshots: string[] = [];
+  BATCHES.slice(0, 11).forEach((batch, step) => {
+    const x = tf.tensor2d(batch, [64, 6]);
+    trainer.step(x, step);
+    x.dispose();
+    snapshots.push(Array.from(trainer.clusters()).join(","));
+  });
+  assertEquals(trainer.importance.updateSteps, [0, 5, 10]);
+  // Clusters change only at updates (steps 0, 5 and 10).
+  for (const step of [1, 2, 3, 4, 6, 7, 8, 9]) assertEquals(snapshots[step], snapshots[step - 1]);
+  const clusters = trainer.clusters();
+  assertEquals(Math.max(...clusters) + 1, 4);
+  assertEquals(clusters.filter((c) => c === -1).length, 1, "10 % of 12 features pruned: 1");
+  const diagnostics = trainer.diagnostics!();
+  assert(diagnostics.silhouette! >= -1 && diagnostics.silhouette! <= 1);
+  // The selected cluster is the one whose features fire most differently on forget vs retain.
+  const rate = (rows: Float32Array) =>
+    tf.tidy(() =>
+      tf.mean(
+        tf.cast(tf.greater(encode(trainer.sae, tf.tensor2d(rows, [200, 6])), 0), "float32"),
+        0,
+      )
+        .dataSync()
+    );
+  const [forgetRate, retainRate] = [rate(forget), rate(retain)];
+  const gap = (members: number[]) =>
+    members.reduce((s, f) => s + Math.abs(forgetRate[f] - retainRate[f]), 0) / members.length;
+  const selected = trainer.selected();
+  assert(selected.length > 0);
+  assert(selected.every((f) => clusters[f] === clusters[selected[0]]), "one whole cluster");
+  for (let c = 0; c < 4; c++) {
+    const members = [...clusters.keys()].filter((f) => clusters[f] === c);
+    assert(gap(selected) >= gap(members) - 1e-6, `cluster ${c} is more forget-specific`);
+  }
+  trainer.dispose();
+});
+
+Deno.test("run4 without forget/retain activations stops with a message that says what is missing", async () => {
+  await assertRejects(
+    () => createHierarchicalClusteringTrainer(SETTINGS, { ...OPTIONS, clusters: 4 }),
+    "forget- and retain-corpus activations",
+  );
+});
+
+Deno.test("every variant's as-published SAE (zero init, 0 steps) has all features dead", () => {
+  const labelledActivations = { forget: randomMatrix(10, 6, 1), retain: randomMatrix(10, 6, 2) };
+  const importance = { update_every: 50, memory: 0.9, weights: OPTIONS.weights };
+  const options = {
+    contrastive_weight: 0.1,
+    diversity_weight: 0.1,
+    min_group_size: 5,
+    regroup_every: 100,
+    prune_fraction: 0.1,
+    unlearning_weight: 0.3,
+    clusters: 32,
+    importance,
+  };
+  for (
+    const method of [
+      "plain",
+      "correlation_contrastive",
+      "enhanced_selection",
+      "adaptive_pruning",
+      "hierarchical_clustering",
+    ]
+  ) {
+    const trainer = createTrainer(method, {
+      ...SETTINGS,
+      init: "zeros",
+      labelledActivations,
+    }, options);
+    const active = tf.tidy(() =>
+      tf.sum(encode(trainer.sae, tf.tensor2d(BATCHES[0], [64, 6]))).dataSync()[0]
+    );
+    assertEquals(active, 0, method);
+    trainer.dispose();
+  }
+});
