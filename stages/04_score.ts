@@ -3,7 +3,8 @@
  * activation and gradient components over `importance.score_batches` batches of the extracted
  * activations, the mutual information between firing and the forget/retain corpus, the running
  * importance s with memory γ, the candidate flag s < τ, and the top-k consistency between
- * updates. Writes `scores` (one row per feature) and `metrics` (score.<run>.<preset>.*).
+ * updates; for the clustered variant (run4) the final SAE's clusters and their silhouette.
+ * Writes `scores` (one row per feature) and `metrics` (score.<run>.<preset>.*).
  */
 import * as arrow from "apache-arrow";
 import { writeParquetFile } from "../pipeline/parquet.ts";
@@ -13,6 +14,7 @@ import type { ModelSource } from "./model/load_model.ts";
 import { loadStageModel } from "./model/stage_model.ts";
 import { ActivationBuffer } from "./sae/activation_buffer.ts";
 import { readSaeWeights } from "./sae/artifacts.ts";
+import { decoderClusters } from "./sae/feature_clusters.ts";
 import {
   batchComponents,
   combinedImportance,
@@ -27,6 +29,8 @@ import { corpusRows, countedTokens, featureFrequencies } from "./unlearning/freq
 export interface ScoreParams {
   run: string;
   preset: string;
+  /** K of the clustered variant (run4), null for the others. */
+  clusters: number | null;
   model: ModelSource;
   layer: number;
   corpus_row_length: number;
@@ -85,6 +89,9 @@ export async function run(context: StageContext<ScoreParams>): Promise<void> {
   context.progress.finish();
   const importance = tracker.scores ?? new Float32Array(dSae);
   const candidates = importance.map((s) => (s < p.threshold ? 1 : 0));
+  const clustering = p.clusters === null
+    ? { cluster: new Int32Array(dSae).fill(-1), silhouette: null }
+    : decoderClusters(await sae.decoderWeight.data() as Float32Array, { dSae, dIn }, p.clusters);
 
   await writeParquetFile(
     context.output("scores"),
@@ -95,6 +102,7 @@ export async function run(context: StageContext<ScoreParams>): Promise<void> {
       mutual_information: arrow.makeVector(mutualInformation),
       importance: arrow.makeVector(importance),
       candidate: arrow.vectorFromArray(Array.from(candidates, Boolean), new arrow.Bool()),
+      cluster: arrow.makeVector(clustering.cluster),
       forget_frequency: arrow.makeVector(forgetFrequency),
       retain_frequency: arrow.makeVector(retainFrequency),
     }),
@@ -110,6 +118,7 @@ export async function run(context: StageContext<ScoreParams>): Promise<void> {
       [`${prefix}.gradient_magnitude`]: mean(gradient),
       [`${prefix}.mutual_information`]: mean(mutualInformation),
       [`${prefix}.importance_consistency`]: mean(tracker.consistency),
+      [`${prefix}.silhouette`]: clustering.silhouette,
       [`${prefix}.candidates`]: candidateCount,
       [`${prefix}.candidate_fraction`]: candidateCount / dSae,
     }),

@@ -197,9 +197,11 @@ const stages: StageSpec<Config>[] = [
     },
     params: (c, variant) => {
       const [run, preset] = variant!.split(".");
+      const variantSettings = c.variants[run];
       return {
         run,
         preset,
+        clusters: "clusters" in variantSettings ? variantSettings.clusters : null,
         model: sourceParam(c.model.source),
         layer: c.extract.layer,
         corpus_row_length: c.unlearning.corpus_row_length,

@@ -198,6 +198,14 @@ Deno.test("01_fetch through 05_controls run on a local corpus and model folder",
     const importance = Array.from(scores.getChild("importance")!.toArray() as Float32Array);
     assert(importance.some((s) => s > 0), "the trained SAE has important features");
     assert(metrics["score.run0.trained.importance_consistency"] >= 0);
+    // Clusters only for run4: ids 0 … K−1 for the features it did not prune, −1 elsewhere.
+    assertEquals(metrics["score.run0.trained.silhouette"], null);
+    const run4Scores = await readParquetFile(objectOf("04_score@run4.trained", "scores"));
+    const run4Clusters = Array.from(run4Scores.getChild("cluster")!.toArray() as Int32Array);
+    assertEquals(run4Clusters.filter((c) => c === -1).length, 1);
+    assert(run4Clusters.every((c) => c < 32));
+    const silhouette = metrics["score.run4.trained.silhouette"];
+    assert(silhouette >= -1 && silhouette <= 1, `silhouette ${silhouette}`);
 
     // 05_controls: one spliced row, random n × multipliers, forget direction thresholds × multipliers.
     for (const key of ["model.forget_accuracy", "model.retain_accuracy"]) {

@@ -55,7 +55,7 @@ export class TrainingImportance {
     this.pruned = new Uint8Array(options.dSae);
   }
 
-  /** Updates s (and the pruned set) from the batch x [batch, dIn] when `step` is due. */
+  /** Updates s (and prunes) from the batch x [batch, dIn] when `step` is due; true if it did. */
   update(sae: SaeParameters, x: tf.Tensor2D, step: number): boolean {
     const { dSae, updateEvery, weights, pruneFraction, pruneFrom } = this.options;
     if (step % updateEvery !== 0) return false;
@@ -70,6 +70,7 @@ export class TrainingImportance {
       }
       this.#keep?.dispose();
       this.#keep = tf.keep(tf.tensor1d(Float32Array.from(this.pruned, (p) => 1 - p)));
+      this.applyPruning(sae); // at once, so that what follows the update sees them gone
     }
     return true;
   }

@@ -13,7 +13,7 @@
  *   towards ρ = 0.01, where SAEBench's frequency selection can pick them.
  */
 import { tf } from "../../model/backend.ts";
-import { averageLinkageClusters, cosineDistances, meanSilhouette } from "../clustering.ts";
+import { decoderClusters } from "../feature_clusters.ts";
 import { firingMutualInformation } from "../importance.ts";
 import { createSae, disposeSae, encode, type SaeParameters } from "../sae.ts";
 import { ConstrainedAdam, type LabelledActivations, type TrainerSettings } from "../trainer.ts";
@@ -57,6 +57,27 @@ function labelledMutualInformation(
   );
 }
 
+/** Members of the cluster with the highest mean MI (clusters: id per feature, −1 = none). */
+export function mostInformativeCluster(
+  clusters: Int32Array,
+  mutualInformation: Float32Array,
+): number[] {
+  const sums = new Map<number, { total: number; size: number }>();
+  clusters.forEach((cluster, feature) => {
+    if (cluster < 0) return;
+    const entry = sums.get(cluster) ?? { total: 0, size: 0 };
+    entry.total += mutualInformation[feature];
+    entry.size++;
+    sums.set(cluster, entry);
+  });
+  let chosen = -1;
+  let best = -Infinity;
+  for (const [cluster, { total, size }] of [...sums].sort((a, b) => a[0] - b[0])) {
+    if (total / size > best) [chosen, best] = [cluster, total / size];
+  }
+  return [...clusters.keys()].filter((feature) => chosen >= 0 && clusters[feature] === chosen);
+}
+
 /** Creates the run4 trainer; it needs `settings.labelledActivations`. */
 export function createHierarchicalClusteringTrainer(
   settings: TrainerSettings,
@@ -85,39 +106,20 @@ export function createHierarchicalClusteringTrainer(
       return mutualInformation;
     },
   });
-  let clusters = new Int32Array(dSae).fill(-1);
+  let clusters: Int32Array = new Int32Array(dSae).fill(-1);
   let silhouette: number | null = null;
   let selected: number[] = [];
   let selection: tf.Tensor1D | undefined;
 
   function recluster(): void {
-    const members = [...Array(dSae).keys()].filter((feature) => importance.pruned[feature] === 0);
-    const decoder = sae.decoderWeight.dataSync() as Float32Array;
-    const rows = new Float32Array(members.length * dIn);
-    members.forEach((feature, i) =>
-      rows.set(decoder.subarray(feature * dIn, (feature + 1) * dIn), i * dIn)
+    const found = decoderClusters(
+      sae.decoderWeight.dataSync() as Float32Array,
+      { dSae, dIn },
+      options.clusters,
     );
-    const distances = cosineDistances(rows, members.length, dIn);
-    const memberClusters = averageLinkageClusters(
-      distances,
-      members.length,
-      Math.min(options.clusters, members.length),
-    );
-    silhouette = meanSilhouette(distances, members.length, memberClusters);
-    clusters = new Int32Array(dSae).fill(-1);
-    members.forEach((feature, i) => (clusters[feature] = memberClusters[i]));
-    const count = Math.max(...memberClusters) + 1;
-    const sums = new Float64Array(count);
-    const sizes = new Float64Array(count);
-    members.forEach((feature, i) => {
-      sums[memberClusters[i]] += mutualInformation[feature];
-      sizes[memberClusters[i]]++;
-    });
-    let chosen = 0;
-    for (let c = 1; c < count; c++) {
-      if (sums[c] / sizes[c] > sums[chosen] / sizes[chosen]) chosen = c;
-    }
-    selected = members.filter((_, i) => memberClusters[i] === chosen);
+    clusters = found.cluster;
+    silhouette = found.silhouette;
+    selected = mostInformativeCluster(clusters, mutualInformation);
     selection?.dispose();
     selection = tf.keep(tf.tensor1d(membershipMask(selected, dSae)));
   }
