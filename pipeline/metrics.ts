@@ -1,7 +1,9 @@
 /**
  * `results/<config>/metrics.json`: the union of the flat `metrics` outputs of every stage
  * instance in the lock file (DESIGN §7). Rewritten only when a number changed, so `git diff`
- * shows just what moved.
+ * shows just what moved. In a fresh clone the lock file names objects this cache has never
+ * held (they were computed on another machine); their numbers are kept from the committed
+ * metrics.json rather than lost, and the caller is told which instances that concerns.
  */
 import { writeTextIfChanged } from "./atomic.ts";
 import { PipelineError } from "./errors.ts";
@@ -27,17 +29,35 @@ export function asMetrics(value: unknown, source: string): Metrics {
   return value as Metrics;
 }
 
-/** Collects the metrics of all instances and writes metrics.json if anything changed. */
-export async function writeMetrics(session: Session): Promise<void> {
+/** Reads metrics.json as it is, or {} when there is none yet. */
+async function readCurrentMetrics(path: string): Promise<Metrics> {
+  try {
+    return asMetrics(JSON.parse(await Deno.readTextFile(path)), path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return {};
+    throw error;
+  }
+}
+
+/**
+ * Collects the metrics of all instances and writes metrics.json if anything changed; returns
+ * the instances whose metrics object is not in the cache (their old numbers were kept).
+ */
+export async function writeMetrics(session: Session): Promise<string[]> {
   const merged: Metrics = {};
+  const notCached: string[] = [];
   for (const instance of session.instances) {
     const output = session.lock.stages[instance.id]?.outputs[METRICS_OUTPUT];
     if (!output) continue;
-    const path = session.store.pathFor(output.sha256);
-    const metrics = asMetrics(
-      JSON.parse(await Deno.readTextFile(path)),
-      `metrics of ${instance.id}`,
-    );
+    let text: string;
+    try {
+      text = await Deno.readTextFile(session.store.pathFor(output.sha256));
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+      notCached.push(instance.id);
+      continue;
+    }
+    const metrics = asMetrics(JSON.parse(text), `metrics of ${instance.id}`);
     for (const [key, value] of Object.entries(metrics)) {
       if (key in merged) {
         throw new PipelineError(
@@ -47,6 +67,11 @@ export async function writeMetrics(session: Session): Promise<void> {
       merged[key] = value;
     }
   }
-  if (Object.keys(merged).length === 0) return;
+  if (notCached.length > 0) {
+    const current = await readCurrentMetrics(session.paths.metricsFile);
+    for (const [key, value] of Object.entries(current)) if (!(key in merged)) merged[key] = value;
+  }
+  if (Object.keys(merged).length === 0) return notCached;
   await writeTextIfChanged(session.paths.metricsFile, prettyJson(merged));
+  return notCached;
 }

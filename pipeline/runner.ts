@@ -179,7 +179,13 @@ export async function runPipeline(session: Session, options: RunOptions): Promis
     }
     pruneLockFile(session);
     await writeLockFile(session.paths.lockFile, session.lock);
-    await writeMetrics(session);
+    const notCached = await writeMetrics(session);
+    if (notCached.length > 0) {
+      options.log(
+        `metrics.json keeps its numbers for ${notCached.length} stage instance(s) whose ` +
+          `results are not in this cache (computed elsewhere): ${notCached.join(", ")}`,
+      );
+    }
   } finally {
     await session.statCache.save();
     lock.release();

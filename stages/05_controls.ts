@@ -27,6 +27,7 @@ import { readCorporaArtifact, readMcqArtifact } from "./unlearning/evaluation_in
 import { corpusRows, featureFrequencies } from "./unlearning/frequencies.ts";
 import { clampingHook, reconstructionHook } from "./unlearning/intervention.ts";
 import { describeKnown, knownQuestions, unmodifiedAccuracy } from "./unlearning/known_questions.ts";
+import { ResidualCache } from "./unlearning/residual_cache.ts";
 import { type InterventionSetting, measureSettings, type SweepRow } from "./unlearning/sweep.ts";
 import { sweepTable } from "./unlearning/sweep_table.ts";
 
@@ -89,15 +90,18 @@ export async function run(context: StageContext<ControlsParams>): Promise<void> 
   };
   const total = Object.values(settings).reduce((sum, list) => sum + list.length, 0);
   context.progress.start({ label: "controls", unit: "settings", total });
+  const cache = new ResidualCache(model, p.layer); // shared by every control setting
   const results: Record<string, { rows: SweepRow[]; score: number; best?: SweepRow }> = {};
   for (const [name, list] of Object.entries(settings)) {
     const { rows, score } = await measureSettings(model, sets, list, {
       ...measure,
+      cache,
       onSetting: () => context.progress.advance(),
     });
     results[name] = { rows, score: score.score, best: rows[score.bestSetting] };
   }
   context.progress.finish();
+  cache.dispose();
 
   const spliced = results.spliced.rows[0];
   const tables = Object.entries(results).map(([name, { rows }]) =>

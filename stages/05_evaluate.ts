@@ -23,6 +23,7 @@ import {
 import { corpusRows, featureFrequencies } from "./unlearning/frequencies.ts";
 import { importanceSelections, selectFeatures } from "./unlearning/selection.ts";
 import { describeKnown, knownQuestions } from "./unlearning/known_questions.ts";
+import { ResidualCache } from "./unlearning/residual_cache.ts";
 import { runSweep, type Selection } from "./unlearning/sweep.ts";
 import { sweepTable } from "./unlearning/sweep_table.ts";
 
@@ -100,8 +101,11 @@ export async function run(context: StageContext<EvaluateParams>): Promise<void> 
   const tables: arrow.Table[] = [];
   const metrics: Record<string, number | null> = {};
   const summary: string[] = [];
+  // Every setting of every selector asks the same questions: one cache for all of them.
+  const cache = new ResidualCache(model, p.layer);
   for (const [selector, selections] of Object.entries(selectors)) {
     const { rows, score } = await runSweep(model, sae, sets, selections, {
+      cache,
       layer: p.layer,
       format: p.mcq_format,
       batchSize: p.batch_size,
@@ -126,6 +130,7 @@ export async function run(context: StageContext<EvaluateParams>): Promise<void> 
     summary.push(`${selector} ${score.score.toFixed(3)} (at most ${selectedMost} features)`);
   }
   context.progress.finish();
+  cache.dispose();
 
   await writeParquetFile(
     context.output("sweep"),

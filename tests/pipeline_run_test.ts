@@ -67,6 +67,20 @@ Deno.test("--only runs one stage on cached inputs, and refuses when they are mis
     assertEquals(ranIn(only), ["03_report"]);
   }));
 
+Deno.test("results computed elsewhere (a fresh clone's lock file) keep their metrics", () =>
+  withWorkspace(async (ws) => {
+    await ws.cli("run");
+    // A fresh clone has the committed lock file but not the objects it names.
+    const lock = JSON.parse(await ws.read("results/test/pipeline.lock.json"));
+    const hash = lock.stages["02_train@b"].outputs.metrics.sha256;
+    await Deno.remove(`${ws.root}/.cache/objects/${hash.slice(0, 2)}/${hash.slice(2)}`);
+    const only = await ws.cli("run", "--only", "02_train", "--variant", "a", "--force", "02_train");
+    assertEquals(only.code, 0, only.stderr);
+    assertStringIncludes(only.stdout, "not in this cache (computed elsewhere): 02_train@b");
+    const metrics = JSON.parse(await ws.read("results/test/metrics.json"));
+    assertEquals(metrics, { "train.a.sum": 6, "train.b.sum": 106 });
+  }));
+
 Deno.test("--force reruns a cached stage; identical outputs keep downstream cached", () =>
   withWorkspace(async (ws) => {
     await ws.cli("run");

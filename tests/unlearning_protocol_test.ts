@@ -140,11 +140,11 @@ Deno.test("feature frequencies count firing tokens, leaving out BOS, EOS and pad
 Deno.test("letter format: a model that always says (A) keeps no question; the base-model check refuses", async () => {
   const tokenizer = await loadTokenizer(join(REPO_ROOT, "data/models/gemma2-tiny"));
   const letterA = tokenizer.tokenId("A")!;
-  const alwaysA: LogitsFunction = (ids) => {
-    const [batch, time] = ids.shape;
-    const logits = new Float32Array(batch * time * tokenizer.vocabSize);
-    for (let i = 0; i < batch * time; i++) logits[i * tokenizer.vocabSize + letterA] = 5;
-    return tf.tensor3d(logits, [batch, time, tokenizer.vocabSize]);
+  const alwaysA: LogitsFunction = (_ids, _mask, positions) => {
+    const n = positions.shape[0];
+    const logits = new Float32Array(n * tokenizer.vocabSize);
+    for (let i = 0; i < n; i++) logits[i * tokenizer.vocabSize + letterA] = 5;
+    return tf.tensor2d(logits, [n, tokenizer.vocabSize]);
   };
   const questions = [
     { question: "Which is first?", choices: ["w", "x", "y", "z"], answer: 0 },

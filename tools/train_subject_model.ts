@@ -138,8 +138,8 @@ async function evaluate(
   sets: Map<string, MultipleChoice[]>,
   limit: number,
 ): Promise<Record<string, { cloze: number; normalised: number }>> {
-  const logitsOf = (ids: tf.Tensor2D, attentionMask: tf.Tensor2D) =>
-    forward(weights, config, ids, { attentionMask }).logits!;
+  const logitsOf = (ids: tf.Tensor2D, attentionMask: tf.Tensor2D, positions: tf.Tensor2D) =>
+    forward(weights, config, ids, { attentionMask, logitPositions: positions }).positionLogits!;
   const result: Record<string, { cloze: number; normalised: number }> = {};
   for (const [subject, questions] of sets) {
     const subset = questions.slice(0, limit);

@@ -51,12 +51,26 @@ export interface ForwardOptions {
   stopAtHook?: boolean;
   /** Embedding lookup by one-hot matmul, which has a gradient on every backend (for training). */
   differentiableEmbedding?: boolean;
+  /**
+   * Start from a stored output of decoder layer `layer` ([batch, time, hidden], as `residual`
+   * returned it) instead of the embeddings: layers 0…layer are skipped, a hook at `layer` is
+   * applied to it, and the later layers run as usual. `ids` still gives the shape.
+   */
+  resume?: { layer: number; residual: tf.Tensor3D };
+  /**
+   * Compute the logits only at these (row, time) positions, [n, 2] int32, into
+   * `positionLogits` [n, vocab]: scoring needs a few positions per sequence, and the vocabulary
+   * projection is the largest matmul of a small model.
+   */
+  logitPositions?: tf.Tensor2D;
 }
 
 /** Outputs of `forward`. */
 export interface ForwardResult {
-  /** [batch, time, vocab] after the final soft-cap; undefined with `stopAtHook`. */
+  /** [batch, time, vocab] after the final soft-cap; undefined with `stopAtHook` or `logitPositions`. */
   logits?: tf.Tensor3D;
+  /** [n, vocab] after the final soft-cap at `logitPositions`. */
+  positionLogits?: tf.Tensor2D;
   /** Output of the hooked layer (before `replace`), [batch, time, hidden]. */
   residual?: tf.Tensor3D;
 }
@@ -186,16 +200,27 @@ export function forward(
 ): ForwardResult {
   const [batch, time] = ids.shape;
   const hidden = config.hidden_size;
-  const flatIds = tf.reshape(ids, [batch * time]) as tf.Tensor1D;
-  const embedded = options.differentiableEmbedding
-    ? tf.matMul(tf.oneHot(flatIds, config.vocab_size), weights.embedding)
-    : tf.gather(weights.embedding, flatIds);
-  let x = tf.reshape(tf.mul(embedded, Math.sqrt(hidden)), [batch, time, hidden]) as tf.Tensor3D;
   const [cos, sin] = ropeTables(time, config.head_dim, config.rope_theta);
   const globalBias = attentionBias(time, null, options.attentionMask);
   const slidingBias = attentionBias(time, config.sliding_window, options.attentionMask);
   const result: ForwardResult = {};
-  for (let layer = 0; layer < weights.layers.length; layer++) {
+  let x: tf.Tensor3D;
+  let firstLayer = 0;
+  if (options.resume) {
+    x = options.resume.residual;
+    firstLayer = options.resume.layer + 1;
+    if (options.hook?.layer === options.resume.layer) {
+      result.residual = x;
+      if (options.hook.replace) x = options.hook.replace(x);
+    }
+  } else {
+    const flatIds = tf.reshape(ids, [batch * time]) as tf.Tensor1D;
+    const embedded = options.differentiableEmbedding
+      ? tf.matMul(tf.oneHot(flatIds, config.vocab_size), weights.embedding)
+      : tf.gather(weights.embedding, flatIds);
+    x = tf.reshape(tf.mul(embedded, Math.sqrt(hidden)), [batch, time, hidden]) as tf.Tensor3D;
+  }
+  for (let layer = firstLayer; layer < weights.layers.length; layer++) {
     const w = weights.layers[layer];
     const bias = isSlidingLayer(layer) ? slidingBias : globalBias;
     const attended = attention(
@@ -216,6 +241,15 @@ export function forward(
       if (options.stopAtHook) return result;
       if (options.hook.replace) x = options.hook.replace(x);
     }
+  }
+  if (options.logitPositions) {
+    const picked = tf.gatherND(x, options.logitPositions) as tf.Tensor2D;
+    const normed = rmsNorm(picked, weights.finalNorm, config.rms_norm_eps) as tf.Tensor2D;
+    result.positionLogits = softCap(
+      tf.matMul(normed, weights.embedding, false, true),
+      config.final_logit_softcapping,
+    ) as tf.Tensor2D;
+    return result;
   }
   const normed = tf.reshape(rmsNorm(x, weights.finalNorm, config.rms_norm_eps), [
     batch * time,

@@ -119,6 +119,7 @@ export async function loadModel(directory: string): Promise<LoadedModel> {
 
 /** The model's logits as a `LogitsFunction` (for MCQ scoring). */
 export function logitsFunction(model: LoadedModel): LogitsFunction {
-  return (ids, attentionMask) =>
-    forward(model.weights, model.config, ids, { attentionMask }).logits!;
+  return (ids, attentionMask, positions) =>
+    forward(model.weights, model.config, ids, { attentionMask, logitPositions: positions })
+      .positionLogits!;
 }

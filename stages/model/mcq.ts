@@ -14,8 +14,15 @@ export interface MultipleChoice {
   answer: number;
 }
 
-/** Logits [batch, time, vocab] of right-padded ids [batch, time] with mask [batch, time]. */
-export type LogitsFunction = (ids: tf.Tensor2D, attentionMask: tf.Tensor2D) => tf.Tensor3D;
+/**
+ * Logits [n, vocab] at `positions` [n, 2] ((row, time), int32) of right-padded ids
+ * [batch, time] with mask [batch, time]. Called inside `tf.tidy`.
+ */
+export type LogitsFunction = (
+  ids: tf.Tensor2D,
+  attentionMask: tf.Tensor2D,
+  positions: tf.Tensor2D,
+) => tf.Tensor2D;
 
 /** A scoring request: the summed log-probability of `continuation` after `prompt`. */
 export interface ContinuationRequest {
@@ -49,7 +56,8 @@ export async function continuationLogLikelihoods(
     const length = Math.max(...batch.map((r) => r.prompt.length + r.continuation.length));
     const ids = new Int32Array(batch.length * length).fill(options.padId);
     const mask = new Float32Array(batch.length * length);
-    const gatherIndices: number[][] = [];
+    const positions: number[][] = [];
+    const tokens: number[][] = [];
     const owner: number[] = [];
     batch.forEach((request, row) => {
       const sequence = [...request.prompt, ...request.continuation];
@@ -58,7 +66,8 @@ export async function continuationLogLikelihoods(
         mask[row * length + t] = 1;
       });
       request.continuation.forEach((token, j) => {
-        gatherIndices.push([row, request.prompt.length - 1 + j, token]);
+        tokens.push([positions.length, token]);
+        positions.push([row, request.prompt.length - 1 + j]);
         owner.push(row);
       });
     });
@@ -66,8 +75,9 @@ export async function continuationLogLikelihoods(
       const logits = logitsOf(
         tf.tensor2d(ids, [batch.length, length], "int32"),
         tf.tensor2d(mask, [batch.length, length]),
+        tf.tensor2d(positions, [positions.length, 2], "int32"),
       );
-      return tf.gatherND(tf.logSoftmax(logits, -1), tf.tensor2d(gatherIndices, undefined, "int32"));
+      return tf.gatherND(tf.logSoftmax(logits, -1), tf.tensor2d(tokens, undefined, "int32"));
     });
     const values = await picked.data();
     picked.dispose();

@@ -50,16 +50,13 @@ export async function letterPredictions(
       ids.set(prompt, row * length);
       mask.fill(1, row * length, row * length + prompt.length);
     });
-    const last = tf.tidy(() => {
-      const logits = logitsOf(
+    const last = tf.tidy(() =>
+      logitsOf(
         tf.tensor2d(ids, [prompts.length, length], "int32"),
         tf.tensor2d(mask, [prompts.length, length]),
-      );
-      return tf.gatherND(
-        logits,
         tf.tensor2d(prompts.map((p, row) => [row, p.length - 1]), undefined, "int32"),
-      );
-    });
+      )
+    );
     const values = await last.array() as number[][];
     last.dispose();
     for (let row = 0; row < prompts.length; row++) {

@@ -9,6 +9,7 @@ import type { LogitsFunction, MultipleChoice } from "../model/mcq.ts";
 import type { SaeParameters } from "../sae/sae.ts";
 import { accuracyOf, type McqFormat } from "./accuracy.ts";
 import { clampingHook, featuresThatCanFire, type ResidualReplacement } from "./intervention.ts";
+import { ResidualCache } from "./residual_cache.ts";
 import { type ScoreResult, unlearningScore } from "./score.ts";
 
 /** The questions of one evaluation, already filtered to what the unmodified model knows. */
@@ -49,21 +50,32 @@ export function hookedLogits(
   layer: number,
   hook?: ResidualReplacement,
 ): LogitsFunction {
-  return (ids, attentionMask) =>
+  return (ids, attentionMask, positions) =>
     forward(model.weights, model.config, ids, {
       attentionMask,
       hook: hook ? { layer, replace: hook } : undefined,
+      logitPositions: positions,
     })
-      .logits!;
+      .positionLogits!;
 }
 
-/** Accuracies of the model under `hook` (undefined = unmodified). */
+/**
+ * Accuracies of the model under `hook` (undefined = unmodified); with a `cache`, the layers
+ * before the hook run once per batch for all the settings that share the cache.
+ */
 export async function measureAccuracy(
   model: LoadedModel,
   sets: EvaluationSets,
-  options: { layer: number; format: McqFormat; batchSize: number; hook?: ResidualReplacement },
+  options: {
+    layer: number;
+    format: McqFormat;
+    batchSize: number;
+    hook?: ResidualReplacement;
+    cache?: ResidualCache;
+  },
 ): Promise<InterventionAccuracy> {
-  const logitsOf = hookedLogits(model, options.layer, options.hook);
+  const logitsOf = options.cache?.logitsFunction(options.hook) ??
+    hookedLogits(model, options.layer, options.hook);
   const ask = (questions: MultipleChoice[], subject: string) =>
     accuracyOf(logitsOf, model.tokenizer, questions, {
       format: options.format,
@@ -98,13 +110,17 @@ export interface InterventionSetting {
   hook: ResidualReplacement | null;
 }
 
-/** Measures every setting on the known questions and scores the lot. */
+/**
+ * Measures every setting on the known questions and scores the lot. Pass one `cache` to
+ * several calls on the same questions to share it; without one, a cache lives for this call.
+ */
 export async function measureSettings(
   model: LoadedModel,
   sets: EvaluationSets,
   settings: InterventionSetting[],
-  options: Omit<SweepOptions, "multipliers"> & { onSetting?: () => void },
+  options: Omit<SweepOptions, "multipliers"> & { onSetting?: () => void; cache?: ResidualCache },
 ): Promise<{ rows: SweepRow[]; score: ScoreResult }> {
+  const cache = options.cache ?? new ResidualCache(model, options.layer);
   const unmodified: InterventionAccuracy = {
     forgetAccuracy: 1,
     retainAccuracy: 1,
@@ -114,10 +130,11 @@ export async function measureSettings(
   for (const { hook, ...setting } of settings) {
     const accuracy = hook === null
       ? unmodified
-      : await measureAccuracy(model, sets, { ...options, hook });
+      : await measureAccuracy(model, sets, { ...options, hook, cache });
     rows.push({ ...setting, ...accuracy });
     options.onSetting?.();
   }
+  if (options.cache === undefined) cache.dispose();
   return { rows, score: unlearningScore(rows, options.minRetainAccuracy) };
 }
 
@@ -139,7 +156,7 @@ export function runSweep(
   sae: SaeParameters,
   sets: EvaluationSets,
   selections: Selection[],
-  options: SweepOptions & { onSetting?: () => void },
+  options: SweepOptions & { onSetting?: () => void; cache?: ResidualCache },
 ): Promise<{ rows: SweepRow[]; score: ScoreResult }> {
   const settings = selections.flatMap(({ features, ...selection }) =>
     options.multipliers.map((multiplier) => ({
