@@ -62,6 +62,10 @@ const preset = z.strictObject({
   num_tokens: z.number().int().min(0),
   /** "zeros": the template's all-zero init; "tied_unit_norm": unit-norm decoder rows, W_enc = W_decᵀ. */
   init: z.enum(["zeros", "tied_unit_norm"]),
+  /** Overrides sae.learning_rate for this preset (e.g. to converge within a time budget). */
+  learning_rate: z.number().positive().optional(),
+  /** Overrides sae.warmup_steps for this preset. */
+  warmup_steps: z.number().int().min(0).optional(),
 });
 
 const variant = z.discriminatedUnion("method", [

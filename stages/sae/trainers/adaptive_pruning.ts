@@ -20,6 +20,7 @@ import {
   type SaeTrainer,
   type StepTerms,
   type TrainerSettings,
+  type VariantDiagnostics,
 } from "../trainer.ts";
 import { TrainingImportance } from "../training_importance.ts";
 
@@ -39,44 +40,23 @@ export interface PruningTrainer extends SaeTrainer {
   selected(): number[];
 }
 
-/**
- * The training step of the importance-driven variants: importance update when due, the loss
- * with the KL term on `select()`'s features, then the pruning mask.
- */
-export function pruningStep(
-  parts: {
-    sae: SaeParameters;
-    optimiser: ConstrainedAdam;
-    importance: TrainingImportance;
-    l1Penalty: number;
-    unlearningWeight: number;
-    selection: () => tf.Tensor1D | undefined;
-  },
-  x: tf.Tensor2D,
-  step: number,
-): StepTerms {
-  const { sae, optimiser, importance } = parts;
-  const selection = parts.selection();
-  const terms = optimiser.minimise(() => {
-    const { features, l2, l1 } = baseLossTerms(sae, x);
-    const unlearning = selection === undefined ? tf.scalar(0) : firingRateKl(features, selection);
-    return {
-      total: tf.addN([
-        l2,
-        tf.mul(l1, parts.l1Penalty),
-        tf.mul(unlearning, parts.unlearningWeight),
-      ]) as tf.Scalar,
-      terms: { l2, l1, unlearning },
-    };
-  }, step);
-  importance.applyPruning(sae);
-  return terms;
+/** What distinguishes one importance-driven variant from another. */
+export interface SelectionRule {
+  /** Features for the unlearning objective, chosen after every importance update. */
+  select(sae: SaeParameters, importance: TrainingImportance): number[];
+  /** The variant's own training-log columns. */
+  diagnostics?(): Partial<VariantDiagnostics>;
 }
 
-/** Creates the run3 trainer. */
-export function createAdaptivePruningTrainer(
+/**
+ * The importance-driven training loop (run3, run4): the importance update (and pruning) when
+ * due, then a step on the loss with the KL term over the rule's selection, then the pruning
+ * mask again so that Adam's momentum cannot revive a pruned feature.
+ */
+export function createImportanceDrivenTrainer(
   settings: TrainerSettings,
-  options: PruningOptions,
+  options: PruningOptions & { mutualInformation?: (sae: SaeParameters) => Float32Array },
+  rule: SelectionRule,
 ): PruningTrainer {
   const sae = createSae(settings.dIn, settings.dSae, settings.init, settings.seed);
   const optimiser = new ConstrainedAdam(sae, settings);
@@ -87,8 +67,8 @@ export function createAdaptivePruningTrainer(
     weights: options.weights,
     pruneFraction: options.pruneFraction,
     pruneFrom: settings.warmupSteps,
+    mutualInformation: options.mutualInformation,
   });
-  const count = Math.round(options.pruneFraction * settings.dSae);
   let selected: number[] = [];
   let selection: tf.Tensor1D | undefined;
   return {
@@ -97,24 +77,27 @@ export function createAdaptivePruningTrainer(
     selected: () => selected,
     step(x: tf.Tensor2D, step: number): StepTerms {
       if (importance.update(sae, x, step)) {
-        selected = importance.unprunedByImportance().slice(0, count);
+        selected = rule.select(sae, importance);
         selection?.dispose();
         selection = tf.keep(tf.tensor1d(membershipMask(selected, settings.dSae)));
       }
-      return pruningStep(
-        {
-          sae,
-          optimiser,
-          importance,
-          l1Penalty: settings.l1Penalty,
-          unlearningWeight: options.unlearningWeight,
-          selection: () => selection,
-        },
-        x,
-        step,
-      );
+      const chosen = selection;
+      const terms = optimiser.minimise(() => {
+        const { features, l2, l1 } = baseLossTerms(sae, x);
+        const unlearning = chosen === undefined ? tf.scalar(0) : firingRateKl(features, chosen);
+        return {
+          total: tf.addN([
+            l2,
+            tf.mul(l1, settings.l1Penalty),
+            tf.mul(unlearning, options.unlearningWeight),
+          ]) as tf.Scalar,
+          terms: { l2, l1, unlearning },
+        };
+      }, step);
+      importance.applyPruning(sae);
+      return terms;
     },
-    diagnostics: () => importance.diagnostics(),
+    diagnostics: () => ({ ...importance.diagnostics(), ...rule.diagnostics?.() }),
     dispose() {
       selection?.dispose();
       importance.dispose();
@@ -122,6 +105,17 @@ export function createAdaptivePruningTrainer(
       disposeSae(sae);
     },
   };
+}
+
+/** Creates the run3 trainer. */
+export function createAdaptivePruningTrainer(
+  settings: TrainerSettings,
+  options: PruningOptions,
+): PruningTrainer {
+  const count = Math.round(options.pruneFraction * settings.dSae);
+  return createImportanceDrivenTrainer(settings, options, {
+    select: (_sae, importance) => importance.unprunedByImportance().slice(0, count),
+  });
 }
 
 /** [size] float mask with 1 at `members`. */

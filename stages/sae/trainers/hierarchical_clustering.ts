@@ -15,13 +15,11 @@
 import { tf } from "../../model/backend.ts";
 import { decoderClusters } from "../feature_clusters.ts";
 import { firingMutualInformation } from "../importance.ts";
-import { createSae, disposeSae, encode, type SaeParameters } from "../sae.ts";
-import { ConstrainedAdam, type LabelledActivations, type TrainerSettings } from "../trainer.ts";
-import { TrainingImportance } from "../training_importance.ts";
+import { encode, type SaeParameters } from "../sae.ts";
+import type { LabelledActivations, TrainerSettings } from "../trainer.ts";
 import {
-  membershipMask,
+  createImportanceDrivenTrainer,
   type PruningOptions,
-  pruningStep,
   type PruningTrainer,
 } from "./adaptive_pruning.ts";
 
@@ -91,69 +89,30 @@ export function createHierarchicalClusteringTrainer(
     );
   }
   const { dIn, dSae } = settings;
-  const sae = createSae(dIn, dSae, settings.init, settings.seed);
-  const optimiser = new ConstrainedAdam(sae, settings);
   let mutualInformation: Float32Array = new Float32Array(dSae);
-  const importance = new TrainingImportance({
-    dSae,
-    updateEvery: options.updateEvery,
-    memory: options.memory,
-    weights: options.weights,
-    pruneFraction: options.pruneFraction,
-    pruneFrom: settings.warmupSteps,
-    mutualInformation: (current) => {
-      mutualInformation = labelledMutualInformation(current, labelled, dIn);
-      return mutualInformation;
-    },
-  });
   let clusters: Int32Array = new Int32Array(dSae).fill(-1);
   let silhouette: number | null = null;
-  let selected: number[] = [];
-  let selection: tf.Tensor1D | undefined;
-
-  function recluster(): void {
-    const found = decoderClusters(
-      sae.decoderWeight.dataSync() as Float32Array,
-      { dSae, dIn },
-      options.clusters,
-    );
-    clusters = found.cluster;
-    silhouette = found.silhouette;
-    selected = mostInformativeCluster(clusters, mutualInformation);
-    selection?.dispose();
-    selection = tf.keep(tf.tensor1d(membershipMask(selected, dSae)));
-  }
-
-  return {
-    sae,
-    importance,
-    selected: () => selected,
-    clusters: () => clusters,
-    step(x: tf.Tensor2D, step: number) {
-      if (importance.update(sae, x, step)) recluster();
-      return pruningStep(
-        {
-          sae,
-          optimiser,
-          importance,
-          l1Penalty: settings.l1Penalty,
-          unlearningWeight: options.unlearningWeight,
-          selection: () => selection,
-        },
-        x,
-        step,
-      );
+  const trainer = createImportanceDrivenTrainer(settings, {
+    ...options,
+    mutualInformation: (sae) => {
+      mutualInformation = labelledMutualInformation(sae, labelled, dIn);
+      return mutualInformation;
+    },
+  }, {
+    // Pruned features were zeroed by the update, so the clustering leaves them out.
+    select: (sae) => {
+      const decoder = sae.decoderWeight.dataSync() as Float32Array;
+      ({ cluster: clusters, silhouette } = decoderClusters(
+        decoder,
+        { dSae, dIn },
+        options.clusters,
+      ));
+      return mostInformativeCluster(clusters, mutualInformation);
     },
     diagnostics: () => ({
-      ...importance.diagnostics(),
       silhouette,
       groups: silhouette === null ? null : Math.max(...clusters) + 1,
     }),
-    dispose() {
-      selection?.dispose();
-      importance.dispose();
-      optimiser.dispose();
-      disposeSae(sae);
-    },
-  };
+  });
+  return { ...trainer, clusters: () => clusters };
 }
