@@ -119,7 +119,7 @@ export async function run(context: StageContext<TrainParams>): Promise<void> {
     batchSize: p.batch_size,
     seed: p.seed,
   });
-  const log = await trainSae({
+  const { log, meanStepSeconds } = await trainSae({
     trainer,
     buffer,
     steps,
@@ -155,6 +155,9 @@ export async function run(context: StageContext<TrainParams>): Promise<void> {
       [`${prefix}.explained_variance`]: final.explained_variance,
       [`${prefix}.dead_fraction`]: final.dead_fraction,
       [`${prefix}.seconds_per_step`]: final.seconds_per_step,
+      // Optimisation steps only, over the whole run (regrouping, importance, clustering
+      // included): the base of each variant's training-time overhead over run0.
+      [`${prefix}.mean_step_seconds`]: meanStepSeconds,
     }),
   );
   context.log(

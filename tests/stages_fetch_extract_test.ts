@@ -142,6 +142,8 @@ Deno.test("01_fetch through 05_controls run on a local corpus and model folder",
     assertEquals(metrics["train.run0.as_published.dead_fraction"], 1);
     assertEquals(metrics["train.run0.as_published.l0"], 0);
     assertEquals(metrics["train.run0.trained.steps"], 5);
+    assert(metrics["train.run0.trained.mean_step_seconds"] > 0);
+    assertEquals(metrics["train.run0.as_published.mean_step_seconds"], null);
     assert(metrics["train.run0.trained.l0"] > 0);
     // Every variant trains through the same stage; the as-published ones stay all dead.
     for (const run of ["run1", "run2", "run3", "run4"]) {

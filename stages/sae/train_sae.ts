@@ -27,19 +27,28 @@ export interface TrainingRun {
   progress: ProgressReporter;
 }
 
-/** Trains and returns the log; the last row describes the final SAE. */
-export async function trainSae(run: TrainingRun): Promise<TrainingLogRow[]> {
+/**
+ * Trains and returns the log (the last row describes the final SAE) and the mean seconds of
+ * the optimisation steps alone (null with 0 steps): buffer reads and log metrics left out, so
+ * that variants compare by what their training costs.
+ */
+export async function trainSae(
+  run: TrainingRun,
+): Promise<{ log: TrainingLogRow[]; meanStepSeconds: number | null }> {
   const { trainer, buffer, steps, logEvery, evaluation, progress } = run;
   const dIn = buffer.options.dIn;
   const log: TrainingLogRow[] = [];
   let lastTerms: StepTerms | undefined;
   let windowStarted = performance.now();
   let windowSteps = 0;
+  let stepSeconds = 0;
   progress.start({ label: "training", unit: "steps", total: steps });
   for (let step = 0; step < steps; step++) {
     const batch = await buffer.next();
     const x = tf.tensor2d(batch, [buffer.options.batchSize, dIn]);
+    const started = performance.now();
     lastTerms = trainer.step(x, step);
+    stepSeconds += (performance.now() - started) / 1000;
     x.dispose();
     windowSteps++;
     progress.advance();
@@ -56,7 +65,7 @@ export async function trainSae(run: TrainingRun): Promise<TrainingLogRow[]> {
     ? (performance.now() - windowStarted) / 1000 / windowSteps
     : null;
   log.push(logRow(steps, lastTerms, secondsPerStep));
-  return log;
+  return { log, meanStepSeconds: steps > 0 ? stepSeconds / steps : null };
 
   function logRow(
     step: number,
