@@ -54,7 +54,7 @@ async function buildWorkspace(): Promise<string> {
   config.unlearning.retain_corpus.path = join(REPO_ROOT, config.unlearning.retain_corpus.path);
   config.unlearning.max_corpus_documents = 5;
   config.sae = { ...config.sae, batch_size: 32, buffer_contexts: 4, warmup_steps: 2, log_every: 2 };
-  config.presets.trained.num_tokens = 32 * 5;
+  config.presets.trained = { ...config.presets.trained, num_tokens: 32 * 5, warmup_steps: 2 };
   config.importance.update_every = 2; // run3/run4 prune at steps 2 and 4 (after the warm-up)
   config.presets.as_published.num_tokens = 20; // < one batch of 32: 0 steps, as 1000 < 2048 in the paper
   config.unlearning = {
