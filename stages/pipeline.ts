@@ -222,6 +222,14 @@ const stages: StageSpec<Config>[] = [
     outputs: { scores: "scores.parquet", metrics: "metrics.json" },
   },
   {
+    id: "04_overhead",
+    description: "training-time overhead of each variant over run0",
+    module: new URL("./04_overhead.ts", import.meta.url),
+    inputs: { metrics: "03_train/metrics" },
+    params: () => ({ baseline: "run0" }),
+    outputs: { metrics: "metrics.json" },
+  },
+  {
     id: "05_evaluate",
     description: "SAEBench unlearning sweep per SAE: frequency and importance selectors",
     module: new URL("./05_evaluate.ts", import.meta.url),

@@ -1,4 +1,7 @@
-/** Eq. 3's components, their combination and the running importance, on hand-made inputs. */
+/**
+ * Eq. 3's components, their combination and the running importance, and the training-time
+ * overhead summary, on hand-made inputs.
+ */
 import { tf, useBackend } from "../stages/model/backend.ts";
 import {
   batchComponents,
@@ -7,6 +10,7 @@ import {
   ImportanceTracker,
 } from "../stages/sae/importance.ts";
 import { createSae, decode, encode } from "../stages/sae/sae.ts";
+import { trainingOverheads } from "../stages/04_overhead.ts";
 import { SeededRandom } from "../stages/random.ts";
 import { importanceSelections } from "../stages/unlearning/selection.ts";
 import { assert, assertEquals } from "./helpers/assert.ts";
@@ -94,4 +98,23 @@ Deno.test("importance selections: low = least important candidates only, high = 
   const { low, high } = importanceSelections(importance, candidate, [1, 3]);
   assertEquals(low, [[1], [1, 3]]);
   assertEquals(high, [[2], [2, 0, 4]]);
+});
+
+Deno.test("training-time overhead: each run's step time over the baseline's, per preset", () => {
+  const overheads = trainingOverheads({
+    "train.run0.trained.mean_step_seconds": 0.2,
+    "train.run4.trained.mean_step_seconds": 0.23,
+    "train.run4.as_published.mean_step_seconds": null,
+    "train.run0.as_published.mean_step_seconds": null,
+    "train.run4.trained.mse": 0.1,
+  }, "run0");
+  assertEquals(Object.keys(overheads).sort(), [
+    "score.run0.as_published.time_overhead_vs_run0",
+    "score.run0.trained.time_overhead_vs_run0",
+    "score.run4.as_published.time_overhead_vs_run0",
+    "score.run4.trained.time_overhead_vs_run0",
+  ]);
+  assert(Math.abs(overheads["score.run4.trained.time_overhead_vs_run0"]! - 0.15) < 1e-12);
+  assertEquals(overheads["score.run0.trained.time_overhead_vs_run0"], 0);
+  assertEquals(overheads["score.run4.as_published.time_overhead_vs_run0"], null);
 });

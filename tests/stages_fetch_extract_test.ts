@@ -144,6 +144,10 @@ Deno.test("01_fetch through 05_controls run on a local corpus and model folder",
     assertEquals(metrics["train.run0.trained.steps"], 5);
     assert(metrics["train.run0.trained.mean_step_seconds"] > 0);
     assertEquals(metrics["train.run0.as_published.mean_step_seconds"], null);
+    // 04_overhead: each variant's step time over run0's, per preset (null with 0 steps).
+    assertEquals(metrics["score.run0.trained.time_overhead_vs_run0"], 0);
+    assert(metrics["score.run4.trained.time_overhead_vs_run0"] > -1);
+    assertEquals(metrics["score.run4.as_published.time_overhead_vs_run0"], null);
     assert(metrics["train.run0.trained.l0"] > 0);
     // Every variant trains through the same stage; the as-published ones stay all dead.
     for (const run of ["run1", "run2", "run3", "run4"]) {
@@ -229,7 +233,7 @@ Deno.test("01_fetch through 05_controls run on a local corpus and model folder",
     assertEquals(Array.from(controls.getChild("multiplier")!.toArray()), [0, 25, 100, 25, 100]);
 
     const again = await cli(root, "run");
-    assertStringIncludes(again.output, "0 ran, 33 up to date");
+    assertStringIncludes(again.output, "0 ran, 34 up to date");
   } finally {
     await Deno.remove(root, { recursive: true });
   }
