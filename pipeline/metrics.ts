@@ -5,6 +5,7 @@
  * held (they were computed on another machine); their numbers are kept from the committed
  * metrics.json rather than lost, and the caller is told which instances that concerns.
  */
+import { join } from "node:path";
 import { writeTextIfChanged } from "./atomic.ts";
 import { PipelineError } from "./errors.ts";
 import { prettyJson } from "./json.ts";
@@ -73,5 +74,15 @@ export async function writeMetrics(session: Session): Promise<string[]> {
   }
   if (Object.keys(merged).length === 0) return notCached;
   await writeTextIfChanged(session.paths.metricsFile, prettyJson(merged));
+  await writeTextIfChanged(join(session.paths.resultsDir, "summary.csv"), metricsCsv(merged));
   return notCached;
+}
+
+/** The flat metrics as CSV (`metric,value`, sorted by name; empty value for null). */
+export function metricsCsv(metrics: Metrics): string {
+  const quoted = (text: string) => (/[",\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text);
+  const rows = Object.keys(metrics).sort().map((key) =>
+    `${quoted(key)},${metrics[key] === null ? "" : quoted(String(metrics[key]))}`
+  );
+  return ["metric,value", ...rows].join("\n") + "\n";
 }

@@ -7,6 +7,7 @@
  * file valid; the next run redoes just the unfinished instance.
  */
 import { join, resolve } from "node:path";
+import { writeTextIfChanged } from "./atomic.ts";
 import { acquireCacheLock } from "./cache_lock.ts";
 import { PipelineError, StageFailure, UsageError } from "./errors.ts";
 import {
@@ -180,6 +181,8 @@ export async function runPipeline(session: Session, options: RunOptions): Promis
     pruneLockFile(session);
     await writeLockFile(session.paths.lockFile, session.lock);
     const notCached = await writeMetrics(session);
+    const published = await publishOutputs(session);
+    if (published.length > 0) options.log(`updated in results: ${published.join(", ")}`);
     if (notCached.length > 0) {
       options.log(
         `metrics.json keeps its numbers for ${notCached.length} stage instance(s) whose ` +
@@ -339,5 +342,44 @@ function makeContext(
       writeLine: (line) => log(line),
     }),
     log: (message) => log(`[${instance.id}] ${message}`),
+    upstream() {
+      const producers = new Set(
+        Object.values(assessment.parts!.inputs).flat().map((record) =>
+          record.artifact.slice(0, record.artifact.lastIndexOf("/"))
+        ),
+      );
+      return [...producers].sort().flatMap((producer) => {
+        const entry = session.lock.stages[producer];
+        if (!entry) return [];
+        return [{ instance: producer, key: entry.key, ...entry.run }];
+      });
+    },
   };
+}
+
+/**
+ * Copies the `publish` outputs of every instance in the lock file to `results/<config>/`;
+ * returns the files that changed. Outputs computed elsewhere (not in this cache) are left as
+ * they are.
+ */
+async function publishOutputs(session: Session): Promise<string[]> {
+  const changed: string[] = [];
+  for (const instance of session.instances) {
+    for (const [artifact, file] of Object.entries(instance.stage.publish ?? {})) {
+      const output = session.lock.stages[instance.id]?.outputs[artifact];
+      if (!output) continue;
+      let bytes: Uint8Array;
+      try {
+        bytes = await Deno.readFile(session.store.pathFor(output.sha256));
+      } catch (error) {
+        if (error instanceof Deno.errors.NotFound) continue;
+        throw error;
+      }
+      const destination = join(session.paths.resultsDir, file);
+      if (await writeTextIfChanged(destination, new TextDecoder().decode(bytes))) {
+        changed.push(file);
+      }
+    }
+  }
+  return changed;
 }

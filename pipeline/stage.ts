@@ -29,6 +29,20 @@ export interface StageSpec<Config = unknown> {
   files?: (config: Config) => string[];
   /** Artifact name → file name; the extension says the format (`.parquet`, `.safetensors`, `.json`). */
   outputs: Record<string, string>;
+  /**
+   * Outputs also copied to `results/<config>/` after a run (artifact name → file name there),
+   * for the files people read and commit, such as the report. Rewritten only when changed.
+   */
+  publish?: Record<string, string>;
+}
+
+/** What the lock file says about a stage instance this one reads from (for provenance). */
+export interface UpstreamRecord {
+  instance: string;
+  key: string;
+  seconds: number;
+  peak_rss_mb: number;
+  versions: Record<string, string>;
 }
 
 /** A whole pipeline: its config schema, its stages, and the numerics settings every key includes. */
@@ -72,6 +86,8 @@ export interface StageContext<Params = JsonValue> {
   progress: ProgressReporter;
   /** A log line, prefixed with the instance id. */
   log(message: string): void;
+  /** The lock-file records of the instances whose artifacts this one reads. */
+  upstream(): UpstreamRecord[];
 }
 
 /** The function every stage module exports. */

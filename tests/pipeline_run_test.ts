@@ -16,6 +16,15 @@ Deno.test("a first run runs everything; a second run is a full cache hit", () =>
     assertStringIncludes(second.stdout, "0 ran, 4 up to date");
     const metrics = JSON.parse(await ws.read("results/test/metrics.json"));
     assertEquals(metrics, { "train.a.sum": 6, "train.b.sum": 106 });
+    assertEquals(
+      await ws.read("results/test/summary.csv"),
+      "metric,value\ntrain.a.sum,6\ntrain.b.sum,106\n",
+    );
+    // Published outputs land in results/ too; a stage sees the lock records it reads from.
+    assertEquals(JSON.parse(await ws.read("results/test/summary.json")), { a: 6, b: 106 });
+    assertStringIncludes(first.stdout, "updated in results: summary.json");
+    assertEquals(second.stdout.includes("updated in results"), false);
+    assertMatch(first.stdout, /\[03_report\] reads 02_train@a [0-9a-f]{8}, 02_train@b [0-9a-f]{8}/);
   }));
 
 Deno.test("changing a param reruns the stages that depend on it, and status says which key", () =>

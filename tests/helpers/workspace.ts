@@ -44,6 +44,7 @@ export const pipeline = {
       params: () => ({}),
       inputs: { weights: "02_train/weights" },
       outputs: { summary: "summary.json", table: "summary.parquet" },
+      publish: { summary: "summary.json" },
     },
   ],
   numerics: () => ({ backend: "test", dtype: "float32" }),
@@ -100,6 +101,7 @@ export async function run(context) {
     summary[variant] = JSON.parse(await Deno.readTextFile(path)).sum;
   }
   await Deno.writeTextFile(context.output("summary"), JSON.stringify(summary));
+  context.log("reads " + context.upstream().map((u) => u.instance + " " + u.key.slice(0, 8)).join(", "));
   await writeParquetFile(context.output("table"), arrow.tableFromArrays({
     variant: Object.keys(summary),
     sum: Float64Array.from(Object.values(summary)),
