@@ -262,6 +262,34 @@ const stages: StageSpec<Config>[] = [
     files: (c) => localPaths(c.model.eval_source),
     outputs: { sweep: "sweep.parquet", metrics: "metrics.json" },
   },
+  {
+    id: "06_report",
+    description: "report.md and report.html: the paper's numbers against ours, plots, provenance",
+    module: new URL("./06_report.ts", import.meta.url),
+    inputs: {
+      train_metrics: "03_train/metrics",
+      training_logs: "03_train/training_log",
+      score_metrics: "04_score/metrics",
+      overhead: "04_overhead/metrics",
+      evaluate_metrics: "05_evaluate/metrics",
+      sweeps: "05_evaluate/sweep",
+      controls_metrics: "05_controls/metrics",
+      controls_sweep: "05_controls/sweep",
+    },
+    params: (c) => ({
+      description: c.description,
+      variants: Object.fromEntries(
+        trainedVariants(c).map((variant) => variant.split(".")[0]).map((run) => [run, {
+          method: c.variants[run].method,
+          description: c.variants[run].description,
+        }]),
+      ),
+      presets: Object.keys(c.presets),
+      backend: c.runtime.backend,
+    }),
+    outputs: { report_md: "report.md", report_html: "report.html" },
+    publish: { report_md: "report.md", report_html: "report.html" },
+  },
 ];
 
 /** The pipeline `deno task pipeline` runs by default. */

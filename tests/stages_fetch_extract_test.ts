@@ -232,8 +232,21 @@ Deno.test("01_fetch through 05_controls run on a local corpus and model folder",
     ]);
     assertEquals(Array.from(controls.getChild("multiplier")!.toArray()), [0, 25, 100, 25, 100]);
 
+    // 06_report: published to results/, one claims row per paper number, plots as inline SVG.
+    const markdown = await Deno.readTextFile(join(root, "results/test/report.md"));
+    const claimsTable = markdown.split("## Claims vs measurements")[1].split("## ")[0];
+    // The paper's numbers: 4 reconstruction losses and their mean, 0.0 for 4 runs, activation
+    // rate, gradient, MI, consistency, silhouette, precision, training-time overhead: 16 rows.
+    const tableLines = claimsTable.split("\n").filter((line) => line.startsWith("| "));
+    assertEquals(tableLines.filter((line) => !line.startsWith("| ---")).length, 1 + 16);
+    assertStringIncludes(markdown, "| run4 | trained |");
+    const html = await Deno.readTextFile(join(root, "results/test/report.html"));
+    assertEquals(html.match(/<svg/g)?.length, 3);
+    // Self-contained: no script and nothing fetched (the SVG namespace URIs are only names).
+    assertEquals(/<script|(src|href)="https?:/.test(html), false, "self-contained");
+
     const again = await cli(root, "run");
-    assertStringIncludes(again.output, "0 ran, 34 up to date");
+    assertStringIncludes(again.output, "0 ran, 35 up to date");
   } finally {
     await Deno.remove(root, { recursive: true });
   }

@@ -1,0 +1,129 @@
+/**
+ * 06_report: what a researcher reads — `report.md` and a self-contained `report.html` (SVG
+ * plots inline) in results/<config>/, from the metrics, training logs and sweeps of every
+ * earlier stage: the paper's numbers against ours, the unlearning scores with the controls,
+ * training curves, the sweep of the best variant, the as-published diagnosis, each mechanism's
+ * operationalisation quoted from its module, and provenance.
+ */
+import { readParquetFile } from "../pipeline/parquet.ts";
+import type { StageContext } from "../pipeline/stage.ts";
+import { buildReport, type ReportData, type SweepRecord } from "./report/build_report.ts";
+import type { Metrics } from "./report/claims.ts";
+import { renderHtml, renderMarkdown } from "./report/document.ts";
+import type { CurvePoint } from "./report/plots.ts";
+// The report quotes the doc comments of the trainers and the modules they use; importing the
+// registry makes all of them part of this stage's code identity, so that editing a quoted
+// comment renders the report again.
+import "./sae/trainers/registry.ts";
+
+/** Modules whose doc comments define the paper's mechanisms (paths from the repository root). */
+export const OPERATIONALISATION_SOURCES = [
+  "stages/sae/trainers/plain.ts",
+  "stages/sae/trainers/correlation_contrastive.ts",
+  "stages/sae/grouping.ts",
+  "stages/sae/trainers/enhanced_selection.ts",
+  "stages/sae/trainers/adaptive_pruning.ts",
+  "stages/sae/training_importance.ts",
+  "stages/sae/firing_rate_kl.ts",
+  "stages/sae/trainers/hierarchical_clustering.ts",
+  "stages/sae/clustering.ts",
+  "stages/sae/importance.ts",
+];
+
+/** The slice of the config 06_report depends on. */
+export interface ReportParams {
+  description: string;
+  variants: Record<string, { method: string; description: string }>;
+  presets: string[];
+  backend: string;
+}
+
+/** The first doc comment of a TypeScript source, without its comment markers. */
+export function leadingDocComment(source: string): string {
+  const match = /\/\*\*([\s\S]*?)\*\//.exec(source);
+  if (!match) return "";
+  return match[1].split("\n").map((line) => line.replace(/^\s*\* ?/, "")).join("\n").trim();
+}
+
+async function mergedMetrics(context: StageContext<ReportParams>, inputs: string[]) {
+  const merged: Metrics = {};
+  for (const name of inputs) {
+    for (const path of context.inputsByVariant(name).values()) {
+      Object.assign(merged, JSON.parse(await Deno.readTextFile(path)));
+    }
+  }
+  return merged;
+}
+
+async function trainingCurves(context: StageContext<ReportParams>) {
+  const points: (CurvePoint & { preset: string })[] = [];
+  for (const [variant, path] of context.inputsByVariant("training_logs")) {
+    const [run, preset] = variant.split(".");
+    for (const row of (await readParquetFile(path)).toArray()) {
+      points.push({
+        run,
+        preset,
+        step: row.step,
+        mse: row.mse,
+        l0: row.l0,
+        explained_variance: row.explained_variance,
+        dead_fraction: row.dead_fraction,
+      });
+    }
+  }
+  return points;
+}
+
+async function sweepRecords(context: StageContext<ReportParams>): Promise<SweepRecord[]> {
+  const records: SweepRecord[] = [];
+  for (const name of ["sweeps", "controls_sweep"]) {
+    for (const path of context.inputsByVariant(name).values()) {
+      for (const row of (await readParquetFile(path)).toArray()) {
+        records.push({
+          run: row.run,
+          preset: row.preset,
+          selector: row.selector,
+          retain_threshold: row.retain_threshold,
+          n_features: row.n_features,
+          multiplier: row.multiplier,
+          selected: row.selected,
+          forget_accuracy: row.forget_accuracy,
+          retain_accuracy: row.retain_accuracy,
+        });
+      }
+    }
+  }
+  return records;
+}
+
+/** Reads every result, builds the report and writes it as Markdown and HTML. */
+export async function run(context: StageContext<ReportParams>): Promise<void> {
+  const p = context.params;
+  const operationalisations = await Promise.all(
+    OPERATIONALISATION_SOURCES.map(async (source) => ({
+      source,
+      text: leadingDocComment(await Deno.readTextFile(new URL(`../${source}`, import.meta.url))),
+    })),
+  );
+  const data: ReportData = {
+    description: p.description,
+    variants: p.variants,
+    presets: p.presets,
+    metrics: await mergedMetrics(context, [
+      "train_metrics",
+      "score_metrics",
+      "overhead",
+      "evaluate_metrics",
+      "controls_metrics",
+    ]),
+    curves: await trainingCurves(context),
+    sweeps: await sweepRecords(context),
+    operationalisations,
+    upstream: context.upstream(),
+    backend: p.backend,
+  };
+  const report = await buildReport(data);
+  await Deno.writeTextFile(context.output("report_md"), renderMarkdown(report));
+  await Deno.writeTextFile(context.output("report_html"), renderHtml(report));
+  context.log(`${report.sections.length} sections`);
+}

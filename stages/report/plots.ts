@@ -1,0 +1,119 @@
+/**
+ * The report's figures as vega-lite specs, rendered to SVG strings in-process by vega's
+ * headless view (no DOM, no network): training curves per variant, unlearning scores per
+ * variant × selector next to the controls, and the sweep of one SAE as two heatmaps.
+ */
+import * as vega from "vega";
+import * as vegaLite from "vega-lite";
+
+/** A vega-lite top-level spec (kept loose: vega-lite validates it when compiling). */
+export type VegaLiteSpec = Record<string, unknown>;
+
+/** SVG markup of a vega-lite spec. */
+export async function renderSvg(spec: VegaLiteSpec): Promise<string> {
+  const compiled = vegaLite.compile(spec as unknown as vegaLite.TopLevelSpec).spec;
+  const view = new vega.View(vega.parse(compiled), { renderer: "none" });
+  try {
+    return await view.toSVG();
+  } finally {
+    view.finalize();
+  }
+}
+
+/** One logged point of a training curve. */
+export interface CurvePoint {
+  run: string;
+  step: number;
+  mse: number;
+  l0: number;
+  explained_variance: number;
+  dead_fraction: number;
+}
+
+/** Four small line charts (MSE, L0, explained variance, dead fraction) over steps, one line per run. */
+export function trainingCurvesSpec(points: CurvePoint[]): VegaLiteSpec {
+  return {
+    data: { values: points },
+    repeat: ["mse", "l0", "explained_variance", "dead_fraction"],
+    columns: 2,
+    spec: {
+      width: 320,
+      height: 170,
+      mark: { type: "line", point: false },
+      encoding: {
+        x: { field: "step", type: "quantitative", title: "training step" },
+        y: { field: { repeat: "repeat" }, type: "quantitative", scale: { zero: false } },
+        color: { field: "run", type: "nominal", title: "variant" },
+      },
+    },
+  };
+}
+
+/** One bar of the scores chart. */
+export interface ScoreBar {
+  /** run0 … run4, or "control". */
+  run: string;
+  preset: string;
+  /** frequency / importance_low / importance_high, or the control's name. */
+  selector: string;
+  score: number;
+}
+
+/** Grouped bars: unlearning score per run and selector, one panel per preset. */
+export function scoresSpec(bars: ScoreBar[]): VegaLiteSpec {
+  return {
+    data: { values: bars },
+    facet: { column: { field: "preset", type: "nominal", title: null } },
+    spec: {
+      width: 300,
+      height: 200,
+      mark: "bar",
+      encoding: {
+        x: { field: "run", type: "nominal", title: null },
+        xOffset: { field: "selector", type: "nominal" },
+        y: {
+          field: "score",
+          type: "quantitative",
+          title: "unlearning score",
+          scale: { domain: [0, 1] },
+        },
+        color: { field: "selector", type: "nominal" },
+      },
+    },
+  };
+}
+
+/** One setting of a sweep. */
+export interface SweepCell {
+  setting: string;
+  multiplier: number;
+  forget_accuracy: number;
+  retain_accuracy: number;
+}
+
+/** Two heatmaps side by side: forget and retain accuracy per setting × multiplier. */
+export function sweepHeatmapSpec(cells: SweepCell[]): VegaLiteSpec {
+  const heatmap = (field: string, title: string) => ({
+    width: 220,
+    height: { step: 14 },
+    mark: "rect",
+    encoding: {
+      x: { field: "multiplier", type: "ordinal", title: "multiplier" },
+      y: { field: "setting", type: "nominal", title: null },
+      color: {
+        field,
+        type: "quantitative",
+        title,
+        scale: { domain: [0, 1], scheme: "viridis" },
+      },
+    },
+  });
+  return {
+    data: { values: cells },
+    hconcat: [
+      heatmap("forget_accuracy", "forget accuracy"),
+      heatmap("retain_accuracy", "retain accuracy"),
+    ],
+    resolve: { scale: { color: "independent" } },
+  };
+}
