@@ -12,7 +12,7 @@ DENO_LOCAL := .tools/deno/node_modules/.bin/deno
 DENO := $(or $(shell command -v deno 2>/dev/null),$(DENO_LOCAL))
 PIPELINE := $(DENO) run --allow-all pipeline/cli.ts
 
-.PHONY: help reproduce test check stage status diff bench clean deps
+.PHONY: help reproduce test check stage status diff bench clean deps browser
 
 help:
 	@echo "make reproduce [CONFIG=configs/paper.json]   run the whole pipeline"
@@ -33,6 +33,15 @@ node_modules/.deps-installed: deno.json deno.lock | $(DENO)
 
 deps: node_modules/.deps-installed
 
+# Headless Chromium for the report's browser test (tests/report_browser_test.ts), from Debian's
+# packages; installed only when missing (needs root, as on CI).
+CHROMIUM := /usr/bin/chromium
+browser:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  echo "Chromium not found: installing Debian's chromium for the report's browser test"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	fi
+
 reproduce: deps
 	$(PIPELINE) run --config $(CONFIG)
 
@@ -51,7 +60,7 @@ check: deps
 	$(DENO) check
 
 # Runs the checks, then the tests; prints one "N passed, N failed" summary line at the end.
-test: check
+test: check browser
 	@mkdir -p .cache
 	@status=0; NO_COLOR=1 $(DENO) test --allow-all --parallel 2>&1 | tee .cache/test-output.txt || status=$$?; \
 	summary=$$(grep -E '^(ok|FAILED) \|' .cache/test-output.txt | tail -1); \

@@ -106,7 +106,11 @@ function claimsSection(data: ReportData): Section {
         kind: "paragraph",
         text: "Every number the paper states, next to ours in both presets. The verdict is " +
           "taken on the trained preset (tolerance in the last column); the as-published preset " +
-          "is the paper's own setting.",
+          "is the paper's own setting" +
+          (value(data.metrics, "train.run1.as_published.steps") === 0
+            ? ", in which the SAEs train 0 steps and every feature is dead (see the diagnosis " +
+              "below)."
+            : "."),
       },
       {
         kind: "table",

@@ -148,7 +148,6 @@ export interface ClaimRow {
 
 /** The claims table for these metrics. */
 export function claimRows(metrics: Metrics, claims: Claim[] = CLAIMS): ClaimRow[] {
-  const steps = numeric(metrics, "train.run1.as_published.steps");
   return claims.map((claim) => {
     const asPublished = claim.measure(metrics, "as_published");
     const trained = claim.measure(metrics, "trained");
@@ -162,9 +161,6 @@ export function claimRows(metrics: Metrics, claims: Claim[] = CLAIMS): ClaimRow[
       };
     }
     const close = Math.abs(trained - claim.paper) <= claim.tolerance;
-    const publishedNote = steps === 0
-      ? "; as published the SAEs train 0 steps, so every feature is dead"
-      : "";
     return {
       claim,
       asPublished,

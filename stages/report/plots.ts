@@ -65,11 +65,10 @@ export function scoresSpec(bars: ScoreBar[]): VegaLiteSpec {
     data: { values: bars },
     facet: { column: { field: "preset", type: "nominal", title: null } },
     spec: {
-      width: 300,
+      width: 340,
       height: 200,
-      mark: "bar",
       encoding: {
-        x: { field: "run", type: "nominal", title: null },
+        x: { field: "run", type: "nominal", title: null, axis: { labelAngle: 0 } },
         xOffset: { field: "selector", type: "nominal" },
         y: {
           field: "score",
@@ -79,6 +78,14 @@ export function scoresSpec(bars: ScoreBar[]): VegaLiteSpec {
         },
         color: { field: "selector", type: "nominal" },
       },
+      // A score of 0.0 draws no bar; the printed value tells it from a missing one.
+      layer: [
+        { mark: "bar" },
+        {
+          mark: { type: "text", dy: -6, fontSize: 9 },
+          encoding: { text: { field: "score", type: "quantitative", format: ".2f" } },
+        },
+      ],
     },
   };
 }
