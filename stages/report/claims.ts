@@ -74,6 +74,15 @@ export const CLAIMS: Claim[] = [
     tolerance: 0.005,
     how:
       "SAEBench's score with its frequency selection (unlearning.<run>.<preset>.frequency.score)",
+    explain: (m) => {
+      const selected = numeric(m, `unlearning.${run}.trained.frequency.max_selected`);
+      const positive = numeric(m, "unlearning.control.positive.score");
+      return `${
+        selected === 0
+          ? "no feature qualified for SAEBench's selection, so nothing was clamped"
+          : `up to ${formatNumber(selected)} features were clamped`
+      }; the positive control scores ${formatNumber(positive)} on the same setup`;
+    },
   })),
   {
     statement: "mean activation rate",
@@ -168,7 +177,7 @@ export function claimRows(metrics: Metrics, claims: Claim[] = CLAIMS): ClaimRow[
       verdict: close ? "reproduced" : "not reproduced",
       why:
         `trained ${formatNumber(trained)} vs ${claim.paperText} (tolerance ±${claim.tolerance})` +
-        publishedNote,
+        (claim.explain ? `; ${claim.explain(metrics)}` : ""),
     };
   });
 }

@@ -1,0 +1,50 @@
+/** The report's content: claim verdicts, both renderings, the quoted doc comments. */
+import { leadingDocComment } from "../stages/06_report.ts";
+import { bestVariant, buildReport } from "../stages/report/build_report.ts";
+import { claimRows, formatNumber } from "../stages/report/claims.ts";
+import { renderHtml, renderMarkdown } from "../stages/report/document.ts";
+import { assert, assertEquals, assertStringIncludes } from "./helpers/assert.ts";
+import { smallReportData } from "./helpers/report_data.ts";
+
+Deno.test("claim verdicts: within tolerance, outside it, and not measurable", () => {
+  const rows = claimRows(smallReportData().metrics);
+  const verdictOf = (statement: string) => rows.find((r) => r.claim.statement === statement)!;
+  // run1's trained MSE is 0.15 against the paper's 0.16 (tolerance 0.02).
+  assertEquals(verdictOf("reconstruction loss of run1").verdict, "reproduced");
+  assertEquals(verdictOf("reconstruction loss of run1").asPublished, 8);
+  // Consistency 0.98 against 85 % ± 5.
+  assertEquals(verdictOf("importance consistency").verdict, "not reproduced");
+  assertEquals(verdictOf("feature-selection precision").verdict, "not measurable");
+  const unlearning = verdictOf("unlearning score of run2");
+  assertEquals(unlearning.verdict, "reproduced");
+  assertStringIncludes(unlearning.why, "no feature qualified for SAEBench's selection");
+  assertStringIncludes(unlearning.why, "positive control scores 0.2");
+  assertEquals(formatNumber(0.123456), "0.123");
+  assertEquals(formatNumber(null), "—");
+});
+
+Deno.test("markdown and HTML carry the same tables; the best variant is the top scorer", async () => {
+  const data = smallReportData();
+  data.metrics["unlearning.run3.trained.importance_high.score"] = 0.4;
+  assertEquals(bestVariant(data), "run3");
+  const report = await buildReport(data);
+  const markdown = renderMarkdown(report);
+  const html = renderHtml(report);
+  for (
+    const title of ["Claims vs measurements", "Unlearning scores", "The sweep of run3 (trained)"]
+  ) {
+    assertStringIncludes(markdown, `## ${title}`);
+    assertStringIncludes(html, `<h2>${title}</h2>`);
+  }
+  assertStringIncludes(markdown, "| run3 | trained | 0 | 0 | 0.4 | 0 |");
+  assertStringIncludes(html, "<td>0.4</td>");
+  assertStringIncludes(markdown, "> run0 — the plain SAE.");
+  assert(!markdown.includes("<svg"), "plots only in the HTML");
+});
+
+Deno.test("the quoted doc comment is the module's first, without comment markers", () => {
+  const source =
+    "/**\n * run9 — a variant:\n *   L = x + y\n */\nimport x from './x.ts';\n/** later */";
+  assertEquals(leadingDocComment(source), "run9 — a variant:\n  L = x + y");
+  assertEquals(leadingDocComment("const x = 1;"), "");
+});
