@@ -36,6 +36,7 @@ export interface ReportParams {
   variants: Record<string, { method: string; description: string }>;
   presets: string[];
   backend: string;
+  config_sha256: string;
 }
 
 /** The first doc comment of a TypeScript source, without its comment markers. */
@@ -121,6 +122,7 @@ export async function run(context: StageContext<ReportParams>): Promise<void> {
     operationalisations,
     upstream: context.upstream(),
     backend: p.backend,
+    configSha256: p.config_sha256,
   };
   const report = await buildReport(data);
   await Deno.writeTextFile(context.output("report_md"), renderMarkdown(report));

@@ -10,6 +10,7 @@ import type { JsonObject } from "../pipeline/json.ts";
 import { UsageError } from "../pipeline/errors.ts";
 import type { PipelineDefinition, StageSpec } from "../pipeline/stage.ts";
 import { type Config, configSchema } from "./config_schema.ts";
+import { sha256Hex } from "../pipeline/hashing.ts";
 import { IMPLEMENTED_METHODS, IMPORTANCE_METHODS, LABELLED_METHODS } from "./sae/methods.ts";
 
 type Source = Config["corpus"]["source"];
@@ -286,6 +287,8 @@ const stages: StageSpec<Config>[] = [
       ),
       presets: Object.keys(c.presets),
       backend: c.runtime.backend,
+      // Provenance: the whole config, hashed (any config edit renders the report again).
+      config_sha256: sha256Hex(JSON.stringify(c)),
     }),
     outputs: { report_md: "report.md", report_html: "report.html" },
     publish: { report_md: "report.md", report_html: "report.html" },

@@ -42,6 +42,8 @@ export interface ReportData {
   operationalisations: { source: string; text: string }[];
   upstream: UpstreamRecord[];
   backend: string;
+  /** SHA-256 of the whole config as the pipeline read it. */
+  configSha256: string;
 }
 
 const SELECTORS = ["frequency", "importance_low", "importance_high"];
@@ -331,10 +333,12 @@ function provenanceSection(data: ReportData): Section {
       {
         kind: "paragraph",
         text:
-          `Backend \`${data.backend}\`; ${
+          `Config SHA-256 \`${data.configSha256.slice(0, 16)}…\`, backend \`${data.backend}\`; ${
             [...versions].map(([tool, version]) => `${tool} ${version}`).join(", ")
           }. Each row is a stage instance this report reads; its key is the hash of its code, ` +
-          "params, inputs and data files (`results/<config>/pipeline.lock.json` has the rest).",
+          "params, inputs and data files (`results/<config>/pipeline.lock.json` has the rest; " +
+          "the commit is the one that holds this file — left out here so that a report changes " +
+          "only when its numbers do).",
       },
       {
         kind: "table",

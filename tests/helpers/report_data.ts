@@ -88,5 +88,6 @@ export function smallReportData(): ReportData {
       versions: { deno: "2.9.6" },
     }],
     backend: "wasm",
+    configSha256: "ab".repeat(32),
   };
 }
