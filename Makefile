@@ -12,7 +12,7 @@ DENO_LOCAL := .tools/deno/node_modules/.bin/deno
 DENO := $(or $(shell command -v deno 2>/dev/null),$(DENO_LOCAL))
 PIPELINE := $(DENO) run --allow-all pipeline/cli.ts
 
-.PHONY: help reproduce test check stage status diff bench clean deps browser
+.PHONY: help reproduce test check stage status diff bench clean deps browser blas
 
 help:
 	@echo "make reproduce [CONFIG=configs/paper.json]   run the whole pipeline"
@@ -33,6 +33,20 @@ node_modules/.deps-installed: deno.json deno.lock | $(DENO)
 
 deps: node_modules/.deps-installed
 
+# The system's OpenBLAS makes the wasm backend's matrix products several times faster (through
+# Deno FFI, stages/model/openblas.ts). Installed when missing and root; everything also works
+# without it (the wasm kernels are used), so a failed install is only reported.
+blas:
+	@if ! /sbin/ldconfig -p 2>/dev/null | grep -q 'libopenblas\.so\.0'; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "OpenBLAS not found: installing Debian's libopenblas0-pthread"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libopenblas0-pthread >/dev/null) \
+	      || echo "could not install OpenBLAS; continuing with the wasm kernels"; \
+	  else \
+	    echo "OpenBLAS not found and not root: continuing with the wasm kernels (apt-get install libopenblas0-pthread makes matrix products faster)"; \
+	  fi; \
+	fi
+
 # Headless Chromium for the report's browser test (tests/report_browser_test.ts), from Debian's
 # packages; installed only when missing (needs root, as on CI).
 CHROMIUM := /usr/bin/chromium
@@ -42,7 +56,7 @@ browser:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
 	fi
 
-reproduce: deps
+reproduce: deps blas
 	$(PIPELINE) run --config $(CONFIG)
 
 stage: deps
@@ -60,7 +74,7 @@ check: deps
 	$(DENO) check
 
 # Runs the checks, then the tests; prints one "N passed, N failed" summary line at the end.
-test: check browser
+test: check browser blas
 	@mkdir -p .cache
 	@status=0; NO_COLOR=1 $(DENO) test --allow-all --parallel 2>&1 | tee .cache/test-output.txt || status=$$?; \
 	summary=$$(grep -E '^(ok|FAILED) \|' .cache/test-output.txt | tail -1); \
@@ -70,7 +84,7 @@ test: check browser
 	echo "tests: $${passed:-0} passed, $${failed:-0} failed, $${ignored:-0} skipped"; \
 	exit $$status
 
-bench: deps
+bench: deps blas
 	$(DENO) task bench
 
 clean:

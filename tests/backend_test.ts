@@ -1,8 +1,15 @@
-/** The patched wasm matMul: transposed operands and reshaped right-hand operands give exact products. */
+/**
+ * The patched wasm matMul: transposed operands and reshaped right-hand operands give exact
+ * products on the wasm kernel, and the OpenBLAS path agrees with it.
+ */
 import { tf, useBackend } from "../stages/model/backend.ts";
-import { assert } from "./helpers/assert.ts";
+import { openBlas, setBlasEnabled } from "../stages/model/openblas.ts";
+import { assert, assertEquals } from "./helpers/assert.ts";
+import { randomMatrix } from "./helpers/random_matrix.ts";
 
 await useBackend("wasm");
+// The tests below exercise the wasm kernel's own path; the last one compares the two.
+setBlasEnabled(false);
 
 /** Plain row-major product of a [m, k] and b [k, n]. */
 function product(a: number[], b: number[], m: number, k: number, n: number): number[] {
@@ -43,4 +50,40 @@ Deno.test("transposed operands give the same product as explicit transposes", ()
   const left = tf.matMul(tf.tensor2d(a, [2, 3]), tf.tensor2d(b, [2, 3]), true, false).dataSync();
   const aTransposed = [a[0], a[3], a[1], a[4], a[2], a[5]];
   assertClose(left, product(aTransposed, b, 3, 2, 3), "aᵀ·b");
+});
+
+Deno.test({
+  name: "OpenBLAS products match the wasm kernel: transposes, batches, broadcasting",
+  // make test installs libopenblas0-pthread; without it (or without --allow-ffi) this is skipped.
+  ignore: (() => {
+    setBlasEnabled(true);
+    const missing = openBlas() === null;
+    setBlasEnabled(false);
+    return missing;
+  })(),
+  fn() {
+    const cases: { a: number[]; b: number[]; transposeA: boolean; transposeB: boolean }[] = [
+      { a: [37, 53], b: [53, 29], transposeA: false, transposeB: false },
+      { a: [53, 37], b: [53, 29], transposeA: true, transposeB: false },
+      { a: [37, 53], b: [29, 53], transposeA: false, transposeB: true },
+      { a: [53, 37], b: [29, 53], transposeA: true, transposeB: true },
+      { a: [3, 2, 17, 11], b: [3, 2, 11, 9], transposeA: false, transposeB: false },
+      { a: [6, 17, 11], b: [11, 9], transposeA: false, transposeB: false }, // b broadcast
+      { a: [17, 11], b: [4, 9, 11], transposeA: false, transposeB: true }, // a broadcast
+    ];
+    cases.forEach((shapes, index) => {
+      const size = (shape: number[]) => shape.reduce((x, y) => x * y, 1);
+      const a = tf.tensor(randomMatrix(1, size(shapes.a), 10 + index), shapes.a);
+      const b = tf.tensor(randomMatrix(1, size(shapes.b), 20 + index), shapes.b);
+      const run = () =>
+        tf.tidy(() => tf.matMul(a, b, shapes.transposeA, shapes.transposeB)) as tf.Tensor;
+      const wasm = run();
+      setBlasEnabled(true);
+      const blas = run();
+      setBlasEnabled(false);
+      assertEquals(blas.shape, wasm.shape, `case ${index}`);
+      const difference = tf.max(tf.abs(tf.sub(blas, wasm))).dataSync()[0];
+      assert(difference < 1e-4, `case ${index}: BLAS and wasm differ by ${difference}`);
+    });
+  },
 });

@@ -1,7 +1,9 @@
 /**
  * The tfjs backend every numeric stage runs on. "wasm" is the default on CPU; its BatchMatMul
- * kernel is re-registered to transpose operands first, because the stock kernel's transposed
- * variants (used throughout backpropagation) run about 10× slower (DESIGN §6).
+ * kernel is re-registered: with the system's OpenBLAS present (and --allow-ffi) the products run
+ * there, on the operands in place (blas_matmul.ts); otherwise operands are transposed first,
+ * because the stock kernel's transposed variants (used throughout backpropagation) run about
+ * 10× slower (DESIGN §6).
  * "tensorflow" (tfjs-node-gpu) is optional and loaded only when asked for and installed.
  */
 import * as tf from "@tensorflow/tfjs-core";
@@ -9,6 +11,8 @@ import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-layers";
 import "@tensorflow/tfjs-backend-cpu";
 import "@tensorflow/tfjs-backend-wasm";
+import { blasBatchMatMul, isWasmBackend } from "./blas_matmul.ts";
+import { openBlas } from "./openblas.ts";
 
 export { tf };
 
@@ -42,6 +46,19 @@ function patchWasmBatchMatMul(): void {
     backendName: "wasm",
     kernelFunc: ({ inputs, backend, attrs }) => {
       const { transposeA, transposeB } = attrs as { transposeA: boolean; transposeB: boolean };
+      const blas = openBlas();
+      if (
+        blas !== null && isWasmBackend(backend) && inputs.a!.dtype === "float32" &&
+        inputs.b!.dtype === "float32"
+      ) {
+        const product = blasBatchMatMul(blas, backend, {
+          a: inputs.a!,
+          b: inputs.b!,
+          transposeA,
+          transposeB,
+        });
+        if (product !== null) return product;
+      }
       const temporaries: tf.TensorInfo[] = [];
       const swapLastTwo = (x: tf.TensorInfo) => {
         const perm = x.shape.map((_, i) => i);

@@ -1,0 +1,75 @@
+/**
+ * BatchMatMul of the wasm backend computed by OpenBLAS: the operands stay where they are on
+ * the wasm heap and `cblas_sgemm` reads and writes them through views, one call per batch
+ * entry (batch dimensions broadcast as tfjs broadcasts them; transposes are sgemm flags).
+ */
+import type { TensorInfo } from "@tensorflow/tfjs-core";
+import type { OpenBlas } from "./openblas.ts";
+
+/** The wasm backend internals this needs (tfjs-backend-wasm's BackendWasm). */
+interface WasmBackendInternals {
+  wasm: { HEAPU8: Uint8Array };
+  dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
+  makeOutput(shape: number[], dtype: "float32"): TensorInfo;
+}
+
+/** True when `backend` exposes what blasBatchMatMul needs. */
+export function isWasmBackend(backend: unknown): backend is WasmBackendInternals {
+  const candidate = backend as Partial<WasmBackendInternals>;
+  return candidate?.wasm?.HEAPU8 instanceof Uint8Array && candidate.dataIdMap !== undefined &&
+    typeof candidate.makeOutput === "function";
+}
+
+const product = (sizes: number[]) => sizes.reduce((a, b) => a * b, 1);
+
+/**
+ * a [...batchA, m, k] (or [..., k, m] transposed) times b [...batchB, k, n] (or [..., n, k]),
+ * float32, into a new [...batch, m, n] output; null when the batch shapes do not broadcast
+ * (the caller then uses the wasm kernel, which reports the error).
+ */
+export function blasBatchMatMul(
+  blas: OpenBlas,
+  backend: WasmBackendInternals,
+  operands: { a: TensorInfo; b: TensorInfo; transposeA: boolean; transposeB: boolean },
+): TensorInfo | null {
+  const { a, b, transposeA, transposeB } = operands;
+  const rankA = a.shape.length;
+  const rankB = b.shape.length;
+  const m = transposeA ? a.shape[rankA - 1] : a.shape[rankA - 2];
+  const k = transposeA ? a.shape[rankA - 2] : a.shape[rankA - 1];
+  const n = transposeB ? b.shape[rankB - 2] : b.shape[rankB - 1];
+  const batchA = a.shape.slice(0, -2);
+  const batchB = b.shape.slice(0, -2);
+  // Same batch shape, or one side without batch (size 1): the cases tfjs models produce.
+  const countA = product(batchA);
+  const countB = product(batchB);
+  let batchShape: number[];
+  if (countB === 1) batchShape = batchA;
+  else if (countA === 1) batchShape = batchB;
+  else if (batchA.join() === batchB.join()) batchShape = batchA;
+  else return null;
+  const count = product(batchShape);
+  const output = backend.makeOutput([...batchShape, m, n], "float32");
+  // Views are taken after the allocation: growing the heap replaces its buffer.
+  const heap = backend.wasm.HEAPU8.buffer;
+  const view = (info: TensorInfo, length: number) =>
+    new Float32Array(heap, backend.dataIdMap.get(info.dataId)!.memoryOffset, length);
+  const aValues = view(a, countA * m * k);
+  const bValues = view(b, countB * k * n);
+  const outValues = view(output, count * m * n);
+  for (let i = 0; i < count; i++) {
+    const aAt = countA === 1 ? 0 : i * m * k;
+    const bAt = countB === 1 ? 0 : i * k * n;
+    blas.sgemm({
+      a: aValues.subarray(aAt, aAt + m * k),
+      b: bValues.subarray(bAt, bAt + k * n),
+      out: outValues.subarray(i * m * n, (i + 1) * m * n),
+      m,
+      n,
+      k,
+      transposeA,
+      transposeB,
+    });
+  }
+  return output;
+}
