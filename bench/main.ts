@@ -5,12 +5,16 @@
 import { parseArgs } from "node:util";
 import { measureCachedReproduce } from "./cached_reproduce.ts";
 import { measureExtractThroughput } from "./extract_throughput.ts";
+import { measureParquetIo } from "./parquet_io.ts";
 import { measureSaeStep } from "./sae_step.ts";
+import { measureSgemm } from "./sgemm.ts";
 import type { BenchResult } from "./result.ts";
 
 const BENCHMARKS: { title: string; measure: () => Promise<BenchResult[]> }[] = [
   { title: "02_extract throughput on gemma2-tiny", measure: measureExtractThroughput },
+  { title: "matrix-product roofline (sgemm at the paper's shapes)", measure: measureSgemm },
   { title: "SAE training step at the paper's shapes", measure: measureSaeStep },
+  { title: "Parquet write/read of activations", measure: measureParquetIo },
   { title: "fully cached make reproduce", measure: measureCachedReproduce },
 ];
 

@@ -8,11 +8,17 @@ import { SeededRandom } from "../stages/random.ts";
 import { IMPLEMENTED_METHODS } from "../stages/sae/methods.ts";
 import { createTrainer, type MethodOptions } from "../stages/sae/trainers/registry.ts";
 import { type BenchResult, median } from "./result.ts";
+import { matmulFlops } from "./sgemm.ts";
 
 const BATCH = 2048;
 const D_IN = 2304;
 const D_SAE = 2304;
 const TIMED_STEPS = 2;
+/**
+ * Matrix-product FLOPs of one plain step: encode and decode forward, and for each the two
+ * products of the backward pass (the input gradient is not needed for the encoder): 5 products.
+ */
+const STEP_FLOPS = 5 * matmulFlops(BATCH, D_IN, D_SAE);
 const PAPER_IMPORTANCE = {
   update_every: 50,
   memory: 0.9,
@@ -89,11 +95,14 @@ export async function measureSaeStep(): Promise<BenchResult[]> {
     const updateStep = timed(100);
     trainer.dispose();
     const note = `batch ${BATCH}, ${D_IN} → ${D_SAE}, tfjs ${backend}`;
+    const step = median(seconds);
     results.push({
       name: `sae_step.${run}`,
-      value: Number(median(seconds).toFixed(2)),
+      value: Number(step.toFixed(2)),
       unit: "s",
-      note: `${note}, median of ${TIMED_STEPS} ordinary steps`,
+      note: `${note}, median of ${TIMED_STEPS} ordinary steps, ${
+        Math.round(STEP_FLOPS / step / 1e9)
+      } GFLOP/s of matrix products`,
     }, {
       name: `sae_update_step.${run}`,
       value: Number(updateStep.toFixed(2)),
