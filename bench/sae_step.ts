@@ -56,8 +56,11 @@ const PAPER_VARIANTS: Record<string, { run: string; options: MethodOptions }> = 
   },
 };
 
-/** Seconds per training step, median of TIMED_STEPS after one warm-up step, per variant. */
-export async function measureSaeStep(): Promise<BenchResult[]> {
+/**
+ * Seconds per training step, median of TIMED_STEPS after one warm-up step, per variant; with
+ * the sgemm roofline measured in the same run, the share of it the step's products reach.
+ */
+export async function measureSaeStep(rooflineGflops?: number): Promise<BenchResult[]> {
   const backend = await useBackend("auto");
   const random = new SeededRandom(1);
   const x = tf.tensor2d(
@@ -96,13 +99,17 @@ export async function measureSaeStep(): Promise<BenchResult[]> {
     trainer.dispose();
     const note = `batch ${BATCH}, ${D_IN} → ${D_SAE}, tfjs ${backend}`;
     const step = median(seconds);
+    const gflops = STEP_FLOPS / step / 1e9;
+    const roofline = rooflineGflops
+      ? `, ${Math.round(100 * gflops / rooflineGflops)} % of sgemm`
+      : "";
     results.push({
       name: `sae_step.${run}`,
       value: Number(step.toFixed(2)),
       unit: "s",
-      note: `${note}, median of ${TIMED_STEPS} ordinary steps, ${
-        Math.round(STEP_FLOPS / step / 1e9)
-      } GFLOP/s of matrix products`,
+      note: `${note}, median of ${TIMED_STEPS} ordinary steps: ${
+        Math.round(BATCH / step)
+      } tokens/s, ${Math.round(gflops)} GFLOP/s of matrix products${roofline}`,
     }, {
       name: `sae_update_step.${run}`,
       value: Number(updateStep.toFixed(2)),
