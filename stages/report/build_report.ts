@@ -192,7 +192,8 @@ async function scoresSection(data: ReportData): Promise<Section> {
       },
       {
         kind: "plot",
-        caption: "Unlearning score per variant and selector; the controls repeat in both panels.",
+        caption: "Unlearning score per variant and selector; the controls (measured once, on " +
+          "the trained run0 SAE) repeat in both panels. A score of exactly 0 draws no bar.",
         svg: await renderSvg(scoresSpec(bars)),
       },
     ],

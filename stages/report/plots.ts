@@ -78,10 +78,12 @@ export function scoresSpec(bars: ScoreBar[]): VegaLiteSpec {
         },
         color: { field: "selector", type: "nominal" },
       },
-      // A score of 0.0 draws no bar; the printed value tells it from a missing one.
+      // Scores above 0 carry their value; a score of exactly 0 draws nothing (the report's
+      // table lists every score, 0 included).
       layer: [
         { mark: "bar" },
         {
+          transform: [{ filter: "datum.score > 0" }],
           mark: { type: "text", dy: -6, fontSize: 9 },
           encoding: { text: { field: "score", type: "quantitative", format: ".2f" } },
         },
