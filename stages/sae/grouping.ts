@@ -18,7 +18,9 @@ export const GROUP_CORRELATION = 0.3;
 
 /** Pearson correlation [dSae × dSae] (row-major) of features f [batch, dSae]. */
 export function featureCorrelation(features: tf.Tensor2D): Float32Array {
-  return tf.tidy(() => {
+  // The values are read outside tf.tidy: tidy searches what its function returns for tensors,
+  // element by element, which for a dSae² array (5.3 M at the paper's size) takes seconds.
+  const correlation = tf.tidy(() => {
     const batch = features.shape[0];
     const centred = tf.sub(features, tf.mean(features, 0, true));
     const covariance = tf.div(tf.matMul(centred, centred, true, false), batch);
@@ -26,8 +28,11 @@ export function featureCorrelation(features: tf.Tensor2D): Float32Array {
     // Constant features get deviation 0; dividing by 1 instead leaves their row at 0.
     const safe = tf.where(tf.greater(deviation, 1e-12), deviation, tf.onesLike(deviation));
     const outer = tf.matMul(tf.reshape(safe, [-1, 1]), tf.reshape(safe, [1, -1]));
-    return tf.div(covariance, outer).dataSync() as Float32Array;
+    return tf.div(covariance, outer);
   });
+  const values = correlation.dataSync() as Float32Array;
+  correlation.dispose();
+  return values;
 }
 
 /** Group id per feature (0, 1, …) by the greedy rule above. */
