@@ -4,8 +4,11 @@ import {
   cosineDistances,
   meanSilhouette,
 } from "../stages/sae/clustering.ts";
+import { useBackend } from "../stages/model/backend.ts";
 import { assert, assertEquals } from "./helpers/assert.ts";
 import { randomMatrix } from "./helpers/random_matrix.ts";
+
+await useBackend("wasm");
 
 /** Textbook average linkage: merge the closest pair of clusters until `k` remain. */
 function bruteForceAverageLinkage(distances: Float64Array, n: number, k: number): Int32Array {
@@ -62,6 +65,13 @@ Deno.test("the nearest-neighbour chain gives textbook average linkage at every c
       );
     }
   }
+});
+
+Deno.test("cosine distances: 0 for parallel rows, 1 for orthogonal or zero rows, 2 for opposite", () => {
+  const rows = Float32Array.from([1, 0, 2, 0, 0, 3, 0, 0, -1, 0]);
+  const distances = Array.from(cosineDistances(rows, 5, 2), (d) => Math.round(d * 1e6) / 1e6);
+  assertEquals(distances.slice(0, 5), [0, 0, 1, 1, 2]);
+  assertEquals(distances.slice(15, 20), [1, 1, 1, 0, 1]);
 });
 
 Deno.test("silhouette: a hand-computed case, and 0 for a single cluster", () => {

@@ -6,24 +6,26 @@
  * linkage is reducible, so sorting its merges by height gives the usual dendrogram. The
  * clustering's quality is the mean silhouette over the clustered features (a singleton scores 0).
  */
+import { tf } from "../model/backend.ts";
 
-/** Cosine distances [n × n] between the rows of a [n, dim] row-major matrix. */
+/**
+ * Cosine distances [n × n] between the rows of a [n, dim] row-major matrix (1 for a zero row).
+ * The Gram matrix is one matrix product (OpenBLAS when present): n = 2304 takes milliseconds
+ * instead of seconds in plain JavaScript.
+ */
 export function cosineDistances(rows: Float32Array, n: number, dim: number): Float64Array {
-  const norms = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    let square = 0;
-    for (let k = 0; k < dim; k++) square += rows[i * dim + k] ** 2;
-    norms[i] = Math.sqrt(square);
-  }
+  const cosine = tf.tidy(() => {
+    const matrix = tf.tensor2d(rows, [n, dim]);
+    const norms = tf.norm(matrix, "euclidean", 1, true);
+    const unit = tf.div(matrix, tf.maximum(norms, 1e-30));
+    return tf.matMul(unit, unit, false, true);
+  });
+  const values = cosine.dataSync(); // read outside tf.tidy (see grouping.ts)
+  cosine.dispose();
   const distances = new Float64Array(n * n);
   for (let i = 0; i < n; i++) {
-    for (let j = i + 1; j < n; j++) {
-      let dot = 0;
-      for (let k = 0; k < dim; k++) dot += rows[i * dim + k] * rows[j * dim + k];
-      const scale = norms[i] * norms[j];
-      const distance = scale > 0 ? 1 - dot / scale : 1;
-      distances[i * n + j] = distance;
-      distances[j * n + i] = distance;
+    for (let j = 0; j < n; j++) {
+      distances[i * n + j] = i === j ? 0 : 1 - values[i * n + j];
     }
   }
   return distances;
