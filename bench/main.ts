@@ -8,6 +8,7 @@ import { measureExtractThroughput } from "./extract_throughput.ts";
 import { measureParquetIo } from "./parquet_io.ts";
 import { measureSaeStep } from "./sae_step.ts";
 import { measureSgemm } from "./sgemm.ts";
+import { measureStageMemory } from "./stage_memory.ts";
 import type { BenchResult } from "./result.ts";
 
 /** The sgemm roofline of this run, for the SAE step's share of it. */
@@ -25,6 +26,7 @@ const BENCHMARKS: { title: string; measure: () => Promise<BenchResult[]> }[] = [
   },
   { title: "SAE training step at the paper's shapes", measure: () => measureSaeStep(roofline) },
   { title: "Parquet write/read of activations", measure: measureParquetIo },
+  { title: "peak memory of 02_extract and 03_train at two sizes", measure: measureStageMemory },
   { title: "fully cached make reproduce", measure: measureCachedReproduce },
 ];
 

@@ -90,6 +90,9 @@ export class ParquetChunkWriter {
   append(table: arrow.Table): void {
     const wasmTable = parquet.Table.fromIPCStream(arrow.tableToIPC(table, "stream"));
     for (const batch of wasmTable.recordBatches()) this.#push(batch);
+    // wasm memory is not garbage-collected: without this every appended table stayed on the
+    // heap (the batches keep their own references to the data).
+    wasmTable.free();
   }
 
   /** Finishes the file. */
@@ -99,20 +102,65 @@ export class ParquetChunkWriter {
   }
 }
 
+/**
+ * A Blob over bytes [start, end) of an open file, read only when asked for. parquet-wasm reads
+ * a file through `slice(…).arrayBuffer()`; node:fs's `openAsBlob` in Deno loads the whole file
+ * into memory first (a 250 MB activations file cost 580 MB), this reads just the requested
+ * ranges. Reads are serialised because they share the file's position.
+ */
+function fileRangeBlob(
+  file: Deno.FsFile,
+  range: { start: number; end: number },
+  queue: { last: Promise<unknown> },
+): Blob {
+  const { start, end } = range;
+  const readRange = async () => {
+    const bytes = new Uint8Array(end - start);
+    await file.seek(start, Deno.SeekMode.Start);
+    for (let done = 0; done < bytes.length;) {
+      const count = await file.read(bytes.subarray(done));
+      if (count === null) throw new Error(`the file ended ${bytes.length - done} bytes early`);
+      done += count;
+    }
+    return bytes.buffer;
+  };
+  return {
+    size: end - start,
+    type: "",
+    slice(from = 0, to = end - start) {
+      return fileRangeBlob(file, {
+        start: start + Math.max(0, from),
+        end: start + Math.min(to, end - start),
+      }, queue);
+    },
+    arrayBuffer() {
+      const result = queue.last.then(readRange, readRange);
+      queue.last = result;
+      return result;
+    },
+  } as unknown as Blob;
+}
+
 /** Streams a Parquet file as Arrow tables of at most `batchSize` rows, reading row group by row group. */
 export async function* readParquetBatches(
   path: string,
   options: { batchSize?: number; columns?: string[] } = {},
 ): AsyncGenerator<arrow.Table> {
-  const { openAsBlob } = await import("node:fs");
-  const file = await parquet.ParquetFile.fromFile(await openAsBlob(path));
-  const groups = file.metadata().numRowGroups();
-  for (let group = 0; group < groups; group++) {
-    const table = await file.read({
-      rowGroups: [group],
-      batchSize: options.batchSize,
-      columns: options.columns,
-    });
-    yield arrow.tableFromIPC(table.intoIPCStream());
+  const handle = await Deno.open(path);
+  try {
+    const { size } = await handle.stat();
+    const blob = fileRangeBlob(handle, { start: 0, end: size }, { last: Promise.resolve() });
+    const file = await parquet.ParquetFile.fromFile(blob);
+    const groups = file.metadata().numRowGroups();
+    for (let group = 0; group < groups; group++) {
+      const table = await file.read({
+        rowGroups: [group],
+        batchSize: options.batchSize,
+        columns: options.columns,
+      });
+      yield arrow.tableFromIPC(table.intoIPCStream());
+    }
+  } finally {
+    handle.close();
   }
 }

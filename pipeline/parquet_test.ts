@@ -1,6 +1,13 @@
 import * as arrow from "apache-arrow";
 import { assertEquals } from "../tests/helpers/assert.ts";
-import { decodeParquet, encodeParquet, PARQUET_CREATED_BY } from "./parquet.ts";
+import {
+  decodeParquet,
+  encodeParquet,
+  PARQUET_CREATED_BY,
+  ParquetChunkWriter,
+  readParquetBatches,
+  STREAM_ROW_GROUP_ROWS,
+} from "./parquet.ts";
 
 Deno.test("Parquet round-trips columns and the bytes carry the pinned writer id", () => {
   const table = arrow.tableFromArrays({
@@ -14,4 +21,41 @@ Deno.test("Parquet round-trips columns and the bytes carry the pinned writer id"
   assertEquals(new TextDecoder().decode(bytes).includes(PARQUET_CREATED_BY), true);
   // Same table, same bytes: artifacts hash the same on every machine.
   assertEquals(encodeParquet(table), bytes);
+});
+
+Deno.test("a streamed file reads back row group by row group, and an early stop closes it", async () => {
+  const directory = await Deno.makeTempDir();
+  try {
+    const path = `${directory}/stream.parquet`;
+    const writer = await ParquetChunkWriter.create(path);
+    const rows = 2 * STREAM_ROW_GROUP_ROWS + 100;
+    const ids = Int32Array.from({ length: rows }, (_, i) => i);
+    for (let start = 0; start < rows; start += 5000) {
+      const part = ids.slice(start, start + 5000);
+      writer.append(
+        new arrow.Table({
+          id: arrow.makeVector(part),
+          half: arrow.makeVector(Float32Array.from(part, (v) => v / 2)),
+        }),
+      );
+    }
+    await writer.close();
+    const seen: number[] = [];
+    let groups = 0;
+    for await (const table of readParquetBatches(path, { columns: ["id"] })) {
+      assertEquals(table.schema.fields.map((f) => f.name), ["id"]);
+      seen.push(...(table.getChild("id")!.toArray() as Int32Array));
+      groups++;
+    }
+    assertEquals(groups, 3);
+    assertEquals(seen, Array.from(ids));
+    // Stopping after the first group must release the file (the test's resource check fails
+    // otherwise).
+    for await (const table of readParquetBatches(path)) {
+      assertEquals(table.numRows, STREAM_ROW_GROUP_ROWS);
+      break;
+    }
+  } finally {
+    await Deno.remove(directory, { recursive: true });
+  }
 });
