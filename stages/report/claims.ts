@@ -39,11 +39,7 @@ function numeric(metrics: Metrics, key: string): number | null {
 /** Mean of a metric over the paper's runs (null when none has it). */
 function meanOverRuns(metrics: Metrics, preset: string, metric: string): number | null {
   const values = PAPER_RUNS.map((run) =>
-    numeric(
-      metrics,
-      `${metric.replace("<run>", run)}`
-        .replace("<preset>", preset),
-    )
+    numeric(metrics, metric.replace("<run>", run).replace("<preset>", preset))
   ).filter((v): v is number => v !== null);
   return values.length === 0 ? null : values.reduce((a, b) => a + b, 0) / values.length;
 }

@@ -17,6 +17,7 @@ import {
   type ImportanceWeights,
 } from "./importance.ts";
 import type { SaeParameters } from "./sae.ts";
+import type { VariantDiagnostics } from "./trainer.ts";
 
 /** How importance is tracked and used during training. */
 export interface TrainingImportanceOptions {
@@ -32,14 +33,10 @@ export interface TrainingImportanceOptions {
 }
 
 /** Importance-stability columns of the training log (null before the first update). */
-export interface ImportanceDiagnostics {
-  /** Variance of s over the features. */
-  importance_variance: number | null;
-  /** Top-10 % overlap of s with the previous update (the paper's "consistency"). */
-  importance_overlap: number | null;
-  /** Fraction of features pruned. */
-  pruned_fraction: number;
-}
+export type ImportanceDiagnostics = Pick<
+  VariantDiagnostics,
+  "importance_variance" | "importance_overlap" | "pruned_fraction"
+>;
 
 /** Running importance, pruning mask and schedule of one training run. */
 export class TrainingImportance {

@@ -8,7 +8,12 @@
  * others less — the reason the paper gives for grouping features.
  */
 import { tf } from "../../model/backend.ts";
-import { FeatureGrouping, meanSquaredCosine } from "../grouping.ts";
+import {
+  correlationGroups,
+  enforceMinimumGroupSize,
+  FeatureGrouping,
+  meanSquaredCosine,
+} from "../grouping.ts";
 import { baseLossTerms, createSae, disposeSae } from "../sae.ts";
 import {
   ConstrainedAdam,
@@ -23,6 +28,14 @@ export interface ContrastiveOptions {
   regroupEvery: number;
 }
 
+/** The grouped variants' settings: run1's, plus run2's diversity term and minimum group size. */
+export interface GroupedContrastiveOptions extends ContrastiveOptions {
+  /** Weight of the within-group cos² term; 0 leaves it out (run1). */
+  diversityWeight: number;
+  /** Groups smaller than this are merged into larger ones; 1 keeps every group (run1). */
+  minGroupSize: number;
+}
+
 /** A trainer whose current feature groups can be inspected (tests, the training log). */
 export interface GroupedTrainer extends SaeTrainer {
   /** Group id per feature, from the latest regrouping. */
@@ -31,32 +44,45 @@ export interface GroupedTrainer extends SaeTrainer {
   readonly regroupSteps: number[];
 }
 
-/** Creates the run1 trainer. */
-export function createCorrelationContrastiveTrainer(
+/** The training loop of both grouped variants (run1, and run2 in enhanced_selection.ts). */
+export function createGroupedContrastiveTrainer(
   settings: TrainerSettings,
-  options: ContrastiveOptions,
+  options: GroupedContrastiveOptions,
 ): GroupedTrainer {
   const sae = createSae(settings.dIn, settings.dSae, settings.init, settings.seed);
   const optimiser = new ConstrainedAdam(sae, settings);
-  const grouping = new FeatureGrouping(options.regroupEvery);
+  const grouping = new FeatureGrouping(
+    options.regroupEvery,
+    options.minGroupSize > 1
+      ? (correlation, features) =>
+        enforceMinimumGroupSize(
+          correlationGroups(correlation, features),
+          correlation,
+          options.minGroupSize,
+        )
+      : correlationGroups,
+  );
   return {
     sae,
     regroupSteps: grouping.regroupSteps,
     groups: () => grouping.groups(),
     step(x: tf.Tensor2D, step: number): StepTerms {
-      const mask = grouping.masksFor(sae, x, step).different;
+      const masks = grouping.masksFor(sae, x, step);
       return optimiser.minimise(() => {
         const { l2, l1 } = baseLossTerms(sae, x);
-        const contrastive = meanSquaredCosine(sae.decoderWeight, mask);
-        return {
-          total: tf.addN([
-            l2,
-            tf.mul(l1, settings.l1Penalty),
-            tf.mul(contrastive, options.contrastiveWeight),
-          ]) as tf.Scalar,
-          terms: { l2, l1, contrastive },
-        };
-      }, step);
+        const contrastive = meanSquaredCosine(sae.decoderWeight, masks.different);
+        const terms: Record<string, tf.Scalar> = { l2, l1, contrastive };
+        const weighted = [
+          l2,
+          tf.mul(l1, settings.l1Penalty),
+          tf.mul(contrastive, options.contrastiveWeight),
+        ];
+        if (options.diversityWeight > 0) {
+          terms.diversity = meanSquaredCosine(sae.decoderWeight, masks.same);
+          weighted.push(tf.mul(terms.diversity, options.diversityWeight));
+        }
+        return { total: tf.addN(weighted) as tf.Scalar, terms };
+      }, step) as StepTerms; // l2 and l1 are always among the terms
     },
     diagnostics: () => ({ groups: Math.max(-1, ...grouping.groups()) + 1 }),
     dispose() {
@@ -65,4 +91,16 @@ export function createCorrelationContrastiveTrainer(
       disposeSae(sae);
     },
   };
+}
+
+/** Creates the run1 trainer. */
+export function createCorrelationContrastiveTrainer(
+  settings: TrainerSettings,
+  options: ContrastiveOptions,
+): GroupedTrainer {
+  return createGroupedContrastiveTrainer(settings, {
+    ...options,
+    diversityWeight: 0,
+    minGroupSize: 1,
+  });
 }
