@@ -7,6 +7,7 @@
  */
 import { join } from "node:path";
 import { writeTextIfChanged } from "./atomic.ts";
+import { readTextIfExists } from "./files.ts";
 import { PipelineError } from "./errors.ts";
 import { prettyJson } from "./json.ts";
 import type { Session } from "./session.ts";
@@ -32,12 +33,8 @@ export function asMetrics(value: unknown, source: string): Metrics {
 
 /** Reads metrics.json as it is, or {} when there is none yet. */
 async function readCurrentMetrics(path: string): Promise<Metrics> {
-  try {
-    return asMetrics(JSON.parse(await Deno.readTextFile(path)), path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return {};
-    throw error;
-  }
+  const text = await readTextIfExists(path);
+  return text === undefined ? {} : asMetrics(JSON.parse(text), path);
 }
 
 /**
@@ -50,11 +47,8 @@ export async function writeMetrics(session: Session): Promise<string[]> {
   for (const instance of session.instances) {
     const output = session.lock.stages[instance.id]?.outputs[METRICS_OUTPUT];
     if (!output) continue;
-    let text: string;
-    try {
-      text = await Deno.readTextFile(session.store.pathFor(output.sha256));
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    const text = await readTextIfExists(session.store.pathFor(output.sha256));
+    if (text === undefined) {
       notCached.push(instance.id);
       continue;
     }

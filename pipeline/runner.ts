@@ -9,6 +9,7 @@
 import { join, resolve } from "node:path";
 import { writeTextIfChanged } from "./atomic.ts";
 import { acquireCacheLock } from "./cache_lock.ts";
+import { readTextIfExists } from "./files.ts";
 import { PipelineError, StageFailure, UsageError } from "./errors.ts";
 import {
   parseArtifactReference,
@@ -368,15 +369,9 @@ async function publishOutputs(session: Session): Promise<string[]> {
     for (const [artifact, file] of Object.entries(instance.stage.publish ?? {})) {
       const output = session.lock.stages[instance.id]?.outputs[artifact];
       if (!output) continue;
-      let bytes: Uint8Array;
-      try {
-        bytes = await Deno.readFile(session.store.pathFor(output.sha256));
-      } catch (error) {
-        if (error instanceof Deno.errors.NotFound) continue;
-        throw error;
-      }
-      const destination = join(session.paths.resultsDir, file);
-      if (await writeTextIfChanged(destination, new TextDecoder().decode(bytes))) {
+      const text = await readTextIfExists(session.store.pathFor(output.sha256));
+      if (text === undefined) continue;
+      if (await writeTextIfChanged(join(session.paths.resultsDir, file), text)) {
         changed.push(file);
       }
     }

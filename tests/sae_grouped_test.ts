@@ -14,23 +14,14 @@ import {
 } from "../stages/sae/grouping.ts";
 import { createCorrelationContrastiveTrainer } from "../stages/sae/trainers/correlation_contrastive.ts";
 import { createEnhancedSelectionTrainer } from "../stages/sae/trainers/enhanced_selection.ts";
-import type { TrainerSettings } from "../stages/sae/trainer.ts";
 import { randomMatrix } from "./helpers/random_matrix.ts";
+import { tinyTrainerSettings } from "./helpers/trainer_settings.ts";
 import { assert, assertEquals } from "./helpers/assert.ts";
 import { assertGradientMatches } from "./helpers/gradient.ts";
 
 await useBackend("wasm");
 
-const SETTINGS: TrainerSettings = {
-  dIn: 6,
-  dSae: 12,
-  learningRate: 1e-2,
-  l1Penalty: 0.04,
-  warmupSteps: 0,
-  weightDecay: 0,
-  init: "tied_unit_norm",
-  seed: 5,
-};
+const SETTINGS = tinyTrainerSettings();
 
 Deno.test("feature correlation is Pearson's, and a constant feature correlates 0", () => {
   // Columns: a; 2a + 1 (correlation 1); −a (−1); constant.

@@ -162,9 +162,12 @@ Deno.test("01_fetch through 05_controls run on a local corpus and model folder",
     assert((await logOf("run2")).groups >= 1);
     const run3 = await logOf("run3");
     assertEquals([run3.pruned_fraction, run3.silhouette], [2 / 16, null]);
+    // Range checks alone would pass for null (null >= 0 is true): require numbers.
+    assertEquals(typeof run3.importance_overlap, "number");
     assert(run3.importance_overlap >= 0 && run3.importance_overlap <= 1);
     const run4 = await logOf("run4");
     assertEquals(run4.pruned_fraction, 1 / 16);
+    assertEquals(typeof run4.silhouette, "number");
     assert(run4.silhouette >= -1 && run4.silhouette <= 1, `silhouette ${run4.silhouette}`);
     const cfg = JSON.parse(await Deno.readTextFile(objectOf("03_train@run0.trained", "cfg")));
     assertEquals([cfg.hook_name, cfg.d_in, cfg.d_sae, cfg.training_steps], [
@@ -211,6 +214,7 @@ Deno.test("01_fetch through 05_controls run on a local corpus and model folder",
     assertEquals(run4Clusters.filter((c) => c === -1).length, 1);
     assert(run4Clusters.every((c) => c < 32));
     const silhouette = metrics["score.run4.trained.silhouette"];
+    assertEquals(typeof silhouette, "number");
     assert(silhouette >= -1 && silhouette <= 1, `silhouette ${silhouette}`);
 
     // 05_controls: one spliced row, random n × multipliers, forget direction thresholds × multipliers.
