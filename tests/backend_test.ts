@@ -1,6 +1,6 @@
 /**
  * The patched wasm matMul: transposed operands and reshaped right-hand operands give exact
- * products on the wasm kernel, and the OpenBLAS path agrees with it.
+ * products on the wasm kernel, and the OpenBLAS path agrees with it; our leading-axes reductions.
  */
 import { tf, useBackend } from "../stages/model/backend.ts";
 import { openBlas, setBlasEnabled } from "../stages/model/openblas.ts";
@@ -86,4 +86,27 @@ Deno.test({
       assert(difference < 1e-4, `case ${index}: BLAS and wasm differ by ${difference}`);
     });
   },
+});
+
+Deno.test("sums and means over leading axes agree with a plain loop, other axes still work", () => {
+  const values = randomMatrix(3 * 4, 5, 31);
+  const x = tf.tensor3d(values, [3, 4, 5]);
+  const expected = (leadingRows: number, columns: number, mean: boolean) =>
+    Array.from({ length: columns }, (_, column) => {
+      let total = 0;
+      for (let row = 0; row < leadingRows; row++) total += values[row * columns + column];
+      return mean ? total / leadingRows : total;
+    });
+  assertEquals(tf.sum(x, 0).shape, [4, 5]);
+  assertClose(tf.sum(x, 0).dataSync(), expected(3, 20, false), "sum over axis 0");
+  assertClose(tf.mean(x, [1, 0]).dataSync(), expected(12, 5, true), "mean over axes 0 and 1");
+  assertEquals(tf.sum(x, [0, 1], true).shape, [1, 1, 5]);
+  // Not a leading prefix: the stock kernel (transpose, then reduce).
+  const rowSums = Array.from(
+    { length: 12 },
+    (_, row) => values.slice(row * 5, row * 5 + 5).reduce((a, b) => a + b, 0),
+  );
+  assertClose(tf.sum(x, 2).dataSync(), rowSums, "sum over axis 2");
+  const integers = tf.tensor2d([[1, 2], [3, 4]], [2, 2], "int32");
+  assertEquals(Array.from(tf.sum(integers, 0).dataSync()), [4, 6]);
 });

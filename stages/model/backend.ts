@@ -11,8 +11,10 @@ import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-layers";
 import "@tensorflow/tfjs-backend-cpu";
 import "@tensorflow/tfjs-backend-wasm";
-import { blasBatchMatMul, isWasmBackend } from "./blas_matmul.ts";
+import { blasBatchMatMul } from "./blas_matmul.ts";
 import { openBlas } from "./openblas.ts";
+import { isWasmBackend } from "./wasm_heap.ts";
+import { registerLeadingAxesReductions } from "./wasm_reductions.ts";
 
 export { tf };
 
@@ -116,6 +118,9 @@ export async function useBackend(requested: BackendName = "auto"): Promise<strin
     }
     await tf.ready();
   }
-  if (name === "wasm") patchWasmBatchMatMul();
+  if (name === "wasm") {
+    patchWasmBatchMatMul();
+    registerLeadingAxesReductions();
+  }
   return name;
 }

@@ -5,22 +5,7 @@
  */
 import type { TensorInfo } from "@tensorflow/tfjs-core";
 import type { OpenBlas } from "./openblas.ts";
-
-/** The wasm backend internals this needs (tfjs-backend-wasm's BackendWasm). */
-interface WasmBackendInternals {
-  wasm: { HEAPU8: Uint8Array };
-  dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
-  makeOutput(shape: number[], dtype: "float32"): TensorInfo;
-}
-
-/** True when `backend` exposes what blasBatchMatMul needs. */
-export function isWasmBackend(backend: unknown): backend is WasmBackendInternals {
-  const candidate = backend as Partial<WasmBackendInternals>;
-  return candidate?.wasm?.HEAPU8 instanceof Uint8Array && candidate.dataIdMap !== undefined &&
-    typeof candidate.makeOutput === "function";
-}
-
-const product = (sizes: number[]) => sizes.reduce((a, b) => a * b, 1);
+import { heapView, sizeOf, type WasmBackendInternals } from "./wasm_heap.ts";
 
 /**
  * a [...batchA, m, k] (or [..., k, m] transposed) times b [...batchB, k, n] (or [..., n, k]),
@@ -41,22 +26,18 @@ export function blasBatchMatMul(
   const batchA = a.shape.slice(0, -2);
   const batchB = b.shape.slice(0, -2);
   // Same batch shape, or one side without batch (size 1): the cases tfjs models produce.
-  const countA = product(batchA);
-  const countB = product(batchB);
+  const countA = sizeOf(batchA);
+  const countB = sizeOf(batchB);
   let batchShape: number[];
   if (countB === 1) batchShape = batchA;
   else if (countA === 1) batchShape = batchB;
   else if (batchA.join() === batchB.join()) batchShape = batchA;
   else return null;
-  const count = product(batchShape);
+  const count = sizeOf(batchShape);
   const output = backend.makeOutput([...batchShape, m, n], "float32");
-  // Views are taken after the allocation: growing the heap replaces its buffer.
-  const heap = backend.wasm.HEAPU8.buffer;
-  const view = (info: TensorInfo, length: number) =>
-    new Float32Array(heap, backend.dataIdMap.get(info.dataId)!.memoryOffset, length);
-  const aValues = view(a, countA * m * k);
-  const bValues = view(b, countB * k * n);
-  const outValues = view(output, count * m * n);
+  const aValues = heapView(backend, a, countA * m * k);
+  const bValues = heapView(backend, b, countB * k * n);
+  const outValues = heapView(backend, output, count * m * n);
   for (let i = 0; i < count; i++) {
     const aAt = countA === 1 ? 0 : i * m * k;
     const bAt = countB === 1 ? 0 : i * k * n;

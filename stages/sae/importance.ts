@@ -20,7 +20,7 @@
  * top-k: the paper's "85 % consistency".
  */
 import { tf } from "../model/backend.ts";
-import { decode, encode, type SaeParameters } from "./sae.ts";
+import { decode, encode, rowNorms, type SaeParameters } from "./sae.ts";
 
 /** Weights of the three components of eq. 3. */
 export interface ImportanceWeights {
@@ -37,7 +37,7 @@ export function batchComponents(
   return tf.tidy(() => {
     const features = encode(sae, x);
     const lossOf = (f: tf.Tensor) =>
-      tf.mean(tf.norm(tf.sub(x, decode(sae, f as tf.Tensor2D)), "euclidean", 1)) as tf.Scalar;
+      tf.mean(rowNorms(tf.sub(x, decode(sae, f as tf.Tensor2D)))) as tf.Scalar;
     const gradient = tf.grad(lossOf)(features);
     // The loss is a mean over the batch; scale back so g_i does not shrink with the batch size.
     const batch = x.shape[0];

@@ -9,7 +9,7 @@
  * (DESIGN §4). With 0 training steps (as published) the two never differ.
  */
 import { tf } from "../model/backend.ts";
-import type { SaeInit, SaeParameters } from "./sae.ts";
+import { rowNorms, type SaeInit, type SaeParameters } from "./sae.ts";
 
 /** Settings every trainer receives. */
 export interface TrainerSettings {
@@ -107,7 +107,7 @@ export class ConstrainedAdam {
           weight.assign(tf.mul(weight, 1 - rate * this.settings.weightDecay));
         }
       }
-      const norms = tf.maximum(tf.norm(decoder, "euclidean", 1, true), 1e-12);
+      const norms = tf.maximum(rowNorms(decoder, true), 1e-12);
       decoder.assign(tf.div(decoder, norms));
     });
     return terms as Record<keyof T, number> & { loss: number };

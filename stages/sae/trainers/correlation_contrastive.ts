@@ -12,7 +12,7 @@ import {
   correlationGroups,
   enforceMinimumGroupSize,
   FeatureGrouping,
-  meanSquaredCosine,
+  squaredCosineTerms,
 } from "../grouping.ts";
 import { baseLossTerms, createSae, disposeSae } from "../sae.ts";
 import {
@@ -70,18 +70,17 @@ export function createGroupedContrastiveTrainer(
       const masks = grouping.masksFor(sae, x, step);
       return optimiser.minimise(() => {
         const { l2, l1 } = baseLossTerms(sae, x);
-        const contrastive = meanSquaredCosine(sae.decoderWeight, masks.different);
-        const terms: Record<string, tf.Scalar> = { l2, l1, contrastive };
-        const weighted = [
-          l2,
-          tf.mul(l1, settings.l1Penalty),
-          tf.mul(contrastive, options.contrastiveWeight),
-        ];
+        const cosineTerms = [{ mask: masks.different, weight: options.contrastiveWeight }];
         if (options.diversityWeight > 0) {
-          terms.diversity = meanSquaredCosine(sae.decoderWeight, masks.same);
-          weighted.push(tf.mul(terms.diversity, options.diversityWeight));
+          cosineTerms.push({ mask: masks.same, weight: options.diversityWeight });
         }
-        return { total: tf.addN(weighted) as tf.Scalar, terms };
+        const { total: separation, means } = squaredCosineTerms(sae.decoderWeight, cosineTerms);
+        const terms: Record<string, tf.Scalar> = { l2, l1, contrastive: means[0] };
+        if (options.diversityWeight > 0) terms.diversity = means[1];
+        return {
+          total: tf.addN([l2, tf.mul(l1, settings.l1Penalty), separation]) as tf.Scalar,
+          terms,
+        };
       }, step) as StepTerms; // l2 and l1 are always among the terms
     },
     diagnostics: () => ({ groups: Math.max(-1, ...grouping.groups()) + 1 }),
