@@ -9,9 +9,9 @@ import {
   enforceMinimumGroupSize,
   featureCorrelation,
   groupSizes,
-  meanSquaredCosine,
   sameGroupMask,
 } from "../stages/sae/grouping.ts";
+import { SquaredCosinePenalty } from "../stages/sae/cosine_penalty.ts";
 import { createCorrelationContrastiveTrainer } from "../stages/sae/trainers/correlation_contrastive.ts";
 import { createEnhancedSelectionTrainer } from "../stages/sae/trainers/enhanced_selection.ts";
 import { randomMatrix } from "./helpers/random_matrix.ts";
@@ -22,6 +22,19 @@ import { assertGradientMatches } from "./helpers/gradient.ts";
 await useBackend("wasm");
 
 const SETTINGS = tinyTrainerSettings();
+
+/** The penalty of one term with weight 1: the mean cos² over the pairs `mask` selects. */
+function meanCosinePenalty(mask: Float32Array): SquaredCosinePenalty {
+  return new SquaredCosinePenalty([{ name: "mean", mask, weight: 1 }], Math.sqrt(mask.length));
+}
+
+/** Mean cos² between the decoder rows of the pairs `mask` selects. */
+function meanSquaredCosine(decoder: tf.Tensor2D, mask: Float32Array): number {
+  const penalty = meanCosinePenalty(mask);
+  const mean = penalty.apply(decoder).total.dataSync()[0];
+  penalty.dispose();
+  return mean;
+}
 
 Deno.test("feature correlation is Pearson's, and a constant feature correlates 0", () => {
   // Columns: a; 2a + 1 (correlation 1); −a (−1); constant.
@@ -52,13 +65,14 @@ Deno.test("greedy grouping: features correlated with the first ungrouped one joi
 
 Deno.test("the contrastive term's gradient matches finite differences", () => {
   const decoder = tf.variable(tf.tensor2d(randomMatrix(5, 4, 9), [5, 4]));
-  const mask = tf.tensor2d(differentGroupMask(Int32Array.from([0, 0, 1, 2, 1])), [5, 5]);
-  const lossOf = () => tf.tidy(() => meanSquaredCosine(decoder, mask));
+  const penalty = meanCosinePenalty(differentGroupMask(Int32Array.from([0, 0, 1, 2, 1])));
+  const lossOf = () => tf.tidy(() => penalty.apply(decoder).total);
   assertGradientMatches(lossOf, decoder, {
     indices: [0, 5, 9, 14, 19],
     epsilon: 1e-3,
     tolerance: 2e-3,
   });
+  penalty.dispose();
 });
 
 Deno.test("run1 regroups at step 0 and every regroup_every steps, and the term separates groups", () => {
@@ -73,8 +87,10 @@ Deno.test("run1 regroups at step 0 and every regroup_every steps, and the term s
       trainer.step(x, step);
       x.dispose();
     });
-    const mask = tf.tensor2d(differentGroupMask(trainer.groups()), [12, 12]);
-    const separation = meanSquaredCosine(trainer.sae.decoderWeight, mask).dataSync()[0];
+    const separation = meanSquaredCosine(
+      trainer.sae.decoderWeight,
+      differentGroupMask(trainer.groups()),
+    );
     const result = { regroupSteps: [...trainer.regroupSteps], separation };
     trainer.dispose();
     return result;
@@ -108,12 +124,13 @@ Deno.test("the same-group mask holds pairs i ≠ j of one group, and its cos² g
   assertEquals(Array.from(mask.slice(0, 5)), [0, 1, 0, 0, 0]);
   assertEquals(Array.from(mask.slice(10, 15)), [0, 0, 0, 1, 1]);
   const decoder = tf.variable(tf.tensor2d(randomMatrix(5, 4, 19), [5, 4]));
-  const maskTensor = tf.tensor2d(mask, [5, 5]);
-  assertGradientMatches(() => tf.tidy(() => meanSquaredCosine(decoder, maskTensor)), decoder, {
+  const penalty = meanCosinePenalty(mask);
+  assertGradientMatches(() => tf.tidy(() => penalty.apply(decoder).total), decoder, {
     indices: [1, 6, 10, 17],
     epsilon: 1e-3,
     tolerance: 2e-3,
   });
+  penalty.dispose();
 });
 
 Deno.test("run2 keeps every group at the minimum size, and its diversity term spreads a group", () => {
@@ -132,8 +149,10 @@ Deno.test("run2 keeps every group at the minimum size, and its diversity term sp
       x.dispose();
       sizes.push(groupSizes(trainer.groups()));
     });
-    const mask = tf.tensor2d(sameGroupMask(trainer.groups()), [12, 12]);
-    const sameGroupCosine = meanSquaredCosine(trainer.sae.decoderWeight, mask).dataSync()[0];
+    const sameGroupCosine = meanSquaredCosine(
+      trainer.sae.decoderWeight,
+      sameGroupMask(trainer.groups()),
+    );
     const result = { sizes, regroupSteps: [...trainer.regroupSteps], sameGroupCosine };
     trainer.dispose();
     return result;
@@ -148,4 +167,26 @@ Deno.test("run2 keeps every group at the minimum size, and its diversity term sp
     withTerm.sameGroupCosine < withoutTerm.sameGroupCosine,
     `cos² within groups: ${withTerm.sameGroupCosine} with the term, ${withoutTerm.sameGroupCosine} without`,
   );
+});
+
+Deno.test("two cos² terms share one penalty: total = Σ weight · mean, and its gradient is right", () => {
+  const groups = Int32Array.from([0, 0, 1, 1, 1, 2]);
+  const decoder = tf.variable(tf.tensor2d(randomMatrix(6, 4, 23), [6, 4]));
+  const penalty = new SquaredCosinePenalty([
+    { name: "contrastive", mask: differentGroupMask(groups), weight: 0.2 },
+    { name: "diversity", mask: sameGroupMask(groups), weight: 0.1 },
+  ], 6);
+  const { total, means } = penalty.apply(decoder);
+  const [contrastive, diversity] = [means.contrastive, means.diversity].map((m) => m.dataSync()[0]);
+  assert(
+    Math.abs(total.dataSync()[0] - (0.2 * contrastive + 0.1 * diversity)) < 1e-6,
+    `total ${total.dataSync()[0]}, means ${contrastive} and ${diversity}`,
+  );
+  assert(contrastive > 0 && diversity > 0, "random directions are not orthogonal");
+  assertGradientMatches(() => tf.tidy(() => penalty.apply(decoder).total), decoder, {
+    indices: [0, 7, 13, 22],
+    epsilon: 1e-3,
+    tolerance: 2e-3,
+  });
+  penalty.dispose();
 });

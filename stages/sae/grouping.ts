@@ -11,7 +11,8 @@
  *   average; when no group reaches m members, all features form one group.
  */
 import { tf } from "../model/backend.ts";
-import { encode, rowNorms, type SaeParameters } from "./sae.ts";
+import { SquaredCosinePenalty } from "./cosine_penalty.ts";
+import { encode, type SaeParameters } from "./sae.ts";
 
 /** ρ: two features whose activations correlate at least this much share a group. */
 export const GROUP_CORRELATION = 0.3;
@@ -115,87 +116,50 @@ export function sameGroupMask(groups: Int32Array): Float32Array {
   return mask;
 }
 
-/**
- * Mean squared cosine between the decoder rows W_dec [dSae, dIn] of the pairs `mask` selects:
- * 0 when those directions are orthogonal, 1 when they coincide.
- */
-export function meanSquaredCosine(decoder: tf.Tensor2D, mask: tf.Tensor2D): tf.Scalar {
-  return squaredCosineTerms(decoder, [{ mask, weight: 1 }]).total;
-}
-
-/**
- * Σ_k weight_k · (mean cos² of the decoder-row pairs mask_k selects), for decoder W_dec
- * [dSae, dIn] and symmetric pair masks [dSae, dSae]; also each term's mean, for the training log.
- * All terms share one cosine matrix C = U·Uᵀ (U = unit rows), and the gradient is written out:
- * for a symmetric weighting M, d/dU Σ M⊙C² = 4·(M⊙C)·U, one product where autodiff of
- * U·Uᵀ takes two (the terms otherwise cost three dSae³ products each, run2 has two).
- */
-export function squaredCosineTerms(
-  decoder: tf.Tensor2D,
-  terms: { mask: tf.Tensor2D; weight: number }[],
-): { total: tf.Scalar; means: tf.Scalar[] } {
-  const norms = tf.maximum(rowNorms(decoder, true), 1e-8);
-  const unit = tf.div(decoder, norms) as tf.Tensor2D;
-  const pairCounts = terms.map(({ mask }) => tf.maximum(tf.sum(mask), 1));
-  const weighting = tf.addN(
-    terms.map(({ mask, weight }, k) => tf.mul(mask, tf.div(weight, pairCounts[k]))),
-  ) as tf.Tensor2D;
-  let means: number[] = [];
-  const total = tf.customGrad((...inputs: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const [unitRows, save] = inputs as [tf.Tensor2D, tf.GradSaveFunc];
-    const cosine = tf.matMul(unitRows, unitRows, false, true);
-    const squared = tf.square(cosine);
-    // Read as numbers: the forward pass runs in a scope that frees all it does not return.
-    means = terms.map(({ mask }, k) =>
-      tf.div(tf.sum(tf.mul(squared, mask)), pairCounts[k]).dataSync()[0]
-    );
-    // Saved (not captured) so that they outlive a tf.tidy around the forward pass.
-    save([unitRows, cosine, weighting]);
-    return {
-      value: tf.sum(tf.mul(squared, weighting)),
-      gradFunc: (dy: tf.Tensor, [savedUnit, savedCosine, savedWeighting]: tf.Tensor[]) =>
-        tf.mul(
-          tf.matMul(tf.mul(savedCosine, savedWeighting) as tf.Tensor2D, savedUnit as tf.Tensor2D),
-          tf.mul(dy, 4),
-        ),
-    };
-  })(unit) as tf.Scalar;
-  return { total, means: means.map((mean) => tf.scalar(mean)) };
-}
-
 /** Turns a correlation matrix [dSae × dSae] into group ids. */
 export type GroupingRule = (correlation: Float32Array, features: number) => Int32Array;
 
+/** A cos² term over group pairs: pairs in different groups, or pairs within one group. */
+export interface GroupPairTerm {
+  name: string;
+  pairs: "different" | "same";
+  weight: number;
+}
+
 /**
  * Keeps feature groups up to date during training: regroups from the current batch at the
- * first call and every `regroupEvery` steps, and serves the pair masks as tensors.
+ * first call and every `regroupEvery` steps, and serves the cos² penalty of the current groups.
  */
 export class FeatureGrouping {
   #groups: Int32Array = new Int32Array(0);
-  #masks: { different: tf.Tensor2D; same: tf.Tensor2D } | undefined;
+  #penalty: SquaredCosinePenalty | undefined;
   readonly regroupSteps: number[] = [];
 
-  constructor(readonly regroupEvery: number, readonly rule: GroupingRule = correlationGroups) {}
+  constructor(
+    readonly regroupEvery: number,
+    readonly rule: GroupingRule,
+    readonly terms: GroupPairTerm[],
+  ) {}
 
-  /** Regroups from the batch x [batch, dIn] when `step` is due; returns the pair masks. */
-  masksFor(
-    sae: SaeParameters,
-    x: tf.Tensor2D,
-    step: number,
-  ): { different: tf.Tensor2D; same: tf.Tensor2D } {
-    if (this.#masks === undefined || step % this.regroupEvery === 0) {
+  /** Regroups from the batch x [batch, dIn] when `step` is due; returns the penalty. */
+  penaltyFor(sae: SaeParameters, x: tf.Tensor2D, step: number): SquaredCosinePenalty {
+    if (this.#penalty === undefined || step % this.regroupEvery === 0) {
       const dSae = sae.encoderBias.shape[0];
       const features = tf.tidy(() => encode(sae, x));
       this.#groups = this.rule(featureCorrelation(features), dSae);
       features.dispose();
       this.dispose();
-      this.#masks = {
-        different: tf.keep(tf.tensor2d(differentGroupMask(this.#groups), [dSae, dSae])),
-        same: tf.keep(tf.tensor2d(sameGroupMask(this.#groups), [dSae, dSae])),
+      const masks = {
+        different: () => differentGroupMask(this.#groups),
+        same: () => sameGroupMask(this.#groups),
       };
+      this.#penalty = new SquaredCosinePenalty(
+        this.terms.map(({ name, pairs, weight }) => ({ name, mask: masks[pairs](), weight })),
+        dSae,
+      );
       this.regroupSteps.push(step);
     }
-    return this.#masks;
+    return this.#penalty;
   }
 
   /** Group id per feature, from the latest regrouping. */
@@ -204,7 +168,6 @@ export class FeatureGrouping {
   }
 
   dispose(): void {
-    this.#masks?.different.dispose();
-    this.#masks?.same.dispose();
+    this.#penalty?.dispose();
   }
 }

@@ -8,12 +8,7 @@
  * others less — the reason the paper gives for grouping features.
  */
 import { tf } from "../../model/backend.ts";
-import {
-  correlationGroups,
-  enforceMinimumGroupSize,
-  FeatureGrouping,
-  squaredCosineTerms,
-} from "../grouping.ts";
+import { correlationGroups, enforceMinimumGroupSize, FeatureGrouping } from "../grouping.ts";
 import { baseLossTerms, createSae, disposeSae } from "../sae.ts";
 import {
   ConstrainedAdam,
@@ -61,25 +56,25 @@ export function createGroupedContrastiveTrainer(
           options.minGroupSize,
         )
       : correlationGroups,
+    [
+      { name: "contrastive", pairs: "different", weight: options.contrastiveWeight },
+      ...(options.diversityWeight > 0
+        ? [{ name: "diversity", pairs: "same", weight: options.diversityWeight } as const]
+        : []),
+    ],
   );
   return {
     sae,
     regroupSteps: grouping.regroupSteps,
     groups: () => grouping.groups(),
     step(x: tf.Tensor2D, step: number): StepTerms {
-      const masks = grouping.masksFor(sae, x, step);
+      const penalty = grouping.penaltyFor(sae, x, step);
       return optimiser.minimise(() => {
         const { l2, l1 } = baseLossTerms(sae, x);
-        const cosineTerms = [{ mask: masks.different, weight: options.contrastiveWeight }];
-        if (options.diversityWeight > 0) {
-          cosineTerms.push({ mask: masks.same, weight: options.diversityWeight });
-        }
-        const { total: separation, means } = squaredCosineTerms(sae.decoderWeight, cosineTerms);
-        const terms: Record<string, tf.Scalar> = { l2, l1, contrastive: means[0] };
-        if (options.diversityWeight > 0) terms.diversity = means[1];
+        const { total: separation, means } = penalty.apply(sae.decoderWeight);
         return {
           total: tf.addN([l2, tf.mul(l1, settings.l1Penalty), separation]) as tf.Scalar,
-          terms,
+          terms: { l2, l1, ...means },
         };
       }, step) as StepTerms; // l2 and l1 are always among the terms
     },
