@@ -7,6 +7,7 @@ SHELL := bash
 .DEFAULT_GOAL := help
 
 CONFIG ?= configs/default.json
+BACKEND ?=
 DENO_VERSION := 2.9.6
 DENO_LOCAL := .tools/deno/node_modules/.bin/deno
 DENO := $(or $(shell command -v deno 2>/dev/null),$(DENO_LOCAL))
@@ -15,7 +16,7 @@ PIPELINE := $(DENO) run --allow-all pipeline/cli.ts
 .PHONY: help reproduce test check stage status diff bench clean deps browser blas
 
 help:
-	@echo "make reproduce [CONFIG=configs/paper.json]   run the whole pipeline"
+	@echo "make reproduce [CONFIG=configs/paper.json] [BACKEND=tensorflow]   run the whole pipeline"
 	@echo "make test                                    format, lint, type checks and tests"
 	@echo "make stage STAGE=03_train [VARIANT=run0]     rerun one stage on cached inputs"
 	@echo "make status | make diff [A=REV] [B=REV]      what would run / what changed"
@@ -57,7 +58,7 @@ browser:
 	fi
 
 reproduce: deps blas
-	$(PIPELINE) run --config $(CONFIG)
+	$(PIPELINE) run --config $(CONFIG) $(if $(BACKEND),--backend $(BACKEND))
 
 stage: deps
 	$(PIPELINE) run --config $(CONFIG) --only $(STAGE) --force $(STAGE) $(if $(VARIANT),--variant $(VARIANT))

@@ -4,10 +4,13 @@
  * contexts of the mini-pile (the same functions the stage calls).
  */
 import { join } from "node:path";
-import { ParquetChunkWriter } from "../pipeline/parquet.ts";
 import { readJsonlZst } from "../stages/data/jsonl_zst.ts";
 import { contextRow, type TokenRow } from "../stages/data/tokens.ts";
-import { activationsTable, residualActivations } from "../stages/model/activations.ts";
+import {
+  activationsTable,
+  createActivationsWriter,
+  residualActivations,
+} from "../stages/model/activations.ts";
 import { useBackend } from "../stages/model/backend.ts";
 import { loadModel } from "../stages/model/load_model.ts";
 import type { BenchResult } from "./result.ts";
@@ -38,7 +41,7 @@ export async function measureExtractThroughput(): Promise<BenchResult[]> {
   }
   const output = await Deno.makeTempFile({ suffix: ".parquet" });
   await Deno.remove(output);
-  const writer = await ParquetChunkWriter.create(output);
+  const writer = await createActivationsWriter(output);
   // Warm-up: the first forward pass compiles the wasm kernels.
   await residualActivations(model, rows.slice(0, BATCH), { layer: LAYER, batchSize: BATCH });
   const started = performance.now();

@@ -38,12 +38,15 @@ Commands:
 Common options:
   --config FILE     config to use (default ${DEFAULT_CONFIG})
   --pipeline FILE   pipeline definition module (default ${DEFAULT_PIPELINE})
+  --backend NAME    tfjs backend instead of the config's runtime.backend: auto, wasm, cpu, or
+                    tensorflow (@tensorflow/tfjs-node-gpu or -node, when installed; README)
   -h, --help        this help
 `;
 
 const OPTIONS = {
   config: { type: "string", default: DEFAULT_CONFIG },
   pipeline: { type: "string", default: DEFAULT_PIPELINE },
+  backend: { type: "string" },
   only: { type: "string" },
   force: { type: "string" },
   variant: { type: "string" },
@@ -83,7 +86,14 @@ interface Invocation {
 }
 
 async function session({ flags, root }: Invocation): Promise<Session> {
-  return await openSession({ root, configPath: flags.config, pipelinePath: flags.pipeline });
+  return await openSession({
+    root,
+    configPath: flags.config,
+    pipelinePath: flags.pipeline,
+    overrides: flags.backend === undefined
+      ? []
+      : [{ key: ["runtime", "backend"], value: flags.backend, flag: "--backend" }],
+  });
 }
 
 async function commandRun(invocation: Invocation): Promise<number> {

@@ -35,10 +35,23 @@ export function validateConfig<Config>(
   return result.data;
 }
 
-/** Reads, parses and validates the config file at `path`; returns the config and its raw text. */
+/** A value given on the command line in place of one in the config file. */
+export interface ConfigOverride {
+  /** Key path in the config, e.g. ["runtime", "backend"]. */
+  key: string[];
+  value: unknown;
+  /** The flag that set it, for error messages (e.g. "--backend"). */
+  flag: string;
+}
+
+/**
+ * Reads, parses and validates the config file at `path`, with `overrides` applied before
+ * validation; returns the config and the file's raw text.
+ */
 export async function loadConfig<Config>(
   path: string,
   schema: z.ZodType<Config>,
+  overrides: ConfigOverride[] = [],
 ): Promise<{ config: Config; text: string }> {
   let text: string;
   try {
@@ -57,5 +70,19 @@ export async function loadConfig<Config>(
   } catch (error) {
     throw new UsageError(`config ${path} is not valid JSON: ${(error as Error).message}`);
   }
-  return { config: validateConfig(parsed, schema, path), text };
+  for (const { key, value } of overrides) setKey(parsed, key, value);
+  const source = overrides.length === 0
+    ? path
+    : `${path} (with ${overrides.map(({ flag, value }) => `${flag} ${value}`).join(", ")})`;
+  return { config: validateConfig(parsed, schema, source), text };
+}
+
+/** Sets `key` (a path of object keys) in parsed JSON, creating objects on the way. */
+function setKey(target: unknown, key: string[], value: unknown): void {
+  let node = target as Record<string, unknown>;
+  for (const part of key.slice(0, -1)) {
+    if (typeof node[part] !== "object" || node[part] === null) node[part] = {};
+    node = node[part] as Record<string, unknown>;
+  }
+  node[key[key.length - 1]] = value;
 }

@@ -4,7 +4,7 @@
  */
 import { relative, resolve } from "node:path";
 
-import { loadConfig } from "./config.ts";
+import { type ConfigOverride, loadConfig } from "./config.ts";
 import { UsageError } from "./errors.ts";
 import { expandInstances, type StageInstance } from "./graph.ts";
 import { StatCache } from "./hashing.ts";
@@ -34,6 +34,8 @@ export interface SessionOptions {
   configPath: string;
   /** Module exporting `pipeline: PipelineDefinition` (default `stages/pipeline.ts`). */
   pipelinePath: string;
+  /** Config values set on the command line (e.g. --backend). */
+  overrides?: ConfigOverride[];
 }
 
 /** Imports the pipeline definition module and checks that it exports `pipeline`. */
@@ -57,7 +59,7 @@ export async function openSession(options: SessionOptions): Promise<Session> {
   const root = resolve(options.root);
   const definition = await loadPipelineDefinition(resolve(root, options.pipelinePath));
   const configFile = resolve(root, options.configPath);
-  const { config } = await loadConfig(configFile, definition.configSchema);
+  const { config } = await loadConfig(configFile, definition.configSchema, options.overrides);
   const configPath = relative(root, configFile);
   const paths = workspacePaths(root, configPath);
   return {

@@ -4,10 +4,14 @@
  * and activations written in chunks, so memory does not grow with the number of tokens.
  * Writes `activations` (seq_id, pos, token, is_bos, act[d_model]) and `metrics`.
  */
-import { ParquetChunkWriter, readParquetBatches } from "../pipeline/parquet.ts";
+import { readParquetBatches } from "../pipeline/parquet.ts";
 import type { StageContext } from "../pipeline/stage.ts";
 import { type TokenRow, tokenRows } from "./data/tokens.ts";
-import { activationsTable, residualActivations } from "./model/activations.ts";
+import {
+  activationsTable,
+  createActivationsWriter,
+  residualActivations,
+} from "./model/activations.ts";
 import { type BackendName, useBackend } from "./model/backend.ts";
 import type { ModelSource } from "./model/load_model.ts";
 import { loadStageModel } from "./model/stage_model.ts";
@@ -47,7 +51,7 @@ export async function run(context: StageContext<ExtractParams>): Promise<void> {
       })`,
     );
   }
-  const writer = await ParquetChunkWriter.create(context.output("activations"));
+  const writer = await createActivationsWriter(context.output("activations"));
   let extracted = 0;
   let sequences = 0;
   let sumOfNorms = 0;

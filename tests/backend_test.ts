@@ -110,3 +110,13 @@ Deno.test("sums and means over leading axes agree with a plain loop, other axes 
   const integers = tf.tensor2d([[1, 2], [3, 4]], [2, 2], "int32");
   assertEquals(Array.from(tf.sum(integers, 0).dataSync()), [4, 6]);
 });
+
+Deno.test("the tensorflow backend, when not installed, is an error that says what to install", async () => {
+  const error = await useBackend("tensorflow").then(() => null, (e: Error) => e);
+  // Where tfjs-node(-gpu) is installed the backend simply starts; here it never is.
+  if (error !== null) {
+    assert(error.message.includes("@tensorflow/tfjs-node-gpu"), error.message);
+    assert(error.message.includes("--backend wasm"), error.message);
+  }
+  assertEquals(await useBackend("wasm"), "wasm");
+});

@@ -7,6 +7,7 @@ import { tf } from "./backend.ts";
 import { forward } from "./gemma2.ts";
 import type { LoadedModel } from "./load_model.ts";
 import { fixedSizeListColumn, type TokenRow } from "../data/tokens.ts";
+import { ParquetChunkWriter } from "../../pipeline/parquet.ts";
 
 /** Activations of the real (non-padding) positions of a batch of contexts. */
 export interface ActivationChunk {
@@ -99,6 +100,15 @@ async function batchResiduals(
   const values = await residual.data() as Float32Array;
   residual.dispose();
   return values;
+}
+
+/**
+ * A streaming writer for activations tables, uncompressed: residual-stream floats shrink by
+ * only ≈ 10 % under ZSTD, which cuts writing from ≈ 260 to ≈ 100 MB/s and reading from ≈ 180
+ * to ≈ 120 MB/s (`make bench`).
+ */
+export function createActivationsWriter(path: string): Promise<ParquetChunkWriter> {
+  return ParquetChunkWriter.create(path, { compress: false });
 }
 
 /** The activations table: seq_id, pos, token, is_bos, act FixedSizeList<float32>[dModel]. */

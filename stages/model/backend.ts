@@ -99,18 +99,29 @@ function patchWasmBatchMatMul(): void {
   patched = true;
 }
 
-/** Activates a backend and returns the name of the one in use (it enters cache keys). */
-export async function useBackend(requested: BackendName = "auto"): Promise<string> {
-  if (requested === "tensorflow") {
+/**
+ * Registers the "tensorflow" backend from @tensorflow/tfjs-node-gpu, or else -node (CPU
+ * libtensorflow); neither is a dependency, so a missing one is an error that says what to do.
+ */
+async function loadTensorflowBinding(): Promise<void> {
+  for (const name of ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"]) {
     try {
-      await import("@tensorflow/tfjs-node-gpu" as string);
+      await import(name);
+      return;
     } catch {
-      throw new Error(
-        'backend "tensorflow" needs @tensorflow/tfjs-node-gpu (or -node), which is not installed; ' +
-          "see the README section on running the paper config on a GPU",
-      );
+      // Not installed (or its native library failed to load): try the next one.
     }
   }
+  throw new Error(
+    'backend "tensorflow" needs @tensorflow/tfjs-node-gpu (or @tensorflow/tfjs-node), and ' +
+      "neither is installed; see the README section on running the paper config on a GPU, " +
+      "or use --backend wasm",
+  );
+}
+
+/** Activates a backend and returns the name of the one in use (it enters cache keys). */
+export async function useBackend(requested: BackendName = "auto"): Promise<string> {
+  if (requested === "tensorflow") await loadTensorflowBinding();
   const name = requested === "auto" ? "wasm" : requested;
   if (tf.getBackend() !== name) {
     if (!await tf.setBackend(name)) {
