@@ -26,7 +26,10 @@ const BENCHMARKS: { title: string; measure: () => Promise<BenchResult[]> }[] = [
   },
   { title: "SAE training step at the paper's shapes", measure: () => measureSaeStep(roofline) },
   { title: "Parquet write/read of activations", measure: measureParquetIo },
-  { title: "peak memory of 02_extract and 03_train at two sizes", measure: measureStageMemory },
+  {
+    title: "peak memory of every stage, and of the streaming ones at two sizes",
+    measure: measureStageMemory,
+  },
   { title: "fully cached make reproduce", measure: measureCachedReproduce },
 ];
 
