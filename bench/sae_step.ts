@@ -41,13 +41,14 @@ const PAPER_VARIANTS: Record<
   },
   enhanced_selection: {
     run: "run2",
-    productFlops: PLAIN_STEP_FLOPS + COSINE_FLOPS,
     options: {
       contrastive_weight: 0.2,
       diversity_weight: 0.1,
       min_group_size: 5,
       regroup_every: 100,
     },
+    productFlops: PLAIN_STEP_FLOPS + COSINE_FLOPS,
+  },
   },
   adaptive_pruning: {
     run: "run3",

@@ -63,10 +63,7 @@ export class ParquetChunkWriter {
     this.#done = done(source);
   }
 
-  /**
-   * Opens `path` for writing; ZSTD-compressed unless `compress` is false (float activations
-   * shrink by only ≈ 10 % and compressing them halves the write speed).
-   */
+  /** Opens `path` for writing; ZSTD-compressed unless `compress` is false. */
   static async create(
     path: string,
     options: { compress: boolean } = { compress: true },

@@ -74,3 +74,13 @@ Deno.test("the CLI exits 2 on a bad config", async () => {
   assertEquals(code, 2);
   assertStringIncludes(errors.join("\n"), "runtime.backend");
 });
+
+Deno.test("a command-line override replaces the file's value, and a bad one names its flag", async () => {
+  const override = (value: string) => [{ key: ["runtime", "backend"], value, flag: "--backend" }];
+  const { config } = await loadConfig(DEFAULT, configSchema, override("cpu"));
+  assertEquals(config.runtime.backend, "cpu");
+  await assertRejects(
+    () => loadConfig(DEFAULT, configSchema, override("gpu")),
+    `config ${DEFAULT} (with --backend gpu) is not valid:\n  - runtime.backend:`,
+  );
+});

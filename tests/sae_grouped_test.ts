@@ -15,7 +15,7 @@ import { SquaredCosinePenalty } from "../stages/sae/cosine_penalty.ts";
 import { createCorrelationContrastiveTrainer } from "../stages/sae/trainers/correlation_contrastive.ts";
 import { createEnhancedSelectionTrainer } from "../stages/sae/trainers/enhanced_selection.ts";
 import { randomMatrix } from "./helpers/random_matrix.ts";
-import { tinyTrainerSettings } from "./helpers/trainer_settings.ts";
+import { tinyTrainerSettings, trainOnBatches } from "./helpers/trainer_settings.ts";
 import { assert, assertEquals } from "./helpers/assert.ts";
 import { assertGradientMatches } from "./helpers/gradient.ts";
 
@@ -26,6 +26,20 @@ const SETTINGS = tinyTrainerSettings();
 /** The penalty of one term with weight 1: the mean cos² over the pairs `mask` selects. */
 function meanCosinePenalty(mask: Float32Array): SquaredCosinePenalty {
   return new SquaredCosinePenalty([{ name: "mean", mask, weight: 1 }], Math.sqrt(mask.length));
+}
+
+/** Finite differences against the penalty's written-out gradient at `indices`; frees it. */
+function assertPenaltyGradient(
+  penalty: SquaredCosinePenalty,
+  decoder: tf.Variable<tf.Rank.R2>,
+  indices: number[],
+): void {
+  assertGradientMatches(() => tf.tidy(() => penalty.apply(decoder).total), decoder, {
+    indices,
+    epsilon: 1e-3,
+    tolerance: 2e-3,
+  });
+  penalty.dispose();
 }
 
 /** Mean cos² between the decoder rows of the pairs `mask` selects. */
@@ -66,13 +80,7 @@ Deno.test("greedy grouping: features correlated with the first ungrouped one joi
 Deno.test("the contrastive term's gradient matches finite differences", () => {
   const decoder = tf.variable(tf.tensor2d(randomMatrix(5, 4, 9), [5, 4]));
   const penalty = meanCosinePenalty(differentGroupMask(Int32Array.from([0, 0, 1, 2, 1])));
-  const lossOf = () => tf.tidy(() => penalty.apply(decoder).total);
-  assertGradientMatches(lossOf, decoder, {
-    indices: [0, 5, 9, 14, 19],
-    epsilon: 1e-3,
-    tolerance: 2e-3,
-  });
-  penalty.dispose();
+  assertPenaltyGradient(penalty, decoder, [0, 5, 9, 14, 19]);
 });
 
 Deno.test("run1 regroups at step 0 and every regroup_every steps, and the term separates groups", () => {
@@ -82,11 +90,7 @@ Deno.test("run1 regroups at step 0 and every regroup_every steps, and the term s
       contrastiveWeight,
       regroupEvery: 5,
     });
-    batches.forEach((batch, step) => {
-      const x = tf.tensor2d(batch, [64, 6]);
-      trainer.step(x, step);
-      x.dispose();
-    });
+    trainOnBatches(trainer, batches);
     const separation = meanSquaredCosine(
       trainer.sae.decoderWeight,
       differentGroupMask(trainer.groups()),
@@ -124,13 +128,7 @@ Deno.test("the same-group mask holds pairs i ≠ j of one group, and its cos² g
   assertEquals(Array.from(mask.slice(0, 5)), [0, 1, 0, 0, 0]);
   assertEquals(Array.from(mask.slice(10, 15)), [0, 0, 0, 1, 1]);
   const decoder = tf.variable(tf.tensor2d(randomMatrix(5, 4, 19), [5, 4]));
-  const penalty = meanCosinePenalty(mask);
-  assertGradientMatches(() => tf.tidy(() => penalty.apply(decoder).total), decoder, {
-    indices: [1, 6, 10, 17],
-    epsilon: 1e-3,
-    tolerance: 2e-3,
-  });
-  penalty.dispose();
+  assertPenaltyGradient(meanCosinePenalty(mask), decoder, [1, 6, 10, 17]);
 });
 
 Deno.test("run2 keeps every group at the minimum size, and its diversity term spreads a group", () => {
@@ -143,12 +141,7 @@ Deno.test("run2 keeps every group at the minimum size, and its diversity term sp
       regroupEvery: 5,
     });
     const sizes: number[][] = [];
-    batches.forEach((batch, step) => {
-      const x = tf.tensor2d(batch, [64, 6]);
-      trainer.step(x, step);
-      x.dispose();
-      sizes.push(groupSizes(trainer.groups()));
-    });
+    trainOnBatches(trainer, batches, () => sizes.push(groupSizes(trainer.groups())));
     const sameGroupCosine = meanSquaredCosine(
       trainer.sae.decoderWeight,
       sameGroupMask(trainer.groups()),
@@ -183,10 +176,5 @@ Deno.test("two cos² terms share one penalty: total = Σ weight · mean, and its
     `total ${total.dataSync()[0]}, means ${contrastive} and ${diversity}`,
   );
   assert(contrastive > 0 && diversity > 0, "random directions are not orthogonal");
-  assertGradientMatches(() => tf.tidy(() => penalty.apply(decoder).total), decoder, {
-    indices: [0, 7, 13, 22],
-    epsilon: 1e-3,
-    tolerance: 2e-3,
-  });
-  penalty.dispose();
+  assertPenaltyGradient(penalty, decoder, [0, 7, 13, 22]);
 });

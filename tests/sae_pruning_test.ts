@@ -16,7 +16,7 @@ import { createTrainer } from "../stages/sae/trainers/registry.ts";
 import { assert, assertEquals, assertRejects } from "./helpers/assert.ts";
 import { assertGradientMatches } from "./helpers/gradient.ts";
 import { randomMatrix } from "./helpers/random_matrix.ts";
-import { tinyTrainerSettings } from "./helpers/trainer_settings.ts";
+import { tinyTrainerSettings, trainOnBatches } from "./helpers/trainer_settings.ts";
 
 await useBackend("wasm");
 
@@ -50,10 +50,7 @@ Deno.test("run3 prunes nothing during the warm-up, then exactly the least import
   const trainer = createAdaptivePruningTrainer(SETTINGS, OPTIONS);
   const zeroedAfter: number[][] = [];
   let lowestAtPruning: number[] = [];
-  BATCHES.forEach((batch, step) => {
-    const x = tf.tensor2d(batch, [64, 6]);
-    trainer.step(x, step);
-    x.dispose();
+  trainOnBatches(trainer, BATCHES, (step) => {
     if (step === 10) {
       const scores = trainer.importance.tracker.scores!;
       lowestAtPruning = [...scores.keys()].sort((a, b) => scores[a] - scores[b]).slice(0, 3);
@@ -117,12 +114,11 @@ Deno.test("run4 reclusters at every importance update and selects the cluster wi
     { ...OPTIONS, pruneFraction: 0.1, clusters: 4 },
   );
   const snapshots: string[] = [];
-  BATCHES.slice(0, 11).forEach((batch, step) => {
-    const x = tf.tensor2d(batch, [64, 6]);
-    trainer.step(x, step);
-    x.dispose();
-    snapshots.push(Array.from(trainer.clusters()).join(","));
-  });
+  trainOnBatches(
+    trainer,
+    BATCHES.slice(0, 11),
+    () => snapshots.push(Array.from(trainer.clusters()).join(",")),
+  );
   assertEquals(trainer.importance.updateSteps, [0, 5, 10]);
   // Clusters change only at updates (steps 0, 5 and 10).
   for (const step of [1, 2, 3, 4, 6, 7, 8, 9]) assertEquals(snapshots[step], snapshots[step - 1]);

@@ -104,18 +104,20 @@ function patchWasmBatchMatMul(): void {
  * libtensorflow); neither is a dependency, so a missing one is an error that says what to do.
  */
 async function loadTensorflowBinding(): Promise<void> {
+  const failures: string[] = [];
   for (const name of ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"]) {
     try {
       await import(name);
       return;
-    } catch {
-      // Not installed (or its native library failed to load): try the next one.
+    } catch (error) {
+      // Not installed, or installed with a native library that failed to load: say which.
+      failures.push(`${name}: ${(error as Error).message.split("\n")[0]}`);
     }
   }
   throw new Error(
     'backend "tensorflow" needs @tensorflow/tfjs-node-gpu (or @tensorflow/tfjs-node), and ' +
-      "neither is installed; see the README section on running the paper config on a GPU, " +
-      "or use --backend wasm",
+      "neither could be loaded; see the README section on running the paper config on a GPU, " +
+      `or use --backend wasm (${failures.join("; ")})`,
   );
 }
 

@@ -7,6 +7,7 @@
  * clustering's quality is the mean silhouette over the clustered features (a singleton scores 0).
  */
 import { tf } from "../model/backend.ts";
+import { unitRows } from "./sae.ts";
 
 /**
  * Cosine distances [n × n] between the rows of a [n, dim] row-major matrix (1 for a zero row).
@@ -15,9 +16,7 @@ import { tf } from "../model/backend.ts";
  */
 export function cosineDistances(rows: Float32Array, n: number, dim: number): Float64Array {
   const cosine = tf.tidy(() => {
-    const matrix = tf.tensor2d(rows, [n, dim]);
-    const norms = tf.norm(matrix, "euclidean", 1, true);
-    const unit = tf.div(matrix, tf.maximum(norms, 1e-30));
+    const unit = unitRows(tf.tensor2d(rows, [n, dim]));
     return tf.matMul(unit, unit, false, true);
   });
   const values = cosine.dataSync(); // read outside tf.tidy (see grouping.ts)

@@ -10,7 +10,7 @@
  * two (autodiff of two separate terms took six dSae³ products, now two).
  */
 import { tf } from "../model/backend.ts";
-import { rowNorms } from "./sae.ts";
+import { unitRows } from "./sae.ts";
 
 /** One term: a symmetric pair mask [dSae × dSae] (row-major, 1 = pair counted) and its weight. */
 export interface PairTerm {
@@ -41,7 +41,7 @@ export class SquaredCosinePenalty {
    * for the training log. Valid until dispose(): the gradient reads the weighting.
    */
   apply(decoder: tf.Tensor2D): { total: tf.Scalar; means: Record<string, tf.Scalar> } {
-    const unit = tf.div(decoder, tf.maximum(rowNorms(decoder, true), 1e-8)) as tf.Tensor2D;
+    const unit = unitRows(decoder);
     const weighting = this.#weighting;
     let means: Record<string, number> = {};
     const total = tf.customGrad((...inputs: (tf.Tensor | tf.GradSaveFunc)[]) => {

@@ -149,12 +149,10 @@ export class FeatureGrouping {
       this.#groups = this.rule(featureCorrelation(features), dSae);
       features.dispose();
       this.dispose();
-      const masks = {
-        different: () => differentGroupMask(this.#groups),
-        same: () => sameGroupMask(this.#groups),
-      };
+      const maskOf = (pairs: GroupPairTerm["pairs"]) =>
+        pairs === "different" ? differentGroupMask(this.#groups) : sameGroupMask(this.#groups);
       this.#penalty = new SquaredCosinePenalty(
-        this.terms.map(({ name, pairs, weight }) => ({ name, mask: masks[pairs](), weight })),
+        this.terms.map(({ name, pairs, weight }) => ({ name, mask: maskOf(pairs), weight })),
         dSae,
       );
       this.regroupSteps.push(step);

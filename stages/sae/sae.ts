@@ -70,6 +70,11 @@ export function rowNorms(matrix: tf.Tensor2D, keepDims = false): tf.Tensor {
   return tf.sqrt(tf.sum(tf.square(matrix), 1, keepDims));
 }
 
+/** The rows of a [rows, cols] matrix scaled to unit L2 norm (zero rows stay zero). */
+export function unitRows(matrix: tf.Tensor2D): tf.Tensor2D {
+  return tf.div(matrix, tf.maximum(rowNorms(matrix, true), 1e-12));
+}
+
 /** Reconstruction x̂ [batch, dIn] of features f [batch, dSae]. */
 export function decode(sae: SaeParameters, features: tf.Tensor2D): tf.Tensor2D {
   return tf.add(tf.matMul(features, sae.decoderWeight), sae.decoderBias);

@@ -9,7 +9,7 @@
  * (DESIGN §4). With 0 training steps (as published) the two never differ.
  */
 import { tf } from "../model/backend.ts";
-import { rowNorms, type SaeInit, type SaeParameters } from "./sae.ts";
+import { type SaeInit, type SaeParameters, unitRows } from "./sae.ts";
 
 /** Settings every trainer receives. */
 export interface TrainerSettings {
@@ -107,8 +107,7 @@ export class ConstrainedAdam {
           weight.assign(tf.mul(weight, 1 - rate * this.settings.weightDecay));
         }
       }
-      const norms = tf.maximum(rowNorms(decoder, true), 1e-12);
-      decoder.assign(tf.div(decoder, norms));
+      decoder.assign(unitRows(decoder));
     });
     return terms as Record<keyof T, number> & { loss: number };
   }

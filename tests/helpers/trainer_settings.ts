@@ -1,5 +1,6 @@
-/** The small trainer settings the SAE mechanism tests share. */
-import type { TrainerSettings } from "../../stages/sae/trainer.ts";
+/** The small trainer settings and the training loop the SAE mechanism tests share. */
+import { tf } from "../../stages/model/backend.ts";
+import type { SaeTrainer, TrainerSettings } from "../../stages/sae/trainer.ts";
 
 /** 6 → 12 → 6, a fast learning rate, no weight decay; `overrides` adjusts per test file. */
 export function tinyTrainerSettings(overrides: Partial<TrainerSettings> = {}): TrainerSettings {
@@ -14,4 +15,22 @@ export function tinyTrainerSettings(overrides: Partial<TrainerSettings> = {}): T
     seed: 5,
     ...overrides,
   };
+}
+
+/**
+ * One step per batch ([rows, dIn] row-major; step = the batch's index), calling `afterStep`
+ * after each so that a test can record the trainer's state.
+ */
+export function trainOnBatches(
+  trainer: SaeTrainer,
+  batches: Float32Array[],
+  afterStep: (step: number) => void = () => {},
+): void {
+  const dIn = trainer.sae.encoderWeight.shape[0];
+  batches.forEach((batch, step) => {
+    const x = tf.tensor2d(batch, [batch.length / dIn, dIn]);
+    trainer.step(x, step);
+    x.dispose();
+    afterStep(step);
+  });
 }
