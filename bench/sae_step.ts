@@ -49,21 +49,20 @@ const PAPER_VARIANTS: Record<
     },
     productFlops: PLAIN_STEP_FLOPS + COSINE_FLOPS,
   },
-  },
   adaptive_pruning: {
     run: "run3",
-    productFlops: PLAIN_STEP_FLOPS,
     options: { prune_fraction: 0.1, unlearning_weight: 0.3, importance: PAPER_IMPORTANCE },
+    productFlops: PLAIN_STEP_FLOPS,
   },
   hierarchical_clustering: {
     run: "run4",
-    productFlops: PLAIN_STEP_FLOPS,
     options: {
       clusters: 32,
       prune_fraction: 0.05,
       unlearning_weight: 0.3,
       importance: PAPER_IMPORTANCE,
     },
+    productFlops: PLAIN_STEP_FLOPS,
   },
 };
 
