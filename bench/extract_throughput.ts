@@ -51,7 +51,7 @@ export async function measureExtractThroughput(): Promise<BenchResult[]> {
       layer: LAYER,
       batchSize: BATCH,
     });
-    writer.append(activationsTable(chunk, model.tokenizer.bosId));
+    await writer.append(activationsTable(chunk, model.tokenizer.bosId));
     tokens += chunk.seqIds.length;
   }
   await writer.close();

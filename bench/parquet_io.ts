@@ -28,7 +28,9 @@ export async function measureParquetIo(): Promise<BenchResult[]> {
   try {
     let started = performance.now();
     const writer = await createActivationsWriter(path);
-    for (let done = 0; done < ROWS; done += CHUNK_ROWS) writer.append(activationsTable(chunk, 2));
+    for (let done = 0; done < ROWS; done += CHUNK_ROWS) {
+      await writer.append(activationsTable(chunk, 2));
+    }
     await writer.close();
     const writeSeconds = (performance.now() - started) / 1000;
     started = performance.now();

@@ -9,6 +9,7 @@ import { acquireCacheLock } from "./cache_lock.ts";
 import { describeError, exitCodeFor, UsageError } from "./errors.ts";
 import { diffResults, formatDiff } from "./diff.ts";
 import { collectGarbage, verifyCache } from "./maintenance.ts";
+import { pinMallocMmapThreshold } from "./memory.ts";
 import { planPipeline, runPipeline } from "./runner.ts";
 import { loadPipelineDefinition, openSession, type Session } from "./session.ts";
 import { fromFileUrl, toFileUrl } from "./paths.ts";
@@ -274,4 +275,7 @@ export async function main(
   }
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) {
+  pinMallocMmapThreshold();
+  Deno.exit(await main(Deno.args));
+}

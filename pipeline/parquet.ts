@@ -48,11 +48,16 @@ export const STREAM_ROW_GROUP_ROWS = 8192;
 export class ParquetChunkWriter {
   #pending: ((batch: parquet.RecordBatch | null) => void)[] = [];
   #queued: (parquet.RecordBatch | null)[] = [];
+  /** Appends waiting for the encoder to take every queued batch. */
+  #drainWaiters: (() => void)[] = [];
   #done: Promise<void>;
 
   private constructor(done: (source: ReadableStream) => Promise<void>) {
     const source = new ReadableStream<parquet.RecordBatch>({
       pull: async (controller) => {
+        if (this.#queued.length === 0) {
+          for (const drained of this.#drainWaiters.splice(0)) drained();
+        }
         const next = this.#queued.length > 0
           ? this.#queued.shift()!
           : await new Promise<parquet.RecordBatch | null>((resolve) => this.#pending.push(resolve));
@@ -91,13 +96,22 @@ export class ParquetChunkWriter {
     else this.#queued.push(item);
   }
 
-  /** Appends the rows of `table` (same schema every time). */
-  append(table: arrow.Table): void {
+  /**
+   * Appends the rows of `table` (same schema every time); resolves once the encoder has taken
+   * them. Waiting is what bounds memory: a caller that never yields to the event loop (a
+   * forward pass between appends) would otherwise queue the whole file before a byte is
+   * written.
+   */
+  async append(table: arrow.Table): Promise<void> {
     const wasmTable = parquet.Table.fromIPCStream(arrow.tableToIPC(table, "stream"));
     for (const batch of wasmTable.recordBatches()) this.#push(batch);
     // wasm memory is not garbage-collected: without this every appended table stayed on the
     // heap (the batches keep their own references to the data).
     wasmTable.free();
+    if (this.#queued.length === 0) return;
+    const drained = new Promise<void>((resolve) => this.#drainWaiters.push(resolve));
+    // A failed write (disk full, say) ends the stream: report it instead of waiting forever.
+    await Promise.race([drained, this.#done]);
   }
 
   /** Finishes the file. */

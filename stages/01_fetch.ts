@@ -52,10 +52,10 @@ export async function run(context: StageContext<FetchParams>): Promise<void> {
   let realTokens = 0;
   let pendingDocs: { docId: number; pileSetName: string; text: string }[] = [];
   let pendingRows: TokenRow[] = [];
-  const flush = () => {
+  const flush = async () => {
     if (pendingDocs.length === 0) return;
-    documents.append(documentsTable(pendingDocs));
-    tokens.append(tokensTable(pendingRows, params.context_length));
+    await documents.append(documentsTable(pendingDocs));
+    await tokens.append(tokensTable(pendingRows, params.context_length));
     pendingDocs = [];
     pendingRows = [];
   };
@@ -77,10 +77,10 @@ export async function run(context: StageContext<FetchParams>): Promise<void> {
       pendingRows.push(row);
       docId++;
       context.progress.advance();
-      if (pendingDocs.length >= CHUNK_DOCUMENTS) flush();
+      if (pendingDocs.length >= CHUNK_DOCUMENTS) await flush();
     }
   }
-  flush();
+  await flush();
   await documents.close();
   await tokens.close();
   context.progress.finish();

@@ -73,7 +73,7 @@ export async function run(context: StageContext<ExtractParams>): Promise<void> {
       onTokens: (tokens) => context.progress.advance(tokens),
     });
     sumOfNorms += sumOfRowNorms(chunk.activations, chunk.dModel);
-    writer.append(activationsTable(chunk, model.tokenizer.bosId));
+    await writer.append(activationsTable(chunk, model.tokenizer.bosId));
     extracted += chunk.seqIds.length;
     sequences += window.length;
     window = [];

@@ -110,3 +110,32 @@ Deno.test("weights survive a round trip to HF layout", async () => {
     assertEquals(back.get(name)!.data, tensor.data, name);
   }
 });
+
+Deno.test("peak memory of a forward pass does not grow with depth: each layer's intermediates are freed", async () => {
+  const ids = Array.from(
+    { length: 8 },
+    (_, b) => Array.from({ length: 32 }, (_, t) => (b + t) % 37),
+  );
+  async function peakBytes(layers: number): Promise<number> {
+    const config = tinyConfig({ num_hidden_layers: layers });
+    const weights = fromHfTensors(randomTensors(config), config, "test");
+    const before = tf.memory().numBytes;
+    const info = await tf.profile(() => {
+      tf.tidy(() => {
+        forward(weights, config, tf.tensor2d(ids, undefined, "int32"), {
+          hook: { layer: layers - 1 },
+          stopAtHook: true,
+        });
+      });
+    });
+    return info.peakBytes - before;
+  }
+  const shallow = await peakBytes(1);
+  const deep = await peakBytes(8);
+  // Seven more layers may add their outputs (8·32·16 floats, 16 KiB each); the attention
+  // scores of one layer alone are 128 KiB, so keeping every layer's would add megabytes.
+  assert(
+    deep < shallow + 7 * 32 * 1024,
+    `8 layers peaked at ${deep} bytes, 1 layer at ${shallow}: intermediates are kept across layers`,
+  );
+});

@@ -191,6 +191,30 @@ function mlp(x: tf.Tensor3D, weights: Gemma2LayerWeights): tf.Tensor3D {
   return tf.reshape(tf.matMul(activated, weights.down), [batch, time, hidden]);
 }
 
+/** One decoder layer: residual [batch, time, hidden] float32 in, the same shape out. */
+function decoderLayer(
+  x: tf.Tensor3D,
+  weights: Gemma2LayerWeights,
+  context: { config: Gemma2Config; cos: tf.Tensor2D; sin: tf.Tensor2D; bias: tf.Tensor4D },
+): tf.Tensor3D {
+  const { config } = context;
+  // Attention and the MLP each get a tidy too, so that at most one of them holds its
+  // intermediates at a time.
+  const attended = tf.tidy(() =>
+    attention(
+      rmsNorm(x, weights.inputNorm, config.rms_norm_eps) as tf.Tensor3D,
+      weights,
+      config,
+      context,
+    )
+  );
+  const mid = tf.add(x, rmsNorm(attended, weights.postAttentionNorm, config.rms_norm_eps));
+  const fed = tf.tidy(() =>
+    mlp(rmsNorm(mid, weights.preFeedforwardNorm, config.rms_norm_eps) as tf.Tensor3D, weights)
+  );
+  return tf.add(mid, rmsNorm(fed, weights.postFeedforwardNorm, config.rms_norm_eps));
+}
+
 /** Runs the model on token ids [batch, time] (int32). Call inside `tf.tidy`. */
 export function forward(
   weights: Gemma2Weights,
@@ -221,21 +245,13 @@ export function forward(
     x = tf.reshape(tf.mul(embedded, Math.sqrt(hidden)), [batch, time, hidden]) as tf.Tensor3D;
   }
   for (let layer = firstLayer; layer < weights.layers.length; layer++) {
-    const w = weights.layers[layer];
     const bias = isSlidingLayer(layer) ? slidingBias : globalBias;
-    const attended = attention(
-      rmsNorm(x, w.inputNorm, config.rms_norm_eps) as tf.Tensor3D,
-      w,
-      config,
-      {
-        cos,
-        sin,
-        bias,
-      },
-    );
-    x = tf.add(x, rmsNorm(attended, w.postAttentionNorm, config.rms_norm_eps));
-    const fed = mlp(rmsNorm(x, w.preFeedforwardNorm, config.rms_norm_eps) as tf.Tensor3D, w);
-    x = tf.add(x, rmsNorm(fed, w.postFeedforwardNorm, config.rms_norm_eps));
+    const input = x;
+    // One tidy per layer: a layer's intermediates (≈ 30 activations of [batch, time, ·]) are
+    // freed before the next layer runs, instead of all layers' staying alive until the caller's
+    // tidy ends; memory then does not grow with depth. Gradients still flow: the tape keeps
+    // what the backward pass needs.
+    x = tf.tidy(() => decoderLayer(input, weights.layers[layer], { config, cos, sin, bias }));
     if (options.hook?.layer === layer) {
       result.residual = x;
       if (options.stopAtHook) return result;
