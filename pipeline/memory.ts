@@ -28,16 +28,16 @@ export function peakRssMiB(): number {
 
 /** glibc's `mallopt` parameter number for the mmap threshold (malloc.h: M_MMAP_THRESHOLD). */
 const M_MMAP_THRESHOLD = -3;
-/** glibc's default threshold: blocks from 128 KiB up go straight to mmap. */
-const MMAP_THRESHOLD_BYTES = 128 << 10;
+/** Blocks from this size up are mmapped and so returned to the system when freed. */
+const MMAP_THRESHOLD_BYTES = 4 << 20;
 
 /**
- * Pins glibc's mmap threshold at its default (128 KiB) for this process; false where there is
- * no glibc or FFI is not permitted. glibc raises the threshold each time a large block is freed,
- * so a streaming stage's repeated multi-MiB buffers (activations, Arrow IPC bytes) end up in the
- * malloc heap, which fragments and keeps growing: peak memory of 02_extract rose ≈ 15 % per 4×
- * tokens. Pinned, such blocks are returned to the system when freed (same as
- * `MALLOC_MMAP_THRESHOLD_=131072`).
+ * Pins glibc's mmap threshold at 4 MiB for this process; false where there is no glibc or FFI
+ * is not permitted. glibc raises the threshold (up to 32 MiB) each time a large block is freed,
+ * so a streaming stage's repeated multi-MiB buffers (a window's activations, its Arrow IPC
+ * bytes) end up in the malloc heap, which fragments: peak memory of 02_extract grew ≈ 15 % per
+ * 4× tokens, and ≈ 3 % pinned. Not lower: at glibc's default 128 KiB, every 1 MiB batch of
+ * SAE training would be a fresh mmap, ≈ 20 % slower steps.
  */
 export function pinMallocMmapThreshold(): boolean {
   if (Deno.build.os !== "linux" || Deno.build.env !== "gnu") return false;
