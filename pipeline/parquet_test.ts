@@ -1,11 +1,12 @@
 import * as arrow from "apache-arrow";
-import { assertEquals } from "../tests/helpers/assert.ts";
+import { assertEquals, assertRejects } from "../tests/helpers/assert.ts";
 import {
   decodeParquet,
   encodeParquet,
   PARQUET_CREATED_BY,
   ParquetChunkWriter,
   readParquetBatches,
+  requiredColumnsTable,
   STREAM_ROW_GROUP_ROWS,
 } from "./parquet.ts";
 
@@ -21,6 +22,33 @@ Deno.test("Parquet round-trips columns and the bytes carry the pinned writer id"
   assertEquals(new TextDecoder().decode(bytes).includes(PARQUET_CREATED_BY), true);
   // Same table, same bytes: artifacts hash the same on every machine.
   assertEquals(encodeParquet(table), bytes);
+});
+
+Deno.test("a table of required columns declares them non-null and round-trips its values", async () => {
+  const table = requiredColumnsTable({
+    id: arrow.makeVector(Int32Array.from([4, 5])),
+    flag: arrow.vectorFromArray([true, false], new arrow.Bool()),
+  });
+  assertEquals(table.schema.fields.map((field) => [field.name, field.nullable]), [
+    ["id", false],
+    ["flag", false],
+  ]);
+  const back = decodeParquet(encodeParquet(table));
+  assertEquals(back.schema.fields.map((field) => field.nullable), [false, false]);
+  assertEquals(back.getChild("id")!.toArray(), Int32Array.from([4, 5]));
+  assertEquals([...back.getChild("flag")!], [true, false]);
+  await assertRejects(
+    () =>
+      requiredColumnsTable({
+        id: arrow.makeVector(Int32Array.from([1, 2, 3])),
+        other: arrow.makeVector(Int32Array.from([1])),
+      }),
+    'column "other" has 1 rows, expected 3',
+  );
+  await assertRejects(
+    () => requiredColumnsTable({ maybe: arrow.vectorFromArray([1, null], new arrow.Int32()) }),
+    'column "maybe" holds nulls',
+  );
 });
 
 Deno.test("a streamed file reads back row group by row group, and an early stop closes it", async () => {

@@ -7,7 +7,7 @@ import { tf } from "./backend.ts";
 import { forward } from "./gemma2.ts";
 import type { LoadedModel } from "./load_model.ts";
 import { fixedSizeListColumn, type TokenRow } from "../data/tokens.ts";
-import { ParquetChunkWriter } from "../../pipeline/parquet.ts";
+import { ParquetChunkWriter, requiredColumnsTable } from "../../pipeline/parquet.ts";
 
 /** Activations of the real (non-padding) positions of a batch of contexts. */
 export interface ActivationChunk {
@@ -113,7 +113,7 @@ export function createActivationsWriter(path: string): Promise<ParquetChunkWrite
 
 /** The activations table: seq_id, pos, token, is_bos, act FixedSizeList<float32>[dModel]. */
 export function activationsTable(chunk: ActivationChunk, bosId: number): arrow.Table {
-  return new arrow.Table({
+  return requiredColumnsTable({
     seq_id: arrow.makeVector(chunk.seqIds),
     pos: arrow.makeVector(chunk.positions),
     token: arrow.makeVector(chunk.tokens),
