@@ -282,6 +282,7 @@ async function executeInstance(
         deno: Deno.version.deno,
         v8: Deno.version.v8,
         typescript: Deno.version.typescript,
+        ...session.definition.runtimeVersions?.(),
       },
     },
   };

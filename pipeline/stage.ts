@@ -51,6 +51,11 @@ export interface PipelineDefinition<Config = unknown> {
   stages: StageSpec<Config>[];
   /** Settings that change numbers without changing code or params (backend, dtype). */
   numerics: (config: Config) => Record<string, string>;
+  /**
+   * Libraries a stage ran on that can change its floats but not its cache key (e.g. the
+   * OpenBLAS kernels); recorded in the lock file after each stage runs.
+   */
+  runtimeVersions?: () => Record<string, string>;
   /** Extra CLI commands of this pipeline (e.g. `probe`): name → module exporting `command`. */
   commands?: Record<string, { description: string; module: string | URL }>;
 }

@@ -10,6 +10,7 @@ import type { JsonObject } from "../pipeline/json.ts";
 import { UsageError } from "../pipeline/errors.ts";
 import type { PipelineDefinition, StageSpec } from "../pipeline/stage.ts";
 import { type Config, configSchema } from "./config_schema.ts";
+import { loadedOpenBlasConfig } from "./model/openblas.ts";
 import { sha256Hex } from "../pipeline/hashing.ts";
 import { IMPLEMENTED_METHODS, IMPORTANCE_METHODS, LABELLED_METHODS } from "./sae/methods.ts";
 
@@ -305,6 +306,10 @@ export const pipeline: PipelineDefinition<Config> = {
     backend: config.runtime.backend === "auto" ? "wasm" : config.runtime.backend,
     dtype: config.runtime.dtype,
   }),
+  runtimeVersions: (): Record<string, string> => {
+    const blas = loadedOpenBlasConfig();
+    return blas === null ? {} : { openblas: blas };
+  },
   commands: {
     probe: {
       description: "probe --model DIR|hf:REPO --layer L (--text T | --tokens 2,17,…) [--json]: " +

@@ -3,8 +3,8 @@
  * products on the wasm kernel, and the OpenBLAS path agrees with it; our leading-axes reductions.
  */
 import { tf, useBackend } from "../stages/model/backend.ts";
-import { openBlas, setBlasEnabled } from "../stages/model/openblas.ts";
-import { assert, assertEquals } from "./helpers/assert.ts";
+import { openBlas, reproducibleCoreType, setBlasEnabled } from "../stages/model/openblas.ts";
+import { assert, assertEquals, assertMatch, assertStringIncludes } from "./helpers/assert.ts";
 import { randomMatrix } from "./helpers/random_matrix.ts";
 
 await useBackend("wasm");
@@ -85,6 +85,63 @@ Deno.test({
       const difference = tf.max(tf.abs(tf.sub(blas, wasm))).dataSync()[0];
       assert(difference < 1e-4, `case ${index}: BLAS and wasm differ by ${difference}`);
     });
+  },
+});
+
+Deno.test("OpenBLAS is pinned to the Haswell kernels on x86-64 CPUs with AVX2 and FMA only", () => {
+  const cpu = (flags: string) => `processor\t: 0\nflags\t\t: fpu sse2 ${flags}\nbugs\t\t:\n`;
+  const machine = { requested: undefined, arch: "x86_64", cpuInfo: cpu("avx fma avx2 avx512f") };
+  assertEquals(reproducibleCoreType(machine), "Haswell");
+  assertEquals(reproducibleCoreType({ ...machine, cpuInfo: cpu("avx fma") }), null);
+  assertEquals(reproducibleCoreType({ ...machine, cpuInfo: cpu("avx avx2") }), null);
+  assertEquals(reproducibleCoreType({ ...machine, requested: "SkylakeX" }), null);
+  assertEquals(reproducibleCoreType({ ...machine, requested: "" }), "Haswell");
+  assertEquals(reproducibleCoreType({ ...machine, arch: "aarch64" }), null);
+  assertEquals(reproducibleCoreType({ ...machine, cpuInfo: null }), null);
+});
+
+Deno.test({
+  name: "the loaded OpenBLAS runs the pinned kernels, or the ones the user asked for, and says so",
+  ignore: (() => {
+    setBlasEnabled(true);
+    const missing = openBlas() === null;
+    setBlasEnabled(false);
+    return missing;
+  })(),
+  async fn() {
+    const expected = reproducibleCoreType({
+      requested: undefined,
+      arch: Deno.build.arch,
+      cpuInfo: await Deno.readTextFile("/proc/cpuinfo").catch(() => null),
+    });
+    const module = new URL("../stages/model/openblas.ts", import.meta.url).href;
+    const coreNameOf = async (requested: string | undefined) => {
+      const env = { ...Deno.env.toObject() };
+      delete env.OPENBLAS_CORETYPE;
+      if (requested !== undefined) env.OPENBLAS_CORETYPE = requested;
+      const { stdout } = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "eval",
+          `import { loadedOpenBlasConfig, openBlas } from "${module}";
+           console.log(openBlas()?.config + " | " + loadedOpenBlasConfig())`,
+        ],
+        env,
+        clearEnv: true,
+        stderr: "inherit",
+      }).output();
+      return new TextDecoder().decode(stdout);
+    };
+    if (expected !== null) {
+      // The full configuration, then what the lock file records: version and kernels.
+      assertMatch(
+        await coreNameOf(undefined),
+        new RegExp(` ${expected} .* \\| [0-9.]+ ${expected}\n`),
+      );
+    }
+    // "Prescott" (SSE3) runs on every x86-64 CPU; a user's choice is not overridden.
+    if (Deno.build.arch === "x86_64") {
+      assertStringIncludes(await coreNameOf("Prescott"), " Prescott ");
+    }
   },
 });
 
