@@ -14,7 +14,7 @@ import { matmulFlops } from "./sgemm.ts";
 const BATCH = 2048;
 const D_IN = 2304;
 const D_SAE = 2304;
-const TIMED_STEPS = 2;
+const TIMED_STEPS = 5;
 /**
  * Matrix-product FLOPs of one plain step: encode and decode forward, and for each the two
  * products of the backward pass (the input gradient is not needed for the encoder): 5 products.
