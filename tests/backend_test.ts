@@ -8,6 +8,9 @@ import { assert, assertEquals, assertMatch, assertStringIncludes } from "./helpe
 import { randomMatrix } from "./helpers/random_matrix.ts";
 
 await useBackend("wasm");
+// make test installs libopenblas0-pthread; without it (or without --allow-ffi) the OpenBLAS
+// tests are skipped.
+const blasMissing = openBlas() === null;
 // The tests below exercise the wasm kernel's own path; the last one compares the two.
 setBlasEnabled(false);
 
@@ -54,13 +57,7 @@ Deno.test("transposed operands give the same product as explicit transposes", ()
 
 Deno.test({
   name: "OpenBLAS products match the wasm kernel: transposes, batches, broadcasting",
-  // make test installs libopenblas0-pthread; without it (or without --allow-ffi) this is skipped.
-  ignore: (() => {
-    setBlasEnabled(true);
-    const missing = openBlas() === null;
-    setBlasEnabled(false);
-    return missing;
-  })(),
+  ignore: blasMissing,
   fn() {
     const cases: { a: number[]; b: number[]; transposeA: boolean; transposeB: boolean }[] = [
       { a: [37, 53], b: [53, 29], transposeA: false, transposeB: false },
@@ -102,12 +99,7 @@ Deno.test("OpenBLAS is pinned to the Haswell kernels on x86-64 CPUs with AVX2 an
 
 Deno.test({
   name: "the loaded OpenBLAS runs the pinned kernels, or the ones the user asked for, and says so",
-  ignore: (() => {
-    setBlasEnabled(true);
-    const missing = openBlas() === null;
-    setBlasEnabled(false);
-    return missing;
-  })(),
+  ignore: blasMissing,
   async fn() {
     const expected = reproducibleCoreType({
       requested: undefined,
