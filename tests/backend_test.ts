@@ -85,6 +85,33 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "a matrix times its own transpose (ssyrk) matches the wasm kernel and is exactly symmetric",
+  ignore: blasMissing,
+  fn() {
+    // 70 rows: one full 64-wide tile of the mirroring and a partial one.
+    const a = tf.tensor2d(randomMatrix(1, 70 * 53, 31), [70, 53]);
+    const cases = [
+      { transposeA: false, transposeB: true, size: 70 }, // a·aᵀ
+      { transposeA: true, transposeB: false, size: 53 }, // aᵀ·a
+    ];
+    for (const { transposeA, transposeB, size } of cases) {
+      const run = () => tf.tidy(() => tf.matMul(a, a, transposeA, transposeB)) as tf.Tensor2D;
+      const wasm = run();
+      setBlasEnabled(true);
+      const blas = run();
+      setBlasEnabled(false);
+      assertEquals(blas.shape, [size, size]);
+      const difference = tf.max(tf.abs(tf.sub(blas, wasm))).dataSync()[0];
+      assert(difference < 1e-4, `transposeA ${transposeA}: BLAS and wasm differ by ${difference}`);
+      const values = blas.arraySync();
+      values.forEach((row, i) =>
+        row.forEach((value, j) => assertEquals(value, values[j][i], `[${i}, ${j}]`))
+      );
+    }
+  },
+});
+
 Deno.test("OpenBLAS is pinned to the Haswell kernels on x86-64 CPUs with AVX2 and FMA only", () => {
   const cpu = (flags: string) => `processor\t: 0\nflags\t\t: fpu sse2 ${flags}\nbugs\t\t:\n`;
   const machine = { requested: undefined, arch: "x86_64", cpuInfo: cpu("avx fma avx2 avx512f") };

@@ -1,7 +1,9 @@
 /**
  * BatchMatMul of the wasm backend computed by OpenBLAS: the operands stay where they are on
  * the wasm heap and `cblas_sgemm` reads and writes them through views, one call per batch
- * entry (batch dimensions broadcast as tfjs broadcasts them; transposes are sgemm flags).
+ * entry (batch dimensions broadcast as tfjs broadcasts them; transposes are sgemm flags). A
+ * matrix times its own transpose (the cosine matrices of the grouped variants and of the
+ * clustering) goes to `ssyrk`, which computes one triangle: half the work of sgemm.
  */
 import type { TensorInfo } from "@tensorflow/tfjs-core";
 import type { OpenBlas } from "./openblas.ts";
@@ -34,6 +36,9 @@ export function blasBatchMatMul(
   else if (batchA.join() === batchB.join()) batchShape = batchA;
   else return null;
   const count = sizeOf(batchShape);
+  if (a.dataId === b.dataId && transposeA !== transposeB && rankA === 2) {
+    return blasGram(blas, backend, { a, n: m, k, transpose: transposeA });
+  }
   const output = backend.makeOutput([...batchShape, m, n], "float32");
   const aValues = heapView(backend, a, countA * m * k);
   const bValues = heapView(backend, b, countB * k * n);
@@ -53,4 +58,34 @@ export function blasBatchMatMul(
     });
   }
   return output;
+}
+
+/** a·aᵀ (a [n, k]) or aᵀ·a (a [k, n], `transpose`) into a new [n, n] output, exactly symmetric. */
+function blasGram(
+  blas: OpenBlas,
+  backend: WasmBackendInternals,
+  gram: { a: TensorInfo; n: number; k: number; transpose: boolean },
+): TensorInfo {
+  const { a, n, k, transpose } = gram;
+  const output = backend.makeOutput([n, n], "float32");
+  const outValues = heapView(backend, output, n * n);
+  blas.ssyrk({ a: heapView(backend, a, n * k), out: outValues, n, k, transpose });
+  mirrorUpperTriangle(outValues, n);
+  return output;
+}
+
+/** Copies the upper triangle of a row-major [n, n] matrix onto its lower one, in cache-sized tiles. */
+export function mirrorUpperTriangle(matrix: Float32Array, n: number): void {
+  const tile = 64;
+  for (let rowStart = 0; rowStart < n; rowStart += tile) {
+    const rowEnd = Math.min(rowStart + tile, n);
+    for (let columnStart = rowStart; columnStart < n; columnStart += tile) {
+      const columnEnd = Math.min(columnStart + tile, n);
+      for (let row = rowStart; row < rowEnd; row++) {
+        for (let column = Math.max(columnStart, row + 1); column < columnEnd; column++) {
+          matrix[column * n + row] = matrix[row * n + column];
+        }
+      }
+    }
+  }
 }

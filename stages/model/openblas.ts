@@ -10,6 +10,7 @@
 const ROW_MAJOR = 101;
 const NO_TRANSPOSE = 111;
 const TRANSPOSE = 112;
+const UPPER = 121;
 
 /** One single-precision GEMM: out [m, n] = op(a) [m, k] · op(b) [k, n], row-major views. */
 export interface GemmCall {
@@ -23,9 +24,22 @@ export interface GemmCall {
   transposeB: boolean;
 }
 
+/**
+ * One single-precision Gram matrix, upper triangle only: out [n, n] = a·aᵀ for a [n, k], or
+ * aᵀ·a for a [k, n] when `transpose`; the strict lower triangle of `out` is left as it was.
+ */
+export interface SyrkCall {
+  a: Float32Array;
+  out: Float32Array;
+  n: number;
+  k: number;
+  transpose: boolean;
+}
+
 /** The parts of OpenBLAS we use. */
 export interface OpenBlas {
   sgemm(call: GemmCall): void;
+  ssyrk(call: SyrkCall): void;
   /** What the library says it is (e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH … Haswell …"), for provenance. */
   readonly config: string;
 }
@@ -106,6 +120,22 @@ export function openBlas(): OpenBlas | null {
         ],
         result: "void",
       },
+      cblas_ssyrk: {
+        parameters: [
+          "i32",
+          "i32",
+          "i32",
+          "i32",
+          "i32",
+          "f32",
+          "buffer",
+          "i32",
+          "f32",
+          "buffer",
+          "i32",
+        ],
+        result: "void",
+      },
       openblas_set_num_threads: { parameters: ["i32"], result: "void" },
       openblas_get_config: { parameters: [], result: "pointer" },
     });
@@ -129,6 +159,21 @@ export function openBlas(): OpenBlas | null {
           transposeA ? m : k,
           b,
           transposeB ? k : n,
+          0,
+          out,
+          n,
+        );
+      },
+      ssyrk({ a, out, n, k, transpose }) {
+        library.symbols.cblas_ssyrk(
+          ROW_MAJOR,
+          UPPER,
+          transpose ? TRANSPOSE : NO_TRANSPOSE,
+          n,
+          k,
+          1,
+          a,
+          transpose ? n : k,
           0,
           out,
           n,
