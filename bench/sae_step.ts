@@ -20,8 +20,11 @@ const TIMED_STEPS = 5;
  * products of the backward pass (the input gradient is not needed for the encoder): 5 products.
  */
 const PLAIN_STEP_FLOPS = 5 * matmulFlops(BATCH, D_IN, D_SAE);
-/** The grouped variants' cos² terms add the cosine matrix U·Uᵀ and one product in its gradient. */
-const COSINE_FLOPS = 2 * matmulFlops(D_SAE, D_IN, D_SAE);
+/**
+ * The grouped variants' cos² terms add the cosine matrix U·Uᵀ (one triangle of it through
+ * ssyrk, half a product, when OpenBLAS is there) and one product in its gradient.
+ */
+const COSINE_FLOPS = (openBlas() !== null ? 1.5 : 2) * matmulFlops(D_SAE, D_IN, D_SAE);
 const PAPER_IMPORTANCE = {
   update_every: 50,
   memory: 0.9,
@@ -68,7 +71,9 @@ const PAPER_VARIANTS: Record<
 
 /**
  * Seconds per training step, median of TIMED_STEPS after one warm-up step, per variant; with
- * the sgemm roofline measured in the same run, the share of it the step's products reach.
+ * the sgemm roofline measured in the same run, the share of it the step's products reach. The
+ * variants take turns, one step each per round, so that a slow patch of a shared machine (or
+ * the first variant's warm-up) does not land on one of them alone.
  */
 export async function measureSaeStep(rooflineGflops?: number): Promise<BenchResult[]> {
   const backend = await useBackend("auto");
@@ -77,15 +82,14 @@ export async function measureSaeStep(rooflineGflops?: number): Promise<BenchResu
     Float32Array.from({ length: BATCH * D_IN }, () => random.next() * 2 - 1),
     [BATCH, D_IN],
   );
-  const results: BenchResult[] = [];
   // run4's mutual information needs labelled residuals; random ones cost the same.
   const labelled = {
     forget: Float32Array.from({ length: 4096 * D_IN }, () => random.next() * 2 - 1),
     retain: Float32Array.from({ length: 4096 * D_IN }, () => random.next() * 2 - 1),
   };
-  for (const method of IMPLEMENTED_METHODS) {
-    const { run, options, productFlops } = PAPER_VARIANTS[method];
-    const trainer = createTrainer(method, {
+  const variants = IMPLEMENTED_METHODS.map((method) => ({
+    ...PAPER_VARIANTS[method],
+    trainer: createTrainer(method, {
       dIn: D_IN,
       dSae: D_SAE,
       learningRate: 3e-4,
@@ -95,21 +99,27 @@ export async function measureSaeStep(rooflineGflops?: number): Promise<BenchResu
       init: "tied_unit_norm",
       seed: 1,
       labelledActivations: labelled,
-    }, options);
-    const timed = (step: number) => {
-      const started = performance.now();
-      trainer.step(x, step);
-      return (performance.now() - started) / 1000;
-    };
-    // Steps 1, 2, … are ordinary steps, as 49 of every 50 are; step 100 is an update step of
-    // every variant (regrouping every 100, importance/pruning/clustering every 50).
-    timed(1);
-    const seconds = Array.from({ length: TIMED_STEPS }, (_, i) => timed(2 + i));
-    const updateStep = timed(100);
+    }, PAPER_VARIANTS[method].options),
+    seconds: [] as number[],
+  }));
+  const timed = (trainer: (typeof variants)[number]["trainer"], step: number) => {
+    const started = performance.now();
+    trainer.step(x, step);
+    return (performance.now() - started) / 1000;
+  };
+  // Steps 1, 2, … are ordinary steps, as 49 of every 50 are; step 100 is an update step of
+  // every variant (regrouping every 100, importance/pruning/clustering every 50).
+  for (const variant of variants) timed(variant.trainer, 1);
+  for (let round = 0; round < TIMED_STEPS; round++) {
+    for (const variant of variants) variant.seconds.push(timed(variant.trainer, 2 + round));
+  }
+  const note = `batch ${BATCH}, ${D_IN} → ${D_SAE}, tfjs ${backend}${
+    backend === "wasm" && openBlas() !== null ? " + OpenBLAS" : ""
+  }`;
+  const results: BenchResult[] = [];
+  for (const { run, trainer, seconds, productFlops } of variants) {
+    const updateStep = timed(trainer, 100);
     trainer.dispose();
-    const note = `batch ${BATCH}, ${D_IN} → ${D_SAE}, tfjs ${backend}${
-      backend === "wasm" && openBlas() !== null ? " + OpenBLAS" : ""
-    }`;
     const step = median(seconds);
     const gflops = productFlops / step / 1e9;
     const roofline = rooflineGflops
