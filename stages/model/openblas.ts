@@ -69,7 +69,8 @@ export function loadedOpenBlasConfig(): string | null {
  * `extract.mean_norm` 31.95516946 on an AVX2 machine and 31.95516944 on an AVX-512 one, and
  * 3 000 training steps grew that into the third digit of some metrics. Every x86-64 CPU with
  * AVX2 and FMA runs the Haswell kernels, so pinning them makes such machines compute the same
- * floats (sgemm ≈ 10 % slower on an AVX-512 Zen 4). A core type the user set wins.
+ * floats (on an AVX-512 Zen 4 sgemm was as fast with them as with its own kernels). A core type
+ * the user set wins.
  */
 export function reproducibleCoreType(
   machine: { requested: string | undefined; arch: string; cpuInfo: string | null },
