@@ -52,8 +52,9 @@ export interface PipelineDefinition<Config = unknown> {
   /** Settings that change numbers without changing code or params (backend, dtype). */
   numerics: (config: Config) => Record<string, string>;
   /**
-   * Libraries a stage ran on that can change its floats but not its cache key (e.g. the
-   * OpenBLAS kernels); recorded in the lock file after each stage runs.
+   * Libraries loaded in the pipeline's process that can change floats but not cache keys (e.g.
+   * the OpenBLAS kernels); recorded in the lock file after each stage runs. Process-wide: a
+   * stage that does no products still lists the OpenBLAS an earlier stage loaded.
    */
   runtimeVersions?: () => Record<string, string>;
   /** Extra CLI commands of this pipeline (e.g. `probe`): name → module exporting `command`. */

@@ -25,6 +25,11 @@ export function blasBatchMatMul(
   const m = transposeA ? a.shape[rankA - 1] : a.shape[rankA - 2];
   const k = transposeA ? a.shape[rankA - 2] : a.shape[rankA - 1];
   const n = transposeB ? b.shape[rankB - 2] : b.shape[rankB - 1];
+  // The same buffer on both sides and one side transposed: a Gram matrix (a reshaped tensor
+  // shares its buffer, but shapes that multiply this way are then equal).
+  if (a.dataId === b.dataId && transposeA !== transposeB && rankA === 2 && rankB === 2) {
+    return blasGram(blas, backend, { a, n: m, k, transpose: transposeA });
+  }
   const batchA = a.shape.slice(0, -2);
   const batchB = b.shape.slice(0, -2);
   // Same batch shape, or one side without batch (size 1): the cases tfjs models produce.
@@ -36,9 +41,6 @@ export function blasBatchMatMul(
   else if (batchA.join() === batchB.join()) batchShape = batchA;
   else return null;
   const count = sizeOf(batchShape);
-  if (a.dataId === b.dataId && transposeA !== transposeB && rankA === 2) {
-    return blasGram(blas, backend, { a, n: m, k, transpose: transposeA });
-  }
   const output = backend.makeOutput([...batchShape, m, n], "float32");
   const aValues = heapView(backend, a, countA * m * k);
   const bValues = heapView(backend, b, countB * k * n);
@@ -75,7 +77,7 @@ function blasGram(
 }
 
 /** Copies the upper triangle of a row-major [n, n] matrix onto its lower one, in cache-sized tiles. */
-export function mirrorUpperTriangle(matrix: Float32Array, n: number): void {
+function mirrorUpperTriangle(matrix: Float32Array, n: number): void {
   const tile = 64;
   for (let rowStart = 0; rowStart < n; rowStart += tile) {
     const rowEnd = Math.min(rowStart + tile, n);

@@ -12,6 +12,24 @@ const NO_TRANSPOSE = 111;
 const TRANSPOSE = 112;
 const UPPER = 121;
 
+// FFI argument kinds of the two CBLAS calls, in order: enums and sizes are C ints, matrices
+// are our typed-array views.
+// deno-fmt-ignore
+const SGEMM_ARGUMENTS = [
+  "i32", "i32", "i32",    // order, transA, transB
+  "i32", "i32", "i32",    // m, n, k
+  "f32", "buffer", "i32", // alpha, a, lda
+  "buffer", "i32",        // b, ldb
+  "f32", "buffer", "i32", // beta, c, ldc
+] as const;
+// deno-fmt-ignore
+const SSYRK_ARGUMENTS = [
+  "i32", "i32", "i32",    // order, uplo, trans
+  "i32", "i32",           // n, k
+  "f32", "buffer", "i32", // alpha, a, lda
+  "f32", "buffer", "i32", // beta, c, ldc
+] as const;
+
 /** One single-precision GEMM: out [m, n] = op(a) [m, k] · op(b) [k, n], row-major views. */
 export interface GemmCall {
   a: Float32Array;
@@ -42,6 +60,8 @@ export interface OpenBlas {
   ssyrk(call: SyrkCall): void;
   /** What the library says it is (e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH … Haswell …"), for provenance. */
   readonly config: string;
+  /** The kernel family it runs ("Haswell"). */
+  readonly coreName: string;
 }
 
 let opened: OpenBlas | null | undefined;
@@ -58,9 +78,8 @@ export function setBlasEnabled(enabled: boolean): void {
  */
 export function loadedOpenBlasConfig(): string | null {
   if (!opened) return null;
-  const [, version = "", ...options] = opened.config.split(" ");
-  const kernels = options.find((word) => /^[A-Z][a-z]/.test(word) && !word.includes("="));
-  return kernels === undefined ? version : `${version} ${kernels}`;
+  const version = opened.config.split(" ")[1] ?? "";
+  return opened.coreName === "" ? version : `${version} ${opened.coreName}`;
 }
 
 /**
@@ -103,50 +122,25 @@ export function openBlas(): OpenBlas | null {
     if (coreType !== null) Deno.env.set("OPENBLAS_CORETYPE", coreType);
     const library = Deno.dlopen("libopenblas.so.0", {
       cblas_sgemm: {
-        parameters: [
-          "i32",
-          "i32",
-          "i32",
-          "i32",
-          "i32",
-          "i32",
-          "f32",
-          "buffer",
-          "i32",
-          "buffer",
-          "i32",
-          "f32",
-          "buffer",
-          "i32",
-        ],
+        parameters: SGEMM_ARGUMENTS,
         result: "void",
       },
       cblas_ssyrk: {
-        parameters: [
-          "i32",
-          "i32",
-          "i32",
-          "i32",
-          "i32",
-          "f32",
-          "buffer",
-          "i32",
-          "f32",
-          "buffer",
-          "i32",
-        ],
+        parameters: SSYRK_ARGUMENTS,
         result: "void",
       },
       openblas_set_num_threads: { parameters: ["i32"], result: "void" },
       openblas_get_config: { parameters: [], result: "pointer" },
+      openblas_get_corename: { parameters: [], result: "pointer" },
     });
     library.symbols.openblas_set_num_threads(navigator.hardwareConcurrency);
-    const configPointer = library.symbols.openblas_get_config();
-    const config = configPointer === null
-      ? "OpenBLAS"
-      : new Deno.UnsafePointerView(configPointer).getCString();
+    const text = (pointer: Deno.PointerValue) =>
+      pointer === null ? "" : new Deno.UnsafePointerView(pointer).getCString();
+    const config = text(library.symbols.openblas_get_config()) || "OpenBLAS";
+    const coreName = text(library.symbols.openblas_get_corename());
     opened = {
       config,
+      coreName,
       sgemm({ a, b, out, m, n, k, transposeA, transposeB }) {
         library.symbols.cblas_sgemm(
           ROW_MAJOR,
