@@ -90,17 +90,84 @@ export function decodeTensor(
       }) has the wrong byte length`,
     );
   }
-  const raw = bytes.slice(header.dataStart + begin, header.dataStart + end);
-  if (info.dtype === "F32") return new Float32Array(raw.buffer);
-  const halves = new Uint16Array(raw.buffer);
   const out = new Float32Array(count);
-  if (info.dtype === "BF16") {
-    const widened = new Uint32Array(out.buffer);
-    for (let i = 0; i < count; i++) widened[i] = halves[i] << 16;
-  } else {
-    for (let i = 0; i < count; i++) out[i] = float16ToFloat32(halves[i]);
-  }
+  widenToFloat32(bytes.subarray(header.dataStart + begin, header.dataStart + end), info.dtype, out);
   return out;
+}
+
+/** Bytes per stored element of the dtypes we read, or undefined for others. */
+export function bytesPerElement(dtype: string): number | undefined {
+  return BYTES_PER_ELEMENT[dtype];
+}
+
+/**
+ * Converts raw little-endian `raw` of `dtype` (F32, F16 or BF16) into `target` float32
+ * (`target.length` = raw.length / width): F32 copies, BF16 widens exactly, F16 converts.
+ */
+export function widenToFloat32(raw: Uint8Array, dtype: string, target: Float32Array): void {
+  if (dtype === "F32") {
+    new Uint8Array(target.buffer, target.byteOffset, target.byteLength).set(raw);
+    return;
+  }
+  // A copy when `raw` is not 2-byte aligned (a sub-range of a file buffer can be odd).
+  const aligned = raw.byteOffset % 2 === 0 ? raw : raw.slice();
+  const halves = new Uint16Array(aligned.buffer, aligned.byteOffset, target.length);
+  if (dtype === "BF16") {
+    // bfloat16 is the top half of a float32: shift into place, no rounding involved.
+    const widened = new Uint32Array(target.buffer, target.byteOffset, target.length);
+    for (let i = 0; i < target.length; i++) widened[i] = halves[i] << 16;
+  } else {
+    for (let i = 0; i < target.length; i++) target[i] = float16ToFloat32(halves[i]);
+  }
+}
+
+/**
+ * Reads only the header of the safetensors file at `path` (two small reads), for checkpoints too
+ * large to read whole; checks that every tensor's bytes lie inside the file.
+ */
+export function readSafetensorsHeaderSync(path: string): SafetensorsHeader {
+  const file = Deno.openSync(path, { read: true });
+  try {
+    const size = file.statSync().size;
+    const prefix = new Uint8Array(8);
+    if (size < 8 || readFullSync(file, prefix, 0) < 8) {
+      throw new Error(`${path} is too short to be a safetensors file`);
+    }
+    const headerLength = Number(new DataView(prefix.buffer).getBigUint64(0, true));
+    if (8 + headerLength > size) {
+      throw new Error(
+        `${path}: header length ${headerLength} runs past the end of the file (truncated?)`,
+      );
+    }
+    const bytes = new Uint8Array(8 + headerLength);
+    bytes.set(prefix);
+    readFullSync(file, bytes.subarray(8), 8);
+    const header = parseSafetensorsHeader(bytes, path);
+    for (const [name, info] of Object.entries(header.tensors)) {
+      if (header.dataStart + info.data_offsets[1] > size) {
+        throw new Error(
+          `${path}: tensor "${name}" ends at byte ${
+            header.dataStart + info.data_offsets[1]
+          } but the file has ${size} bytes (truncated download?)`,
+        );
+      }
+    }
+    return header;
+  } finally {
+    file.close();
+  }
+}
+
+/** Reads `target.length` bytes of `file` from `position`; returns how many it got (less at EOF). */
+export function readFullSync(file: Deno.FsFile, target: Uint8Array, position: number): number {
+  file.seekSync(position, Deno.SeekMode.Start);
+  let filled = 0;
+  while (filled < target.length) {
+    const count = file.readSync(target.subarray(filled));
+    if (count === null || count === 0) break;
+    filled += count;
+  }
+  return filled;
 }
 
 /** Safetensors bytes holding float32 `tensors` (names sorted) and string `metadata`. */

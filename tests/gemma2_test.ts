@@ -1,6 +1,8 @@
 /** The tfjs Gemma-2 forward pass against a naive reference, and its invariants. */
 import { tf, useBackend } from "../stages/model/backend.ts";
-import { forward, fromHfTensors, type HfTensors, toHfTensors } from "../stages/model/gemma2.ts";
+import { forward } from "../stages/model/gemma2.ts";
+import { residentWeights } from "../stages/model/gemma2_weights.ts";
+import { type HfTensors, tensorsFromHf, toHfTensors } from "../stages/model/hf_tensors.ts";
 import type { Gemma2Config } from "../stages/model/gemma2_config.ts";
 import { assert, assertEquals } from "./helpers/assert.ts";
 import { referenceForward } from "./helpers/gemma2_reference.ts";
@@ -14,7 +16,7 @@ function logitsOf(
   batch: number[][],
   mask?: number[][],
 ): number[][][] {
-  const weights = fromHfTensors(tensors, config, "test");
+  const weights = residentWeights(tensorsFromHf(tensors, config, "test"));
   return tf.tidy(() => {
     const ids = tf.tensor2d(batch, undefined, "int32");
     const attentionMask = mask ? tf.tensor2d(mask) : undefined;
@@ -85,7 +87,7 @@ Deno.test("the sliding window limits attention on even layers", () => {
 
 Deno.test("the residual hook reads layer L and its replacement flows on to the logits", () => {
   const config = tinyConfig();
-  const weights = fromHfTensors(randomTensors(config), config, "test");
+  const weights = residentWeights(tensorsFromHf(randomTensors(config), config, "test"));
   tf.tidy(() => {
     const ids = tf.tensor2d([[2, 5, 9, 13]], undefined, "int32");
     const plain = forward(weights, config, ids).logits!;
@@ -104,7 +106,7 @@ Deno.test("the residual hook reads layer L and its replacement flows on to the l
 Deno.test("weights survive a round trip to HF layout", async () => {
   const config = tinyConfig();
   const tensors = randomTensors(config);
-  const back = await toHfTensors(fromHfTensors(tensors, config, "test"));
+  const back = await toHfTensors(tensorsFromHf(tensors, config, "test"));
   for (const [name, tensor] of tensors) {
     assertEquals(back.get(name)!.shape, tensor.shape, name);
     assertEquals(back.get(name)!.data, tensor.data, name);
@@ -118,7 +120,7 @@ Deno.test("peak memory of a forward pass does not grow with depth: each layer's 
   );
   async function peakBytes(layers: number): Promise<number> {
     const config = tinyConfig({ num_hidden_layers: layers });
-    const weights = fromHfTensors(randomTensors(config), config, "test");
+    const weights = residentWeights(tensorsFromHf(randomTensors(config), config, "test"));
     const before = tf.memory().numBytes;
     const info = await tf.profile(() => {
       tf.tidy(() => {

@@ -140,11 +140,16 @@ Deno.test("feature frequencies count firing tokens, leaving out BOS, EOS and pad
 Deno.test("letter format: a model that always says (A) keeps no question; the base-model check refuses", async () => {
   const tokenizer = await loadTokenizer(join(REPO_ROOT, "data/models/gemma2-tiny"));
   const letterA = tokenizer.tokenId("A")!;
-  const alwaysA: LogitsFunction = (_ids, _mask, positions) => {
+  const alwaysA: LogitsFunction = (_ids, _mask, positions, tokens) => {
     const n = positions.shape[0];
-    const logits = new Float32Array(n * tokenizer.vocabSize);
-    for (let i = 0; i < n; i++) logits[i * tokenizer.vocabSize + letterA] = 5;
-    return tf.tensor2d(logits, [n, tokenizer.vocabSize]);
+    const vocabulary = tokens ?? Int32Array.from({ length: tokenizer.vocabSize }, (_, i) => i);
+    const logits = new Float32Array(n * vocabulary.length);
+    for (let i = 0; i < n; i++) {
+      vocabulary.forEach((token, column) => {
+        if (token === letterA) logits[i * vocabulary.length + column] = 5;
+      });
+    }
+    return tf.tensor2d(logits, [n, vocabulary.length]);
   };
   const questions = [
     { question: "Which is first?", choices: ["w", "x", "y", "z"], answer: 0 },

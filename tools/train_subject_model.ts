@@ -17,14 +17,19 @@ import {
 } from "../pipeline/safetensors.ts";
 import { readJsonlZst } from "../stages/data/jsonl_zst.ts";
 import { tf, useBackend } from "../stages/model/backend.ts";
+import { forward } from "../stages/model/gemma2.ts";
 import {
-  forward,
-  fromHfTensors,
-  gemma2TensorShapes,
+  type Gemma2LayerWeights,
+  type Gemma2Tensors,
   type Gemma2Weights,
+  residentWeights,
+} from "../stages/model/gemma2_weights.ts";
+import {
+  gemma2TensorShapes,
   type HfTensors,
+  tensorsFromHf,
   toHfTensors,
-} from "../stages/model/gemma2.ts";
+} from "../stages/model/hf_tensors.ts";
 import { type Gemma2Config, parseGemma2Config } from "../stages/model/gemma2_config.ts";
 import { accuracy, clozePredictions, type MultipleChoice } from "../stages/model/mcq.ts";
 import { readMultipleChoiceSet } from "../stages/model/mcq_sets.ts";
@@ -111,15 +116,15 @@ function windowsOf(ids: number[], padId: number): Int32Array[] {
   return windows;
 }
 
-function asVariables(weights: Gemma2Weights): Gemma2Weights {
+function asVariables(tensors: Gemma2Tensors): Gemma2Tensors {
   const v = <T extends tf.Tensor>(t: T) => tf.variable(t) as unknown as T;
   return {
-    embedding: v(weights.embedding),
-    finalNorm: v(weights.finalNorm),
-    layers: weights.layers.map((layer) =>
+    embedding: v(tensors.embedding),
+    finalNorm: v(tensors.finalNorm),
+    layers: tensors.layers.map((layer) =>
       Object.fromEntries(
         Object.entries(layer).map(([k, t]) => [k, v(t as tf.Tensor)]),
-      ) as unknown as typeof layer
+      ) as unknown as Gemma2LayerWeights
     ),
   };
 }
@@ -215,7 +220,8 @@ async function main(): Promise<void> {
       console.log("no checkpoint to resume from; starting fresh");
     }
   }
-  const weights = asVariables(fromHfTensors(initial, config, "initial weights"));
+  const tensors = asVariables(tensorsFromHf(initial, config, "initial weights"));
+  const weights = residentWeights(tensors);
   const optimizer = tf.train.adam(PEAK_LEARNING_RATE, 0.9, 0.95, 1e-8);
   const evaluations: {
     step: number;
@@ -225,7 +231,7 @@ async function main(): Promise<void> {
   const saveCheckpoint = async (step: number) => {
     await writeSafetensorsFile(
       join(CHECKPOINT_DIR, "model.safetensors"),
-      Object.fromEntries(await toHfTensors(weights)),
+      Object.fromEntries(await toHfTensors(tensors)),
     );
     await writeFileAtomic(join(CHECKPOINT_DIR, "state.json"), JSON.stringify({ step, history }));
   };
@@ -295,7 +301,7 @@ async function main(): Promise<void> {
   await writeFileAtomic(join(MODEL_DIR, "config.json"), JSON.stringify(configJson, null, 2) + "\n");
   await writeSafetensorsFile(
     join(MODEL_DIR, "model.safetensors"),
-    Object.fromEntries(await toHfTensors(weights)),
+    Object.fromEntries(await toHfTensors(tensors)),
     {
       format: "pt",
     },

@@ -7,33 +7,13 @@
  * attention; RoPE rotating halves; MLP `down(gelu_tanh(gate(x)) · up(x))`; tied output embedding
  * with a final logit soft-cap.
  *
- * Weights are held transposed relative to HF's `nn.Linear` ([in, out]), so `x · W` needs no
- * transpose; `fromHfTensors`/`toHfTensors` convert at the boundary.
+ * Weights are in HF's layout (`nn.Linear` is [out, in]; a product is `x · Wᵀ`, a flag of the
+ * matrix product) and come from a `Gemma2Weights`: resident in the backend, or streamed from the
+ * safetensors files one layer at a time (gemma2_weights.ts). One implementation serves both.
  */
 import { tf } from "./backend.ts";
 import { type Gemma2Config, isSlidingLayer } from "./gemma2_config.ts";
-
-/** One decoder layer's parameters; projections are [in, out]. */
-export interface Gemma2LayerWeights {
-  inputNorm: tf.Tensor1D;
-  postAttentionNorm: tf.Tensor1D;
-  preFeedforwardNorm: tf.Tensor1D;
-  postFeedforwardNorm: tf.Tensor1D;
-  query: tf.Tensor2D; // [hidden, heads·headDim]
-  key: tf.Tensor2D; // [hidden, kvHeads·headDim]
-  value: tf.Tensor2D; // [hidden, kvHeads·headDim]
-  output: tf.Tensor2D; // [heads·headDim, hidden]
-  gate: tf.Tensor2D; // [hidden, intermediate]
-  up: tf.Tensor2D; // [hidden, intermediate]
-  down: tf.Tensor2D; // [intermediate, hidden]
-}
-
-/** All parameters of a Gemma-2 model. */
-export interface Gemma2Weights {
-  embedding: tf.Tensor2D; // [vocab, hidden], also the output projection (tied)
-  layers: Gemma2LayerWeights[];
-  finalNorm: tf.Tensor1D;
-}
+import type { Gemma2LayerWeights, Gemma2Weights } from "./gemma2_weights.ts";
 
 /** What to do at one layer: read its output residual, and optionally replace it. */
 export interface ResidualHook {
@@ -63,13 +43,18 @@ export interface ForwardOptions {
    * projection is the largest matmul of a small model.
    */
   logitPositions?: tf.Tensor2D;
+  /**
+   * With `logitPositions`: compute only these vocabulary rows ([n, tokens.length] instead of
+   * [n, vocab]), for a caller that reads a handful of answer tokens.
+   */
+  logitTokens?: Int32Array;
 }
 
 /** Outputs of `forward`. */
 export interface ForwardResult {
   /** [batch, time, vocab] after the final soft-cap; undefined with `stopAtHook` or `logitPositions`. */
   logits?: tf.Tensor3D;
-  /** [n, vocab] after the final soft-cap at `logitPositions`. */
+  /** [n, vocab] (or [n, logitTokens.length]) after the final soft-cap at `logitPositions`. */
   positionLogits?: tf.Tensor2D;
   /** Output of the hooked layer (before `replace`), [batch, time, hidden]. */
   residual?: tf.Tensor3D;
@@ -149,7 +134,8 @@ function attention(
   const [batch, time, hidden] = x.shape;
   const { num_attention_heads: heads, num_key_value_heads: kvHeads, head_dim: headDim } = config;
   const flat = tf.reshape(x, [batch * time, hidden]);
-  const project = (w: tf.Tensor2D) => tf.reshape(tf.matMul(flat, w), [batch, time, w.shape[1]]);
+  const project = (w: tf.Tensor2D) =>
+    tf.reshape(tf.matMul(flat, w, false, true), [batch, time, w.shape[0]]);
   const query = applyRope(
     splitHeads(project(weights.query), heads, headDim),
     context.cos,
@@ -181,14 +167,17 @@ function attention(
   const probabilities = tf.reshape(tf.softmax(scores, -1), [batch, kvHeads, group * time, time]);
   const mixed = tf.reshape(tf.matMul(probabilities, value), [batch, heads, time, headDim]);
   const merged = tf.reshape(tf.transpose(mixed, [0, 2, 1, 3]), [batch * time, heads * headDim]);
-  return tf.reshape(tf.matMul(merged, weights.output), [batch, time, hidden]);
+  return tf.reshape(tf.matMul(merged, weights.output, false, true), [batch, time, hidden]);
 }
 
 function mlp(x: tf.Tensor3D, weights: Gemma2LayerWeights): tf.Tensor3D {
   const [batch, time, hidden] = x.shape;
   const flat = tf.reshape(x, [batch * time, hidden]);
-  const activated = tf.mul(geluTanh(tf.matMul(flat, weights.gate)), tf.matMul(flat, weights.up));
-  return tf.reshape(tf.matMul(activated, weights.down), [batch, time, hidden]);
+  const activated = tf.mul(
+    geluTanh(tf.matMul(flat, weights.gate, false, true)),
+    tf.matMul(flat, weights.up, false, true),
+  );
+  return tf.reshape(tf.matMul(activated, weights.down, false, true), [batch, time, hidden]);
 }
 
 /** One decoder layer: residual [batch, time, hidden] float32 in, the same shape out. */
@@ -239,19 +228,22 @@ export function forward(
     }
   } else {
     const flatIds = tf.reshape(ids, [batch * time]) as tf.Tensor1D;
-    const embedded = options.differentiableEmbedding
-      ? tf.matMul(tf.oneHot(flatIds, config.vocab_size), weights.embedding)
-      : tf.gather(weights.embedding, flatIds);
+    const embedded = weights.embed(flatIds, { differentiable: options.differentiableEmbedding });
     x = tf.reshape(tf.mul(embedded, Math.sqrt(hidden)), [batch, time, hidden]) as tf.Tensor3D;
   }
-  for (let layer = firstLayer; layer < weights.layers.length; layer++) {
+  for (let layer = firstLayer; layer < config.num_hidden_layers; layer++) {
     const bias = isSlidingLayer(layer) ? slidingBias : globalBias;
     const input = x;
     // One tidy per layer: a layer's intermediates (≈ 30 activations of [batch, time, ·]) are
     // freed before the next layer runs, instead of all layers' staying alive until the caller's
     // tidy ends; memory then does not grow with depth. Gradients still flow: the tape keeps
     // what the backward pass needs.
-    x = tf.tidy(() => decoderLayer(input, weights.layers[layer], { config, cos, sin, bias }));
+    x = tf.tidy(() =>
+      weights.withLayer(
+        layer,
+        (layerWeights) => decoderLayer(input, layerWeights, { config, cos, sin, bias }),
+      )
+    );
     if (options.hook?.layer === layer) {
       result.residual = x;
       if (options.stopAtHook) return result;
@@ -262,7 +254,7 @@ export function forward(
     const picked = tf.gatherND(x, options.logitPositions) as tf.Tensor2D;
     const normed = rmsNorm(picked, weights.finalNorm, config.rms_norm_eps) as tf.Tensor2D;
     result.positionLogits = softCap(
-      tf.matMul(normed, weights.embedding, false, true),
+      weights.unembed(normed, options.logitTokens),
       config.final_logit_softcapping,
     ) as tf.Tensor2D;
     return result;
@@ -271,128 +263,11 @@ export function forward(
     batch * time,
     hidden,
   ]);
-  const logits = tf.matMul(normed, weights.embedding, false, true);
+  const logits = weights.unembed(normed as tf.Tensor2D);
   result.logits = tf.reshape(softCap(logits, config.final_logit_softcapping), [
     batch,
     time,
     config.vocab_size,
   ]) as tf.Tensor3D;
   return result;
-}
-
-/** A float32 tensor in HF layout: name → {shape, data}. */
-export type HfTensors = Map<string, { shape: number[]; data: Float32Array }>;
-
-/** Kind of a Gemma-2 tensor, for initialisers: RMSNorm weights, or projections/embeddings. */
-export type TensorKind = "norm" | "matrix";
-
-/** Every tensor of a Gemma-2 checkpoint: HF name → shape (`nn.Linear` layout [out, in]) and kind. */
-export function gemma2TensorShapes(
-  config: Gemma2Config,
-): Map<string, { shape: number[]; kind: TensorKind }> {
-  const { hidden_size: h, intermediate_size: f, head_dim: d } = config;
-  const q = config.num_attention_heads * d;
-  const kv = config.num_key_value_heads * d;
-  const shapes = new Map<string, { shape: number[]; kind: TensorKind }>();
-  shapes.set("model.embed_tokens.weight", { shape: [config.vocab_size, h], kind: "matrix" });
-  shapes.set("model.norm.weight", { shape: [h], kind: "norm" });
-  for (let i = 0; i < config.num_hidden_layers; i++) {
-    const p = `model.layers.${i}`;
-    for (
-      const norm of [
-        "input_layernorm",
-        "post_attention_layernorm",
-        "pre_feedforward_layernorm",
-        "post_feedforward_layernorm",
-      ]
-    ) {
-      shapes.set(`${p}.${norm}.weight`, { shape: [h], kind: "norm" });
-    }
-    shapes.set(`${p}.self_attn.q_proj.weight`, { shape: [q, h], kind: "matrix" });
-    shapes.set(`${p}.self_attn.k_proj.weight`, { shape: [kv, h], kind: "matrix" });
-    shapes.set(`${p}.self_attn.v_proj.weight`, { shape: [kv, h], kind: "matrix" });
-    shapes.set(`${p}.self_attn.o_proj.weight`, { shape: [h, q], kind: "matrix" });
-    shapes.set(`${p}.mlp.gate_proj.weight`, { shape: [f, h], kind: "matrix" });
-    shapes.set(`${p}.mlp.up_proj.weight`, { shape: [f, h], kind: "matrix" });
-    shapes.set(`${p}.mlp.down_proj.weight`, { shape: [h, f], kind: "matrix" });
-  }
-  return shapes;
-}
-
-/** Builds weights from HF-named tensors (transposing projections to [in, out]). */
-export function fromHfTensors(
-  tensors: HfTensors,
-  config: Gemma2Config,
-  source: string,
-): Gemma2Weights {
-  const take = (name: string, expected: number[]) => {
-    const tensor = tensors.get(name);
-    if (!tensor) throw new Error(`${source} has no tensor "${name}"`);
-    if (tensor.shape.join(",") !== expected.join(",")) {
-      throw new Error(
-        `${source}: tensor "${name}" has shape [${tensor.shape}], expected [${expected}] from config.json`,
-      );
-    }
-    return tensor.data;
-  };
-  const { hidden_size: h, intermediate_size: f, head_dim: d } = config;
-  const q = config.num_attention_heads * d;
-  const kv = config.num_key_value_heads * d;
-  const vector = (name: string) => tf.tensor1d(take(name, [h]));
-  const linear = (name: string, outDim: number, inDim: number) =>
-    tf.tidy(() =>
-      tf.transpose(tf.tensor2d(take(name, [outDim, inDim]), [outDim, inDim]))
-    ) as tf.Tensor2D;
-  const layers: Gemma2LayerWeights[] = [];
-  for (let i = 0; i < config.num_hidden_layers; i++) {
-    const p = `model.layers.${i}`;
-    layers.push({
-      inputNorm: vector(`${p}.input_layernorm.weight`),
-      postAttentionNorm: vector(`${p}.post_attention_layernorm.weight`),
-      preFeedforwardNorm: vector(`${p}.pre_feedforward_layernorm.weight`),
-      postFeedforwardNorm: vector(`${p}.post_feedforward_layernorm.weight`),
-      query: linear(`${p}.self_attn.q_proj.weight`, q, h),
-      key: linear(`${p}.self_attn.k_proj.weight`, kv, h),
-      value: linear(`${p}.self_attn.v_proj.weight`, kv, h),
-      output: linear(`${p}.self_attn.o_proj.weight`, h, q),
-      gate: linear(`${p}.mlp.gate_proj.weight`, f, h),
-      up: linear(`${p}.mlp.up_proj.weight`, f, h),
-      down: linear(`${p}.mlp.down_proj.weight`, h, f),
-    });
-  }
-  return {
-    embedding: tf.tensor2d(take("model.embed_tokens.weight", [config.vocab_size, h]), [
-      config.vocab_size,
-      h,
-    ]),
-    layers,
-    finalNorm: vector("model.norm.weight"),
-  };
-}
-
-/** HF-named float32 tensors of `weights` (projections back to [out, in]). */
-export async function toHfTensors(weights: Gemma2Weights): Promise<HfTensors> {
-  const tensors: HfTensors = new Map();
-  const put = async (name: string, tensor: tf.Tensor, transposed = false) => {
-    const value = transposed ? tf.transpose(tensor) : tensor;
-    tensors.set(name, { shape: value.shape, data: await value.data() as Float32Array });
-    if (transposed) value.dispose();
-  };
-  await put("model.embed_tokens.weight", weights.embedding);
-  await put("model.norm.weight", weights.finalNorm);
-  for (const [i, w] of weights.layers.entries()) {
-    const p = `model.layers.${i}`;
-    await put(`${p}.input_layernorm.weight`, w.inputNorm);
-    await put(`${p}.post_attention_layernorm.weight`, w.postAttentionNorm);
-    await put(`${p}.pre_feedforward_layernorm.weight`, w.preFeedforwardNorm);
-    await put(`${p}.post_feedforward_layernorm.weight`, w.postFeedforwardNorm);
-    await put(`${p}.self_attn.q_proj.weight`, w.query, true);
-    await put(`${p}.self_attn.k_proj.weight`, w.key, true);
-    await put(`${p}.self_attn.v_proj.weight`, w.value, true);
-    await put(`${p}.self_attn.o_proj.weight`, w.output, true);
-    await put(`${p}.mlp.gate_proj.weight`, w.gate, true);
-    await put(`${p}.mlp.up_proj.weight`, w.up, true);
-    await put(`${p}.mlp.down_proj.weight`, w.down, true);
-  }
-  return tensors;
 }

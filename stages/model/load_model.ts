@@ -5,11 +5,20 @@
  * and google/gemma-2-2b go through exactly this code.
  */
 import { join, resolve } from "node:path";
-import { decodeTensor, parseSafetensorsHeader } from "../../pipeline/safetensors.ts";
 import { hubDownload, HubError, type HubOptions } from "../hub/hub_client.ts";
-import { forward, fromHfTensors, type Gemma2Weights, type HfTensors } from "./gemma2.ts";
+import { tf } from "./backend.ts";
+import { Checkpoint } from "./checkpoint.ts";
 import { type Gemma2Config, parseGemma2Config } from "./gemma2_config.ts";
-import type { LogitsFunction } from "./mcq.ts";
+import {
+  type Gemma2LayerWeights,
+  type Gemma2Weights,
+  layerTensorNames,
+  residentWeights,
+  streamedWeights,
+} from "./gemma2_weights.ts";
+import { filledTensor } from "./heap_tensor.ts";
+import { checkTensorShapes, type HfTensors } from "./hf_tensors.ts";
+import { chooseResidency, type Residency } from "./memory_budget.ts";
 import { loadTokenizer, type TextTokenizer } from "./tokenizer.ts";
 
 /** Where a model comes from (the config's `source` object). */
@@ -61,49 +70,59 @@ export async function resolveModelDirectory(
   return directory;
 }
 
-function addTensorsFrom(
-  bytes: Uint8Array,
-  source: string,
-  into: HfTensors,
-  only?: Set<string>,
-): void {
-  const header = parseSafetensorsHeader(bytes, source);
-  for (const [name, info] of Object.entries(header.tensors)) {
-    if (only && !only.has(name)) continue;
-    into.set(name, { shape: info.shape, data: decodeTensor(bytes, header, name, source) });
-  }
-}
-
-/** All tensors of the model in `directory` as float32 (F32, F16 and BF16 files; sharded or not). */
-export async function readModelTensors(directory: string): Promise<HfTensors> {
-  const tensors: HfTensors = new Map();
-  const indexPath = join(directory, "model.safetensors.index.json");
-  let index: { weight_map: Record<string, string> } | undefined;
+/** All tensors of the model in `directory` as float32 host arrays (F32, F16, BF16; sharded or not). */
+export function readModelTensors(directory: string): HfTensors {
+  const checkpoint = Checkpoint.open(directory);
   try {
-    index = JSON.parse(await Deno.readTextFile(indexPath));
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) {
-      throw new Error(`cannot read ${indexPath}: ${(error as Error).message}`);
+    const tensors: HfTensors = new Map();
+    for (const name of checkpoint.names()) {
+      const { shape } = checkpoint.tensor(name);
+      const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+      checkpoint.readInto(name, data);
+      tensors.set(name, { shape, data });
     }
-  }
-  if (!index) {
-    const path = join(directory, "model.safetensors");
-    addTensorsFrom(await Deno.readFile(path), path, tensors);
     return tensors;
+  } finally {
+    checkpoint.close();
   }
-  const byShard = new Map<string, Set<string>>();
-  for (const [name, shard] of Object.entries(index.weight_map)) {
-    byShard.set(shard, (byShard.get(shard) ?? new Set()).add(name));
-  }
-  for (const [shard, names] of byShard) {
-    const path = join(directory, shard);
-    addTensorsFrom(await Deno.readFile(path), path, tensors, names);
-  }
-  return tensors;
 }
 
-/** Loads config, tokenizer and weights from a local model folder. */
-export async function loadModel(directory: string): Promise<LoadedModel> {
+/** Bytes of decoder layer `layer`'s weights in float32. */
+function layerFloat32Bytes(checkpoint: Checkpoint, layer: number): number {
+  return Object.values(layerTensorNames(layer)).reduce(
+    (bytes, name) => bytes + 4 * checkpoint.tensor(name).shape.reduce((a, b) => a * b, 1),
+    0,
+  );
+}
+
+/** Every weight read from `checkpoint` into the backend, each straight into its tensor's memory. */
+function readResidentWeights(checkpoint: Checkpoint, config: Gemma2Config): Gemma2Weights {
+  const read = (name: string) =>
+    filledTensor(checkpoint.tensor(name).shape, (values) => checkpoint.readInto(name, values));
+  const layers: Gemma2LayerWeights[] = [];
+  for (let i = 0; i < config.num_hidden_layers; i++) {
+    const layer = {} as Record<keyof Gemma2LayerWeights, tf.Tensor>;
+    for (const [field, name] of Object.entries(layerTensorNames(i))) {
+      layer[field as keyof Gemma2LayerWeights] = read(name);
+    }
+    layers.push(layer as unknown as Gemma2LayerWeights);
+  }
+  return residentWeights({
+    embedding: read("model.embed_tokens.weight") as tf.Tensor2D,
+    layers,
+    finalNorm: read("model.norm.weight") as tf.Tensor1D,
+  });
+}
+
+/**
+ * Loads config, tokenizer and weights from a local model folder. Weights are held resident
+ * when they fit comfortably, and otherwise streamed from the files layer by layer
+ * (memory_budget.ts decides, or refuses a model that cannot run with the bytes it needs).
+ */
+export async function loadModel(
+  directory: string,
+  options: { residency?: Residency } = {},
+): Promise<LoadedModel> {
   const configPath = join(directory, "config.json");
   let configJson: unknown;
   try {
@@ -113,13 +132,23 @@ export async function loadModel(directory: string): Promise<LoadedModel> {
   }
   const config = parseGemma2Config(configJson, configPath);
   const tokenizer = await loadTokenizer(directory);
-  const weights = fromHfTensors(await readModelTensors(directory), config, directory);
-  return { directory, config, weights, tokenizer };
-}
-
-/** The model's logits as a `LogitsFunction` (for MCQ scoring). */
-export function logitsFunction(model: LoadedModel): LogitsFunction {
-  return (ids, attentionMask, positions) =>
-    forward(model.weights, model.config, ids, { attentionMask, logitPositions: positions })
-      .positionLogits!;
+  const checkpoint = Checkpoint.open(directory);
+  try {
+    checkTensorShapes(config, (name) => checkpoint.find(name)?.shape, directory);
+    const residency = chooseResidency({
+      model: directory,
+      float32Bytes: checkpoint.float32Bytes(),
+      largestLayerBytes: layerFloat32Bytes(checkpoint, 0),
+      backend: tf.getBackend(),
+    }, options.residency ?? "auto");
+    if (residency === "streamed") {
+      return { directory, config, weights: streamedWeights(checkpoint, config), tokenizer };
+    }
+    const weights = readResidentWeights(checkpoint, config);
+    checkpoint.close();
+    return { directory, config, weights, tokenizer };
+  } catch (error) {
+    checkpoint.close();
+    throw error;
+  }
 }

@@ -33,11 +33,15 @@ export async function letterPredictions(
   questions: MultipleChoice[],
   options: { subject: string; batchSize: number },
 ): Promise<number[]> {
+  // Each letter with and without a leading space ("A", " A"), as SAEBench scores Gemma; only
+  // these vocabulary rows are computed.
   const letterIds = LETTERS.map((letter) =>
     [tokenizer.tokenId(letter), tokenizer.tokenId(` ${letter}`)].filter((id): id is number =>
       id !== undefined
     )
   );
+  const scoredTokens = Int32Array.from(letterIds.flat());
+  const columnOf = new Map([...scoredTokens].map((id, column) => [id, column]));
   const predictions: number[] = [];
   for (let start = 0; start < questions.length; start += options.batchSize) {
     const prompts = questions.slice(start, start + options.batchSize).map((q) =>
@@ -55,13 +59,14 @@ export async function letterPredictions(
         tf.tensor2d(ids, [prompts.length, length], "int32"),
         tf.tensor2d(mask, [prompts.length, length]),
         tf.tensor2d(prompts.map((p, row) => [row, p.length - 1]), undefined, "int32"),
+        scoredTokens,
       )
     );
     const values = await last.array() as number[][];
     last.dispose();
     for (let row = 0; row < prompts.length; row++) {
       const scores = letterIds.slice(0, questions[start + row].choices.length)
-        .map((ids) => Math.max(...ids.map((id) => values[row][id])));
+        .map((ids) => Math.max(...ids.map((id) => values[row][columnOf.get(id)!])));
       predictions.push(scores.indexOf(Math.max(...scores)));
     }
   }

@@ -30,7 +30,7 @@ export class ResidualCache {
   /** Logits at the asked positions with `hook` (if any) replacing the residual at the layer. */
   logitsFunction(hook?: ResidualReplacement): LogitsFunction {
     const { weights, config } = this.model;
-    return (ids, attentionMask, positions) => {
+    return (ids, attentionMask, positions, tokens) => {
       const key = `${ids.shape}|${ids.dataSync()}|${attentionMask.dataSync()}`;
       let residual = this.#residuals.get(key);
       if (residual === undefined) {
@@ -53,6 +53,7 @@ export class ResidualCache {
         hook: hook ? { layer: this.layer, replace: hook } : undefined,
         resume: { layer: this.layer, residual },
         logitPositions: positions,
+        logitTokens: tokens,
       }).positionLogits!;
     };
   }

@@ -50,11 +50,12 @@ export function hookedLogits(
   layer: number,
   hook?: ResidualReplacement,
 ): LogitsFunction {
-  return (ids, attentionMask, positions) =>
+  return (ids, attentionMask, positions, tokens) =>
     forward(model.weights, model.config, ids, {
       attentionMask,
       hook: hook ? { layer, replace: hook } : undefined,
       logitPositions: positions,
+      logitTokens: tokens,
     })
       .positionLogits!;
 }

@@ -3,7 +3,7 @@
  * `modeling_gemma2.py` independently of `stages/model/gemma2.ts`, to check the tfjs version.
  * Tensors are HF-layout (`nn.Linear` weights are [out, in]). Only for tiny test models.
  */
-import type { HfTensors } from "../../stages/model/gemma2.ts";
+import type { HfTensors } from "../../stages/model/hf_tensors.ts";
 import type { Gemma2Config } from "../../stages/model/gemma2_config.ts";
 
 type Matrix = number[][];

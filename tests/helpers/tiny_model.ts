@@ -4,7 +4,7 @@
  */
 import { join } from "node:path";
 import { writeSafetensorsFile } from "../../pipeline/safetensors.ts";
-import { gemma2TensorShapes, type HfTensors } from "../../stages/model/gemma2.ts";
+import { gemma2TensorShapes, type HfTensors } from "../../stages/model/hf_tensors.ts";
 import { type Gemma2Config, parseGemma2Config } from "../../stages/model/gemma2_config.ts";
 import { SeededRandom } from "../../stages/random.ts";
 import { REPO_ROOT } from "./workspace.ts";
