@@ -29,6 +29,8 @@ export interface RunRecord {
   seconds: number;
   peak_rss_mb: number;
   versions: Record<string, string>;
+  /** Facts the stage recorded about what it read (`StageContext.note`). */
+  notes?: Record<string, JsonValue>;
 }
 
 /** Everything recorded about one stage instance. */

@@ -9,8 +9,8 @@ import cliProgress from "cli-progress";
 export interface ProgressReporter {
   /** Begins a task of `total` units (unknown total: omit it); `unit` is plural, e.g. "tokens". */
   start(task: { label: string; unit: string; total?: number }): void;
-  /** Adds `count` finished units (default 1). */
-  advance(count?: number): void;
+  /** Adds `count` finished units (default 1); `detail` is shown after the count (e.g. "12 MB read"). */
+  advance(count?: number, detail?: string): void;
   /** Ends the current task and prints its summary. */
   finish(): void;
 }
@@ -58,6 +58,7 @@ export function createProgressReporter(prefix: string, options: ProgressOptions)
   let startedAt = 0;
   let lastLineAt = 0;
   let bar: cliProgress.SingleBar | undefined;
+  let detail = "";
 
   const describe = () => {
     const elapsedSeconds = Math.max((now() - startedAt) / 1000, 1e-9);
@@ -67,34 +68,42 @@ export function createProgressReporter(prefix: string, options: ProgressOptions)
         Math.floor((100 * done) / Math.max(task!.total, 1))
       }%)`
       : `${formatCount(done)} ${task!.unit}`;
+    const extra = detail ? ` (${detail})` : "";
     const eta = task!.total !== undefined && rate > 0
       ? `, ETA ${formatDuration((task!.total - done) / rate)}`
       : "";
-    return `[${prefix}] ${task!.label}: ${amount}, ${formatCount(rate)} ${task!.unit}/s${eta}`;
+    return `[${prefix}] ${task!.label}: ${amount}${extra}, ${formatCount(rate)} ${
+      task!.unit
+    }/s${eta}`;
   };
 
   return {
     start(newTask) {
       task = newTask;
       done = 0;
+      detail = "";
       startedAt = lastLineAt = now();
       if (options.interactive) {
         bar = new cliProgress.SingleBar({
           format: `[${prefix}] ${newTask.label} |{bar}| {value}/{total} ${newTask.unit} ` +
-            `| {rate} ${newTask.unit}/s | ETA {eta_formatted}`,
+            `{detail}| {rate} ${newTask.unit}/s | ETA {eta_formatted}`,
           stream: process.stderr,
           hideCursor: true,
           etaBuffer: 50,
         }, cliProgress.Presets.shades_classic);
-        bar.start(newTask.total ?? 0, 0, { rate: "0" });
+        bar.start(newTask.total ?? 0, 0, { rate: "0", detail: "" });
       }
     },
-    advance(count = 1) {
+    advance(count = 1, newDetail) {
       if (!task) return;
       done += count;
+      if (newDetail !== undefined) detail = newDetail;
       if (bar) {
         const elapsedSeconds = Math.max((now() - startedAt) / 1000, 1e-9);
-        bar.update(done, { rate: formatCount(done / elapsedSeconds) });
+        bar.update(done, {
+          rate: formatCount(done / elapsedSeconds),
+          detail: detail ? `(${detail}) ` : "",
+        });
       } else if (now() - lastLineAt >= intervalMs) {
         lastLineAt = now();
         options.writeLine(describe());
@@ -108,9 +117,9 @@ export function createProgressReporter(prefix: string, options: ProgressOptions)
       }
       const seconds = (now() - startedAt) / 1000;
       options.writeLine(
-        `[${prefix}] ${task.label}: ${formatCount(done)} ${task.unit} in ${
-          formatDuration(seconds)
-        }`,
+        `[${prefix}] ${task.label}: ${formatCount(done)} ${task.unit}${
+          detail ? ` (${detail})` : ""
+        } in ${formatDuration(seconds)}`,
       );
       task = undefined;
     },

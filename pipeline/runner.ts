@@ -10,6 +10,7 @@ import { join, resolve } from "node:path";
 import { writeTextIfChanged } from "./atomic.ts";
 import { acquireCacheLock } from "./cache_lock.ts";
 import { readTextIfExists } from "./files.ts";
+import type { JsonValue } from "./json.ts";
 import { PipelineError, StageFailure, UsageError } from "./errors.ts";
 import {
   parseArtifactReference,
@@ -242,7 +243,8 @@ async function executeInstance(
     dir: session.paths.temporaryDir,
     prefix: `${instance.id}-`,
   });
-  const context = makeContext(session, assessment, workDir, log);
+  const notes: Record<string, JsonValue> = {};
+  const context = makeContext(session, assessment, { workDir, log, notes });
   resetPeakRss();
   const started = performance.now();
   try {
@@ -284,6 +286,7 @@ async function executeInstance(
         typescript: Deno.version.typescript,
         ...session.definition.runtimeVersions?.(),
       },
+      ...(Object.keys(notes).length > 0 ? { notes } : {}),
     },
   };
 }
@@ -291,9 +294,9 @@ async function executeInstance(
 function makeContext(
   session: Session,
   assessment: Assessment,
-  workDir: string,
-  log: (line: string) => void,
+  run: { workDir: string; log: (line: string) => void; notes: Record<string, JsonValue> },
 ): StageContext {
+  const { workDir, log, notes } = run;
   const { instance } = assessment;
   const inputsOf = (name: string) => {
     const records = assessment.parts!.inputs[name];
@@ -355,6 +358,9 @@ function makeContext(
         if (!entry) return [];
         return [{ instance: producer, key: entry.key, ...entry.run }];
       });
+    },
+    note(key, value) {
+      notes[key] = value;
     },
   };
 }

@@ -94,6 +94,11 @@ export interface StageContext<Params = JsonValue> {
   log(message: string): void;
   /** The lock-file records of the instances whose artifacts this one reads. */
   upstream(): UpstreamRecord[];
+  /**
+   * Records a fact about this run in the lock file (`run.notes[key]`), for example which bytes
+   * of a streamed corpus were read; informational, not part of the cache key.
+   */
+  note(key: string, value: JsonValue): void;
 }
 
 /** The function every stage module exports. */

@@ -5,9 +5,15 @@
  * `tokens` (seq_id, doc_id, length, ids[context]), `mcq` (role, subject, question, choices,
  * answer), `corpora` (corpus, doc_id, text) and `metrics`.
  */
+import type { JsonValue } from "../pipeline/json.ts";
 import type { StageContext } from "../pipeline/stage.ts";
 import { ParquetChunkWriter, writeParquetFile } from "../pipeline/parquet.ts";
-import { type DataSource, readDocuments, resolveSourceFiles } from "./data/sources.ts";
+import {
+  corpusShards,
+  type DataSource,
+  readDocuments,
+  resolveSourceFiles,
+} from "./data/sources.ts";
 import type { MalformedLine } from "./data/jsonl_zst.ts";
 import { documentsTable, frequencyCorporaTable, mcqTable } from "./data/fetch_tables.ts";
 import { contextRow, type TokenRow, tokensTable } from "./data/tokens.ts";
@@ -28,6 +34,12 @@ export interface FetchParams {
 }
 
 const CHUNK_DOCUMENTS = 4096;
+
+/** "12.3 MB read, 45,678 tokens" for the progress line (bytes only when streaming). */
+function readingDetail(bytesRead: number | undefined, tokens: number): string {
+  const read = bytesRead === undefined ? "" : `${(bytesRead / 1e6).toFixed(1)} MB read, `;
+  return `${read}${tokens.toLocaleString("en-US")} tokens`;
+}
 const MALFORMED_LINES_SHOWN = 20;
 /** SAEBench keeps corpus documents longer than this many characters. */
 const MIN_CORPUS_DOCUMENT_CHARACTERS = 50;
@@ -64,10 +76,30 @@ export async function run(context: StageContext<FetchParams>): Promise<void> {
     unit: "documents",
     total: params.corpus.max_documents,
   });
-  const shards = await resolveSourceFiles(params.corpus.source, context.root, hub, ".jsonl.zst");
-  reading: for (const shard of shards) {
-    for await (const document of readDocuments(shard, "unknown", onMalformed)) {
-      if (docId >= params.corpus.max_documents) break reading;
+  const shardsRead: JsonValue[] = [];
+  const shards = corpusShards(params.corpus.source, context.root, hub, onMalformed);
+  reading: for await (const shard of shards) {
+    if (docId >= params.corpus.max_documents) break;
+    const before = { documents: docId, tokens: realTokens };
+    const recordShard = () =>
+      shardsRead.push({
+        file: shard.file,
+        ...(shard.stream
+          ? {
+            url: shard.stream.url ?? null,
+            commit: shard.stream.commit ?? null,
+            bytes_read: shard.stream.bytesRead ?? 0,
+            file_bytes: shard.stream.totalBytes ?? null,
+          }
+          : {}),
+        documents: docId - before.documents,
+        tokens: realTokens - before.tokens,
+      });
+    for await (const document of shard.documents) {
+      if (docId >= params.corpus.max_documents) {
+        recordShard();
+        break reading;
+      }
       const row = contextRow(tokenizer, document.text, params.context_length, {
         seqId: docId,
         docId,
@@ -76,10 +108,14 @@ export async function run(context: StageContext<FetchParams>): Promise<void> {
       pendingDocs.push({ docId, pileSetName: document.pileSetName, text: document.text });
       pendingRows.push(row);
       docId++;
-      context.progress.advance();
+      context.progress.advance(1, readingDetail(shard.stream?.bytesRead, realTokens));
       if (pendingDocs.length >= CHUNK_DOCUMENTS) await flush();
     }
+    recordShard();
   }
+  // What was read, so that a rerun can be checked against it (the documents are the first
+  // max_documents of the shards, in order; a streamed shard was read up to bytes_read).
+  context.note("corpus_read", shardsRead);
   await flush();
   await documents.close();
   await tokens.close();

@@ -5,6 +5,7 @@
  * corrupt or truncated shard is an error naming the file.
  */
 import { createReadStream } from "node:fs";
+import { Readable } from "node:stream";
 import zlib from "node:zlib";
 import { checkZstdFrames } from "./zstd_frames.ts";
 
@@ -55,15 +56,31 @@ function parseRecord(line: string): PileDocument | string {
 }
 
 /**
- * Streams the documents of one shard. Malformed lines go to `onMalformed` (the caller decides
- * how to report them); a zstd error (corrupt or truncated file) throws with the file name.
+ * Streams the documents of one shard file. Malformed lines go to `onMalformed` (the caller
+ * decides how to report them); a zstd error (corrupt or truncated file) throws with the file name.
  */
 export async function* readJsonlZst(
   path: string,
   onMalformed: (problem: MalformedLine) => void,
 ): AsyncGenerator<PileDocument> {
   await checkZstdFrames(path);
-  const decompressed = createReadStream(path).pipe(zlib.createZstdDecompress());
+  yield* readJsonlZstBytes(createReadStream(path), path, onMalformed);
+}
+
+/**
+ * Streams the documents of zstd-compressed JSONL `bytes` (a file, or an HTTP body); `source`
+ * names it in errors and malformed-line reports. Stopping early (a `break` in the consumer)
+ * closes the byte source, so an HTTP download ends there.
+ */
+export async function* readJsonlZstBytes(
+  bytes: AsyncIterable<Uint8Array>,
+  source: string,
+  onMalformed: (problem: MalformedLine) => void,
+): AsyncGenerator<PileDocument> {
+  const compressed = Readable.from(bytes, { objectMode: false });
+  const decompressed = compressed.pipe(zlib.createZstdDecompress());
+  // pipe() does not forward errors of the source; the decompressor reports them to the reader.
+  compressed.on("error", (error) => decompressed.destroy(error));
   const decoder = new TextDecoder("utf-8", { fatal: false });
   let pending = "";
   let lineNumber = 0;
@@ -71,20 +88,28 @@ export async function* readJsonlZst(
     lineNumber++;
     if (line.trim() === "") return;
     const parsed = parseRecord(line);
-    if (typeof parsed === "string") onMalformed({ file: path, line: lineNumber, reason: parsed });
+    if (typeof parsed === "string") onMalformed({ file: source, line: lineNumber, reason: parsed });
     else yield parsed;
   };
   try {
-    for await (const chunk of decompressed) {
-      const lines = (pending + decoder.decode(chunk as Uint8Array, { stream: true })).split("\n");
-      pending = lines.pop()!;
-      for (const line of lines) yield* handle(line);
+    try {
+      for await (const chunk of decompressed) {
+        const lines = (pending + decoder.decode(chunk as Uint8Array, { stream: true })).split("\n");
+        pending = lines.pop()!;
+        for (const line of lines) yield* handle(line);
+      }
+    } catch (error) {
+      if ((error as { name?: string }).name === "HubError") throw error;
+      throw new Error(
+        `${source} is not a readable zstd file (corrupt or truncated?): ${
+          (error as Error).message
+        }`,
+      );
     }
-  } catch (error) {
-    throw new Error(
-      `${path} is not a readable zstd file (corrupt or truncated?): ${(error as Error).message}`,
-    );
+    pending += decoder.decode();
+    if (pending.length > 0) yield* handle(pending);
+  } finally {
+    decompressed.destroy();
+    compressed.destroy();
   }
-  pending += decoder.decode();
-  if (pending.length > 0) yield* handle(pending);
 }

@@ -6,7 +6,13 @@
 import { join, resolve } from "node:path";
 import { readParquetFile } from "../../pipeline/parquet.ts";
 import { hubDownload, type HubOptions } from "../hub/hub_client.ts";
-import { type MalformedLine, type PileDocument, readJsonlZst } from "./jsonl_zst.ts";
+import { hubStream, type HubStreamInfo } from "../hub/hub_stream.ts";
+import {
+  type MalformedLine,
+  type PileDocument,
+  readJsonlZst,
+  readJsonlZstBytes,
+} from "./jsonl_zst.ts";
 
 /** A data source as the config declares it. */
 export type DataSource =
@@ -46,6 +52,51 @@ export async function resolveSourceFiles(
   };
   await walk(path);
   return files;
+}
+
+/** One shard of a corpus, as it is read. */
+export interface CorpusShard {
+  /** The file's path (local) or its name in the repository (hub). */
+  file: string;
+  documents: AsyncGenerator<PileDocument>;
+  /** For a streamed hub shard: URL, commit, bytes read so far and the file's size. */
+  stream?: Partial<HubStreamInfo>;
+}
+
+/**
+ * The shards of a Pile-format corpus (`.jsonl.zst`), in order. Local files are read from disk;
+ * hub shards are streamed, never stored: a run that needs the first N documents of a
+ * many-GB shard reads only the bytes that hold them, and stops the download there.
+ */
+export async function* corpusShards(
+  source: DataSource,
+  root: string,
+  hub: HubOptions,
+  onMalformed: (problem: MalformedLine) => void,
+): AsyncGenerator<CorpusShard> {
+  if (source.kind === "local") {
+    for (const path of await resolveSourceFiles(source, root, hub, ".jsonl.zst")) {
+      yield { file: path, documents: readDocuments(path, "unknown", onMalformed) };
+    }
+    return;
+  }
+  const repo = { id: source.repo, type: "dataset" as const, revision: source.revision };
+  if (source.files.length === 0) {
+    throw new Error(
+      `the config must list the corpus shards to read from ${source.repo} (source.files is empty)`,
+    );
+  }
+  for (const file of source.files) {
+    if (!file.endsWith(".jsonl.zst")) {
+      throw new Error(
+        `corpus file ${file} of ${source.repo}: expected a Pile-format .jsonl.zst shard`,
+      );
+    }
+    const stream: Partial<HubStreamInfo> = {};
+    const bytes = hubStream(repo, file, hub, stream);
+    const name = `${source.repo}/${file}`;
+    yield { file, documents: readJsonlZstBytes(bytes, name, onMalformed), stream };
+  }
 }
 
 /** Documents of one file, whatever its format; `label` is the pile_set_name for formats without one. */

@@ -65,14 +65,15 @@ function accessMessage(repo: HubRepo, status: number, hasToken: boolean): string
       : `Accept its terms on ${page}, create a read token in your hub settings, and set HF_TOKEN to it.`);
 }
 
-interface Response0 {
+/** A response and what the hub announced about the file. */
+export interface Response0 {
   response: Response;
   /** SHA-256 announced by the hub for an LFS file, if any. */
   expectedSha256?: string;
 }
 
 /** GET with manual redirects: the token goes only to the hub's own host. */
-async function getFollowingRedirects(
+export async function getFollowingRedirects(
   url: string,
   headers: Headers,
   options: Required<Pick<HubOptions, "timeoutMs">>,
@@ -100,6 +101,32 @@ async function getFollowingRedirects(
   throw new HubError(`too many redirects for ${url}`);
 }
 
+/**
+ * Throws for an answer that is not file bytes (200 or 206): HubError, which retrying cannot fix,
+ * for refused access (401/403) and a missing file (404); a plain Error (retried) otherwise.
+ */
+export async function refuseUnusableResponse(
+  response: Response,
+  request: { repo: HubRepo; file: string; url: string; hasToken?: boolean },
+): Promise<void> {
+  if (response.status === 200 || response.status === 206) return;
+  await response.body?.cancel();
+  const { repo, file, url } = request;
+  if (response.status === 401 || response.status === 403) {
+    throw new HubError(
+      accessMessage(repo, response.status, request.hasToken ?? false),
+      response.status,
+    );
+  }
+  if (response.status === 404) {
+    throw new HubError(
+      `${file} does not exist in ${repo.type} ${repo.id} at revision ${repo.revision} (HTTP 404)`,
+      404,
+    );
+  }
+  throw new Error(`HTTP ${response.status} for ${url}`);
+}
+
 async function sha256OfFile(path: string): Promise<string> {
   const hash = createHash("sha256");
   for await (const chunk of (await Deno.open(path)).readable) hash.update(chunk);
@@ -124,28 +151,16 @@ async function attemptDownload(
   const { response, expectedSha256 } = await getFollowingRedirects(url, headers, {
     timeoutMs: options.timeoutMs ?? 60_000,
   });
-  if (response.status === 401 || response.status === 403) {
-    await response.body?.cancel();
-    throw new HubError(
-      accessMessage(repo, response.status, Boolean(options.token)),
-      response.status,
-    );
-  }
-  if (response.status === 404) {
-    await response.body?.cancel();
-    throw new HubError(
-      `${file} does not exist in ${repo.type} ${repo.id} at revision ${repo.revision} (HTTP 404)`,
-      404,
-    );
-  }
   if (response.status === 416 && have > 0) {
     await response.body?.cancel();
     return expectedSha256; // the partial file is already complete
   }
-  if (response.status !== 200 && response.status !== 206) {
-    await response.body?.cancel();
-    throw new Error(`HTTP ${response.status} for ${url}`);
-  }
+  await refuseUnusableResponse(response, {
+    repo,
+    file,
+    url,
+    hasToken: Boolean(options.token),
+  });
   const append = response.status === 206;
   const output = await Deno.open(partial, { write: true, create: true, append, truncate: !append });
   try {
@@ -162,6 +177,14 @@ async function attemptDownload(
   return expectedSha256;
 }
 
+/** The hub's base URL and the bearer token: from the options, else HF_ENDPOINT and HF_TOKEN. */
+export function hubAccess(options: HubOptions): { endpoint: string; token?: string } {
+  return {
+    endpoint: options.endpoint ?? Deno.env.get("HF_ENDPOINT") ?? "https://huggingface.co",
+    token: options.token ?? Deno.env.get("HF_TOKEN") ?? undefined,
+  };
+}
+
 /**
  * Path of `file` from `repo` in the download cache, downloading it first if needed.
  * Throws HubError for problems a retry cannot fix.
@@ -171,8 +194,7 @@ export async function hubDownload(
   file: string,
   options: HubOptions,
 ): Promise<string> {
-  const endpoint = options.endpoint ?? Deno.env.get("HF_ENDPOINT") ?? "https://huggingface.co";
-  const token = options.token ?? Deno.env.get("HF_TOKEN") ?? undefined;
+  const { endpoint, token } = hubAccess(options);
   const destination = join(options.cacheDir, `${repo.type}s`, repo.id, repo.revision, file);
   try {
     await Deno.stat(destination);

@@ -40,6 +40,9 @@ export interface FakeHub {
   close(): Promise<void>;
 }
 
+/** The commit every fake repository is at (the real hub names it in `X-Repo-Commit`). */
+export const FAKE_COMMIT = "0123456789abcdef0123456789abcdef01234567";
+
 function sha256(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
 }
@@ -49,7 +52,10 @@ function serveBytes(file: FakeFile, request: Request, firstTime: boolean): Respo
   const start = range ? Number(range[1]) : 0;
   if (start >= file.bytes.length && range) return new Response(null, { status: 416 });
   const body = file.bytes.subarray(start);
-  const headers = new Headers({ "content-length": String(body.length) });
+  const headers = new Headers({
+    "content-length": String(body.length),
+    "x-repo-commit": FAKE_COMMIT,
+  });
   if (range) {
     headers.set("content-range", `bytes ${start}-${file.bytes.length - 1}/${file.bytes.length}`);
   }

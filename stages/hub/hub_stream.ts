@@ -1,0 +1,90 @@
+/**
+ * Reading a hub file as a stream, without storing it: for a corpus shard of many GB of which a
+ * run needs the first few documents. The consumer stops reading when it has enough, which
+ * closes the connection. A connection cut mid-file is resumed with an HTTP Range request from
+ * the last byte received (5xx answers and timeouts are retried with backoff, as downloads are);
+ * refused access and missing files fail at once with the hub client's messages.
+ */
+import {
+  getFollowingRedirects,
+  hubAccess,
+  HubError,
+  type HubOptions,
+  type HubRepo,
+  refuseUnusableResponse,
+  resolveUrl,
+} from "./hub_client.ts";
+
+/** What a stream learned about the file it read. */
+export interface HubStreamInfo {
+  url: string;
+  /** The repository commit the hub resolved the revision to (`X-Repo-Commit`), if it said. */
+  commit?: string;
+  /** Size of the whole file, if the hub said. */
+  totalBytes?: number;
+  /** Bytes received so far. */
+  bytesRead: number;
+}
+
+/**
+ * The bytes of `file` in `repo`, chunk by chunk; `info` is filled in as the stream goes (the
+ * byte count is what the consumer has been given).
+ */
+export async function* hubStream(
+  repo: HubRepo,
+  file: string,
+  options: HubOptions,
+  info: Partial<HubStreamInfo> = {},
+): AsyncGenerator<Uint8Array> {
+  const { endpoint, token } = hubAccess(options);
+  const url = resolveUrl(endpoint, repo, file);
+  Object.assign(info, { url, bytesRead: 0 });
+  const attempts = options.attempts ?? 5;
+  let delay = options.backoffMs ?? 500;
+  for (let attempt = 1;; attempt++) {
+    const received = info.bytesRead!;
+    try {
+      const headers = new Headers();
+      if (token) headers.set("authorization", `Bearer ${token}`);
+      if (received > 0) headers.set("range", `bytes=${received}-`);
+      const { response } = await getFollowingRedirects(url, headers, {
+        timeoutMs: options.timeoutMs ?? 60_000,
+      });
+      await refuseUnusableResponse(response, { repo, file, url, hasToken: Boolean(token) });
+      info.commit ??= response.headers.get("x-repo-commit") ?? undefined;
+      const total = response.headers.get("content-range")?.match(/\/(\d+)$/)?.[1] ??
+        (response.status === 200 ? response.headers.get("content-length") : null);
+      if (total !== null && total !== undefined) info.totalBytes = Number(total);
+      // A server that ignores the Range header sends the file from the start again.
+      let skip = received > 0 && response.status === 200 ? received : 0;
+      for await (const chunk of response.body!) {
+        let bytes = chunk;
+        if (skip > 0) {
+          const dropped = Math.min(skip, bytes.length);
+          bytes = bytes.subarray(dropped);
+          skip -= dropped;
+          if (bytes.length === 0) continue;
+        }
+        info.bytesRead! += bytes.length;
+        yield bytes;
+      }
+      if (info.totalBytes !== undefined && info.bytesRead! < info.totalBytes) {
+        throw new Error(`connection ended after ${info.bytesRead} of ${info.totalBytes} bytes`);
+      }
+      return;
+    } catch (error) {
+      if (error instanceof HubError) throw error;
+      if (attempt >= attempts) {
+        throw new HubError(
+          `reading ${url} failed after ${attempts} attempts: ${(error as Error).message}`,
+        );
+      }
+      options.log?.(
+        `${file}: ${(error as Error).message}; resuming at byte ${info.bytesRead} in ${delay} ms ` +
+          `(attempt ${attempt + 1} of ${attempts})`,
+      );
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      delay *= 2;
+    }
+  }
+}
