@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import { tf, useBackend } from "../stages/model/backend.ts";
 import { Checkpoint } from "../stages/model/checkpoint.ts";
-import { forward } from "../stages/model/gemma2.ts";
+import { forward, residualsAtLayer } from "../stages/model/gemma2.ts";
 import { residentWeights, streamedWeights } from "../stages/model/gemma2_weights.ts";
 import { tensorsFromHf } from "../stages/model/hf_tensors.ts";
 import { loadModel, readModelTensors } from "../stages/model/load_model.ts";
@@ -133,4 +133,32 @@ Deno.test("a model that cannot fit is refused with the model, the bytes needed a
   // Small models stay resident; a GPU backend keeps even large ones resident.
   assertEquals(chooseResidency({ ...gemma2b, float32Bytes: 6e6 }, "auto", 20e9), "resident");
   assertEquals(chooseResidency({ ...gemma2b, backend: "tensorflow" }, "auto", 20e9), "resident");
+});
+
+Deno.test("several batches run layer by layer give each batch's forward residual to the bit", async () => {
+  const directory = await Deno.makeTempDir();
+  const config = await writeTinyModelFolder(directory, { num_hidden_layers: 3 });
+  const streamed = streamedWeights(Checkpoint.open(directory), config);
+  const batches = [
+    { ids: [[2, 50, 9, 13, 400], [2, 7, 9, 1000, 0]], mask: [[1, 1, 1, 1, 1], [1, 1, 1, 1, 0]] },
+    { ids: [[2, 11, 12]], mask: [[1, 1, 1]] },
+  ];
+  const separately = batches.map(({ ids, mask }) =>
+    tf.tidy(() =>
+      forward(streamed, config, tf.tensor2d(ids, undefined, "int32"), {
+        attentionMask: tf.tensor2d(mask),
+        hook: { layer: 1 },
+        stopAtHook: true,
+      }).residual!.arraySync()
+    )
+  );
+  const inputs = batches.map(({ ids, mask }) => ({
+    ids: tf.tensor2d(ids, undefined, "int32"),
+    attentionMask: tf.tensor2d(mask),
+  }));
+  const together = residualsAtLayer(streamed, config, inputs, 1);
+  assertEquals(together.map((r) => r.arraySync()), separately);
+  tf.dispose([...together, ...inputs.flatMap((input) => [input.ids, input.attentionMask])]);
+  streamed.dispose();
+  await Deno.remove(directory, { recursive: true });
 });

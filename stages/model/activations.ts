@@ -4,7 +4,7 @@
  */
 import * as arrow from "apache-arrow";
 import { tf } from "./backend.ts";
-import { forward } from "./gemma2.ts";
+import { residualsAtLayer } from "./gemma2.ts";
 import type { LoadedModel } from "./load_model.ts";
 import { fixedSizeListColumn, type TokenRow } from "../data/tokens.ts";
 import { ParquetChunkWriter, requiredColumnsTable } from "../../pipeline/parquet.ts";
@@ -29,9 +29,16 @@ export interface ActivationOptions {
 }
 
 /**
+ * Residuals of the batches held at once by `residualActivations`: one pass over the model's
+ * layers serves them all, so streamed weights are read once per group rather than per batch.
+ */
+const GROUP_RESIDUAL_BYTES = 512 * 2 ** 20;
+
+/**
  * Runs the model up to `layer` on `rows` and keeps the real positions, in the order of `rows`.
  * Contexts are batched by similar length and each batch is cut to its longest context: with
  * right padding and causal attention the cut changes nothing, and it skips most padding work.
+ * Batches are run in groups, layer by layer (`residualsAtLayer`).
  */
 export async function residualActivations(
   model: LoadedModel,
@@ -50,56 +57,77 @@ export async function residualActivations(
     dModel,
   };
   const byLength = rows.map((_, r) => r).sort((a, b) => rows[b].length - rows[a].length);
+  const batches: number[][] = [];
   for (let start = 0; start < byLength.length; start += options.batchSize) {
-    const batch = byLength.slice(start, start + options.batchSize);
-    const time = Math.max(1, rows[batch[0]].length);
-    const values = await batchResiduals(model, batch.map((r) => rows[r]), {
-      time,
+    batches.push(byLength.slice(start, start + options.batchSize));
+  }
+  const bytesOf = (batch: number[]) =>
+    batch.length * Math.max(1, rows[batch[0]].length) * dModel * 4;
+  for (let first = 0; first < batches.length;) {
+    const group = [batches[first]];
+    let bytes = bytesOf(batches[first]);
+    while (first + group.length < batches.length) {
+      const next = batches[first + group.length];
+      if (bytes + bytesOf(next) > GROUP_RESIDUAL_BYTES) break;
+      group.push(next);
+      bytes += bytesOf(next);
+    }
+    first += group.length;
+    const residuals = groupResiduals(model, group.map((batch) => batch.map((r) => rows[r])), {
       layer: options.layer,
     });
-    let tokens = 0;
-    batch.forEach((r, b) => {
-      const row = rows[r];
-      for (let t = 0; t < row.length; t++) {
-        const out = firstRowOfContext[r] + t;
-        chunk.seqIds[out] = row.seqId;
-        chunk.positions[out] = t;
-        chunk.tokens[out] = row.ids[t];
-        chunk.activations.set(
-          values.subarray((b * time + t) * dModel, (b * time + t + 1) * dModel),
-          out * dModel,
-        );
-      }
-      tokens += row.length;
-    });
-    options.onTokens?.(tokens);
+    for (const [index, batch] of group.entries()) {
+      const values = await residuals[index].data() as Float32Array;
+      residuals[index].dispose();
+      const time = Math.max(1, rows[batch[0]].length);
+      let tokens = 0;
+      batch.forEach((r, b) => {
+        const row = rows[r];
+        for (let t = 0; t < row.length; t++) {
+          const out = firstRowOfContext[r] + t;
+          chunk.seqIds[out] = row.seqId;
+          chunk.positions[out] = t;
+          chunk.tokens[out] = row.ids[t];
+          chunk.activations.set(
+            values.subarray((b * time + t) * dModel, (b * time + t + 1) * dModel),
+            out * dModel,
+          );
+        }
+        tokens += row.length;
+      });
+      options.onTokens?.(tokens);
+    }
   }
   return chunk;
 }
 
-/** Layer residuals of one batch cut to `time` positions: [batch, time, dModel] float32. */
-async function batchResiduals(
+/**
+ * Layer residuals of a group of batches, each cut to its longest row: one [batch, time, dModel]
+ * tensor per batch (the caller disposes them).
+ */
+function groupResiduals(
   model: LoadedModel,
-  rows: TokenRow[],
-  shape: { time: number; layer: number },
-): Promise<Float32Array> {
-  const { time, layer } = shape;
-  const ids = new Int32Array(rows.length * time);
-  const mask = new Float32Array(rows.length * time);
-  rows.forEach((row, r) => {
-    ids.set(row.ids.subarray(0, time), r * time);
-    mask.fill(1, r * time, r * time + row.length);
-  });
-  const residual = tf.tidy(() =>
-    forward(model.weights, model.config, tf.tensor2d(ids, [rows.length, time], "int32"), {
+  batches: TokenRow[][],
+  options: { layer: number },
+): tf.Tensor3D[] {
+  const inputs = batches.map((rows) => {
+    const time = Math.max(1, rows[0].length);
+    const ids = new Int32Array(rows.length * time);
+    const mask = new Float32Array(rows.length * time);
+    rows.forEach((row, r) => {
+      ids.set(row.ids.subarray(0, time), r * time);
+      mask.fill(1, r * time, r * time + row.length);
+    });
+    return {
+      ids: tf.tensor2d(ids, [rows.length, time], "int32"),
       attentionMask: tf.tensor2d(mask, [rows.length, time]),
-      hook: { layer },
-      stopAtHook: true,
-    }).residual!
-  );
-  const values = await residual.data() as Float32Array;
-  residual.dispose();
-  return values;
+    };
+  });
+  try {
+    return residualsAtLayer(model.weights, model.config, inputs, options.layer);
+  } finally {
+    for (const input of inputs) tf.dispose([input.ids, input.attentionMask]);
+  }
 }
 
 /**

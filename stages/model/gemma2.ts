@@ -204,6 +204,50 @@ function decoderLayer(
   return tf.add(mid, rmsNorm(fed, weights.postFeedforwardNorm, config.rms_norm_eps));
 }
 
+/** What every layer of one batch needs besides weights: RoPE tables and attention biases. */
+interface BatchContext {
+  cos: tf.Tensor2D;
+  sin: tf.Tensor2D;
+  globalBias: tf.Tensor4D;
+  slidingBias: tf.Tensor4D;
+}
+
+function batchContext(config: Gemma2Config, time: number, mask?: tf.Tensor2D): BatchContext {
+  const [cos, sin] = ropeTables(time, config.head_dim, config.rope_theta);
+  return {
+    cos,
+    sin,
+    globalBias: attentionBias(time, null, mask),
+    slidingBias: attentionBias(time, config.sliding_window, mask),
+  };
+}
+
+/** Embedded, √hidden-scaled input of ids [batch, time]: [batch, time, hidden]. */
+function embed(
+  weights: Gemma2Weights,
+  config: Gemma2Config,
+  ids: tf.Tensor2D,
+  differentiable?: boolean,
+): tf.Tensor3D {
+  const [batch, time] = ids.shape;
+  const hidden = config.hidden_size;
+  const embedded = weights.embed(tf.reshape(ids, [batch * time]) as tf.Tensor1D, {
+    differentiable,
+  });
+  return tf.reshape(tf.mul(embedded, Math.sqrt(hidden)), [batch, time, hidden]) as tf.Tensor3D;
+}
+
+/** Decoder layer `layer` applied to x in its own tidy (its intermediates freed on return). */
+function runLayer(
+  x: tf.Tensor3D,
+  weights: Gemma2LayerWeights,
+  layer: number,
+  context: BatchContext & { config: Gemma2Config },
+): tf.Tensor3D {
+  const bias = isSlidingLayer(layer) ? context.slidingBias : context.globalBias;
+  return tf.tidy(() => decoderLayer(x, weights, { ...context, bias }));
+}
+
 /** Runs the model on token ids [batch, time] (int32). Call inside `tf.tidy`. */
 export function forward(
   weights: Gemma2Weights,
@@ -213,9 +257,7 @@ export function forward(
 ): ForwardResult {
   const [batch, time] = ids.shape;
   const hidden = config.hidden_size;
-  const [cos, sin] = ropeTables(time, config.head_dim, config.rope_theta);
-  const globalBias = attentionBias(time, null, options.attentionMask);
-  const slidingBias = attentionBias(time, config.sliding_window, options.attentionMask);
+  const context = { config, ...batchContext(config, time, options.attentionMask) };
   const result: ForwardResult = {};
   let x: tf.Tensor3D;
   let firstLayer = 0;
@@ -227,22 +269,17 @@ export function forward(
       if (options.hook.replace) x = options.hook.replace(x);
     }
   } else {
-    const flatIds = tf.reshape(ids, [batch * time]) as tf.Tensor1D;
-    const embedded = weights.embed(flatIds, { differentiable: options.differentiableEmbedding });
-    x = tf.reshape(tf.mul(embedded, Math.sqrt(hidden)), [batch, time, hidden]) as tf.Tensor3D;
+    x = embed(weights, config, ids, options.differentiableEmbedding);
   }
   for (let layer = firstLayer; layer < config.num_hidden_layers; layer++) {
-    const bias = isSlidingLayer(layer) ? slidingBias : globalBias;
     const input = x;
     // One tidy per layer: a layer's intermediates (≈ 30 activations of [batch, time, ·]) are
     // freed before the next layer runs, instead of all layers' staying alive until the caller's
     // tidy ends; memory then does not grow with depth. Gradients still flow: the tape keeps
     // what the backward pass needs.
-    x = tf.tidy(() =>
-      weights.withLayer(
-        layer,
-        (layerWeights) => decoderLayer(input, layerWeights, { config, cos, sin, bias }),
-      )
+    x = weights.withLayer(
+      layer,
+      (layerWeights) => runLayer(input, layerWeights, layer, context),
     );
     if (options.hook?.layer === layer) {
       result.residual = x;
@@ -270,4 +307,48 @@ export function forward(
     config.vocab_size,
   ]) as tf.Tensor3D;
   return result;
+}
+
+/** One batch of `residualsAtLayer`: ids [batch, time] int32, padding (mask 0) on the right. */
+export interface ResidualBatch {
+  ids: tf.Tensor2D;
+  attentionMask?: tf.Tensor2D;
+}
+
+/**
+ * The output of decoder layer `layer` for several batches, computed layer by layer: each
+ * layer's weights are fetched once and applied to every batch before the next layer. With
+ * streamed weights that reads the checkpoint once per call instead of once per batch; the
+ * numbers are those of `forward` batch by batch. Returns one [batch, time, hidden] tensor per
+ * batch, which the caller disposes; holds every batch's residual at once (size the call).
+ */
+export function residualsAtLayer(
+  weights: Gemma2Weights,
+  config: Gemma2Config,
+  batches: ResidualBatch[],
+  layer: number,
+): tf.Tensor3D[] {
+  const contexts = batches.map((batch) => ({
+    config,
+    ...batchContext(config, batch.ids.shape[1], batch.attentionMask),
+  }));
+  let residuals = batches.map((batch) => tf.tidy(() => embed(weights, config, batch.ids)));
+  try {
+    for (let current = 0; current <= layer; current++) {
+      residuals = weights.withLayer(current, (layerWeights) =>
+        residuals.map((x, b) => {
+          const next = runLayer(x, layerWeights, current, contexts[b]);
+          x.dispose();
+          return next;
+        }));
+    }
+    return residuals;
+  } catch (error) {
+    tf.dispose(residuals);
+    throw error;
+  } finally {
+    for (const context of contexts) {
+      tf.dispose([context.cos, context.sin, context.globalBias, context.slidingBias]);
+    }
+  }
 }
