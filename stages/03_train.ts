@@ -49,6 +49,7 @@ export interface TrainParams {
 export interface LabelledActivationParams {
   model: ModelSource;
   corpus_row_length: number;
+  max_corpus_rows: number | null;
   lm_batch_size: number;
 }
 
@@ -73,7 +74,10 @@ async function labelledActivations(
   const residuals = async (texts: string[]) =>
     await corpusResiduals(
       model,
-      corpusRows(model.tokenizer, texts, params.corpus_row_length),
+      corpusRows(model.tokenizer, texts, {
+        rowLength: params.corpus_row_length,
+        maxRows: params.max_corpus_rows,
+      }),
       pass,
     );
   const labelled = {

@@ -34,6 +34,7 @@ export interface ScoreParams {
   model: ModelSource;
   layer: number;
   corpus_row_length: number;
+  max_corpus_rows: number | null;
   lm_batch_size: number;
   batch_size: number;
   buffer_contexts: number;
@@ -55,9 +56,10 @@ export async function run(context: StageContext<ScoreParams>): Promise<void> {
   const [dIn, dSae] = sae.encoderWeight.shape;
 
   const corpora = await readCorporaArtifact(context.input("corpora"));
+  const corpusRowLimits = { rowLength: p.corpus_row_length, maxRows: p.max_corpus_rows };
   const rows = {
-    forget: corpusRows(model.tokenizer, corpora.forget, p.corpus_row_length),
-    retain: corpusRows(model.tokenizer, corpora.retain, p.corpus_row_length),
+    forget: corpusRows(model.tokenizer, corpora.forget, corpusRowLimits),
+    retain: corpusRows(model.tokenizer, corpora.retain, corpusRowLimits),
   };
   const pass = { layer: p.layer, batchSize: p.lm_batch_size };
   const forgetFrequency = await featureFrequencies(model, sae, rows.forget, pass);

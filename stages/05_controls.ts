@@ -26,7 +26,11 @@ import {
 import { readCorporaArtifact, readMcqArtifact } from "./unlearning/evaluation_inputs.ts";
 import { corpusRows, featureFrequencies } from "./unlearning/frequencies.ts";
 import { clampingHook, reconstructionHook } from "./unlearning/intervention.ts";
-import { describeKnown, knownQuestions, unmodifiedAccuracy } from "./unlearning/known_questions.ts";
+import {
+  describeKnown,
+  readKnownQuestions,
+  unmodifiedAccuracy,
+} from "./unlearning/known_questions.ts";
 import { ResidualCache } from "./unlearning/residual_cache.ts";
 import { type InterventionSetting, measureSettings, type SweepRow } from "./unlearning/sweep.ts";
 import { sweepTable } from "./unlearning/sweep_table.ts";
@@ -46,14 +50,15 @@ export async function run(context: StageContext<ControlsParams>): Promise<void> 
   const measure = { ...pass, format: p.mcq_format, minRetainAccuracy: p.min_retain_accuracy };
 
   const asked = await readMcqArtifact(context.input("mcq"), p.max_questions);
-  const sets = await knownQuestions(model, asked, measure);
+  const sets = await readKnownQuestions(context.input("known"), asked);
   context.log(describeKnown(asked, sets));
   const unmodified = unmodifiedAccuracy(asked, sets);
 
   const corpora = await readCorporaArtifact(context.input("corpora"));
+  const corpusRowLimits = { rowLength: p.corpus_row_length, maxRows: p.max_corpus_rows };
   const rows = {
-    forget: corpusRows(model.tokenizer, corpora.forget, p.corpus_row_length),
-    retain: corpusRows(model.tokenizer, corpora.retain, p.corpus_row_length),
+    forget: corpusRows(model.tokenizer, corpora.forget, corpusRowLimits),
+    retain: corpusRows(model.tokenizer, corpora.retain, corpusRowLimits),
   };
   const forgetFrequency = await featureFrequencies(model, sae, rows.forget, pass);
   const firing = [...forgetFrequency.keys()].filter((feature) => forgetFrequency[feature] > 0);

@@ -22,7 +22,7 @@ import {
 } from "./unlearning/evaluation_inputs.ts";
 import { corpusRows, featureFrequencies } from "./unlearning/frequencies.ts";
 import { importanceSelections, selectFeatures } from "./unlearning/selection.ts";
-import { describeKnown, knownQuestions } from "./unlearning/known_questions.ts";
+import { describeKnown, readKnownQuestions } from "./unlearning/known_questions.ts";
 import { ResidualCache } from "./unlearning/residual_cache.ts";
 import { runSweep, type Selection } from "./unlearning/sweep.ts";
 import { sweepTable } from "./unlearning/sweep_table.ts";
@@ -40,6 +40,7 @@ export interface EvaluateParams {
   multipliers: number[];
   min_retain_accuracy: number;
   corpus_row_length: number;
+  max_corpus_rows: number | null;
   batch_size: number;
   backend: BackendName;
 }
@@ -49,21 +50,25 @@ export async function run(context: StageContext<EvaluateParams>): Promise<void> 
   const model = await loadEvaluationModel(p, context);
   const sae = await readSaeWeights(context.input("sae"));
 
-  // Only questions the unmodified model answers correctly count.
+  // Only questions the unmodified model answers correctly count (found once, by 05_known).
   const asked = await readMcqArtifact(context.input("mcq"), p.max_questions);
-  const sets = await knownQuestions(model, asked, {
-    layer: p.layer,
-    format: p.mcq_format,
-    batchSize: p.batch_size,
-  });
+  const sets = await readKnownQuestions(context.input("known"), asked);
   context.log(describeKnown(asked, sets));
 
   const corpora = await readCorporaArtifact(context.input("corpora"));
   const frequency = (texts: string[]) =>
-    featureFrequencies(model, sae, corpusRows(model.tokenizer, texts, p.corpus_row_length), {
-      layer: p.layer,
-      batchSize: p.batch_size,
-    });
+    featureFrequencies(
+      model,
+      sae,
+      corpusRows(model.tokenizer, texts, {
+        rowLength: p.corpus_row_length,
+        maxRows: p.max_corpus_rows,
+      }),
+      {
+        layer: p.layer,
+        batchSize: p.batch_size,
+      },
+    );
   const forgetFrequency = await frequency(corpora.forget);
   const retainFrequency = await frequency(corpora.retain);
   const importance = await readImportanceArtifact(context.input("scores"));

@@ -125,6 +125,11 @@ const unlearning = z.strictObject({
   max_corpus_documents: positiveInt,
   /** Tokens per row when corpus documents are concatenated (SAEBench: 1024). */
   corpus_row_length: positiveInt,
+  /**
+   * Rows per corpus used for feature frequencies and the labelled residuals (null = every row
+   * of max_corpus_documents): a bound on each corpus pass, for CPU runs of the real model.
+   */
+  max_corpus_rows: positiveInt.nullable().default(null),
   /** "cloze" for small base models, "letter" (SAEBench's `Answer: (`) for instruct models. */
   mcq_format: z.enum(["cloze", "letter"]),
   retain_thresholds: z.array(z.number().min(0)).min(1),

@@ -51,6 +51,7 @@ function labelledActivationParams(c: Config, run: string): JsonObject | null {
   return {
     model: sourceParam(c.model.source),
     corpus_row_length: c.unlearning.corpus_row_length,
+    max_corpus_rows: c.unlearning.max_corpus_rows,
     lm_batch_size: c.extract.lm_batch_size,
   };
 }
@@ -71,6 +72,7 @@ function evaluateParams(c: Config, variant?: string): JsonObject {
     multipliers: u.multipliers,
     min_retain_accuracy: u.min_retain_accuracy,
     corpus_row_length: u.corpus_row_length,
+    max_corpus_rows: u.max_corpus_rows,
     batch_size: c.extract.lm_batch_size,
     backend: c.runtime.backend,
   };
@@ -208,6 +210,7 @@ const stages: StageSpec<Config>[] = [
         model: sourceParam(c.model.source),
         layer: c.extract.layer,
         corpus_row_length: c.unlearning.corpus_row_length,
+        max_corpus_rows: c.unlearning.max_corpus_rows,
         lm_batch_size: c.extract.lm_batch_size,
         batch_size: c.sae.batch_size,
         buffer_contexts: c.sae.buffer_contexts,
@@ -232,6 +235,23 @@ const stages: StageSpec<Config>[] = [
     outputs: { metrics: "metrics.json" },
   },
   {
+    id: "05_known",
+    description:
+      "the questions the unmodified evaluation model answers correctly (once for all SAEs)",
+    module: new URL("./05_known.ts", import.meta.url),
+    inputs: { mcq: "01_fetch/mcq" },
+    params: (c) => ({
+      eval_model: sourceParam(c.model.eval_source),
+      mcq_format: c.unlearning.mcq_format,
+      max_questions: c.unlearning.max_questions,
+      forget_set: c.unlearning.forget_set.name,
+      batch_size: c.extract.lm_batch_size,
+      backend: c.runtime.backend,
+    }),
+    files: (c) => localPaths(c.model.eval_source),
+    outputs: { known: "known.parquet", metrics: "metrics.json" },
+  },
+  {
     id: "05_evaluate",
     description: "SAEBench unlearning sweep per SAE: frequency and importance selectors",
     module: new URL("./05_evaluate.ts", import.meta.url),
@@ -240,6 +260,7 @@ const stages: StageSpec<Config>[] = [
       sae: "03_train/sae",
       scores: "04_score/scores",
       mcq: "01_fetch/mcq",
+      known: "05_known/known",
       corpora: "01_fetch/corpora",
     },
     params: evaluateParams,
@@ -255,7 +276,12 @@ const stages: StageSpec<Config>[] = [
     description: "controls: unmodified model, SAE spliced in, random features, forget direction",
     module: new URL("./05_controls.ts", import.meta.url),
     variants: controlsVariant,
-    inputs: { sae: "03_train/sae", mcq: "01_fetch/mcq", corpora: "01_fetch/corpora" },
+    inputs: {
+      sae: "03_train/sae",
+      mcq: "01_fetch/mcq",
+      known: "05_known/known",
+      corpora: "01_fetch/corpora",
+    },
     params: (c, variant) => ({
       ...evaluateParams(c, variant),
       positive_control_fractions: c.unlearning.positive_control_fractions,

@@ -179,6 +179,21 @@ Deno.test("01_fetch through 05_controls run on a local corpus and model folder",
     const log = await readParquetFile(objectOf("03_train@run0.trained", "training_log"));
     assertEquals(Array.from(log.getChild("step")!.toArray()), [2, 4, 5]);
 
+    // 05_known: the known questions are found once, for every SAE, and are what 05_controls
+    // counts as the unmodified model's accuracy.
+    assertEquals(Object.keys(lock.stages).filter((id) => id.startsWith("05_known")), ["05_known"]);
+    const known = await readParquetFile(objectOf("05_known", "known"));
+    assertEquals(
+      known.numRows,
+      metrics["unlearning.model.known_forget_questions"] +
+        metrics["unlearning.model.known_retain_questions"],
+    );
+    // 8 forget questions are asked (max_questions).
+    assertEquals(
+      metrics["unlearning.model.known_forget_questions"],
+      Math.round(metrics["unlearning.model.forget_accuracy"] * 8),
+    );
+
     // 05_evaluate: the all-dead as-published SAE selects nothing, so nothing changes: score 0.
     assertEquals(metrics["unlearning.run0.as_published.frequency.score"], 0);
     assertEquals(metrics["unlearning.run0.as_published.frequency.best_multiplier"], null);

@@ -82,8 +82,14 @@ Deno.test("a feature that carries the forget domain scores clearly above 0; rand
   assert(sets.forget.length >= 10, `the model knows only ${sets.forget.length} forget questions`);
 
   const rows = {
-    forget: corpusRows(model.tokenizer, await corpus("forget", 60), 128),
-    retain: corpusRows(model.tokenizer, await corpus("retain", 240), 128),
+    forget: corpusRows(model.tokenizer, await corpus("forget", 60), {
+      rowLength: 128,
+      maxRows: null,
+    }),
+    retain: corpusRows(model.tokenizer, await corpus("retain", 240), {
+      rowLength: 128,
+      maxRows: null,
+    }),
   };
   const direction = await forgetDirection(model, rows, pass);
   const sae = handBuiltSae(direction.direction, firingThreshold(direction, 0.004));

@@ -107,8 +107,15 @@ Deno.test("feature frequencies count firing tokens, leaving out BOS, EOS and pad
   const rows = corpusRows(model.tokenizer, [
     "the quick brown fox",
     "jumps over the lazy dog again and again",
-  ], 6);
+  ], { rowLength: 6, maxRows: null });
   assertEquals(rows.every((row) => row.length === 6 && row[0] === model.tokenizer.bosId), true);
+  // max_corpus_rows keeps the first rows.
+  const first = corpusRows(model.tokenizer, [
+    "the quick brown fox",
+    "jumps over the lazy dog again and again",
+  ], { rowLength: 6, maxRows: 1 });
+  assert(rows.length >= 2, `only ${rows.length} rows`);
+  assertEquals(first.map((row) => Array.from(row)), [Array.from(rows[0])]);
   const frequencies = await featureFrequencies(model, sae, rows, { layer: 1, batchSize: 2 });
   // Direct count, position by position.
   const counts = new Array(10).fill(0);

@@ -10,21 +10,28 @@ import type { LoadedModel } from "../model/load_model.ts";
 import type { TextTokenizer } from "../model/tokenizer.ts";
 import { encode, type SaeParameters } from "../sae/sae.ts";
 
-/** Token rows of `rowLength` (BOS + rowLength − 1 tokens of the concatenated documents). */
+/**
+ * Token rows of `rowLength` (BOS + rowLength − 1 tokens of the concatenated documents); at most
+ * `maxRows` of them (null: all), taken from the start, so a CPU run can bound its corpus passes.
+ */
 export function corpusRows(
   tokenizer: TextTokenizer,
   texts: string[],
-  rowLength: number,
+  rows: { rowLength: number; maxRows: number | null },
 ): Int32Array[] {
+  const { rowLength, maxRows } = rows;
+  const needed = maxRows === null ? Infinity : maxRows * (rowLength - 1);
   const stream: number[] = [];
   for (const text of texts) {
+    if (stream.length >= needed) break;
     stream.push(...tokenizer.encode(text, { addBos: false }), tokenizer.eosId);
   }
-  const rows: Int32Array[] = [];
+  const out: Int32Array[] = [];
   for (let start = 0; start + rowLength - 1 <= stream.length; start += rowLength - 1) {
-    rows.push(Int32Array.from([tokenizer.bosId, ...stream.slice(start, start + rowLength - 1)]));
+    if (out.length === maxRows) break;
+    out.push(Int32Array.from([tokenizer.bosId, ...stream.slice(start, start + rowLength - 1)]));
   }
-  return rows;
+  return out;
 }
 
 /** Options of a pass over corpus rows. */

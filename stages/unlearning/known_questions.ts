@@ -2,6 +2,7 @@
  * The questions an unlearning evaluation counts: those the unmodified model answers correctly
  * (DESIGN §4). The fraction kept is also the unmodified model's accuracy on each set.
  */
+import { readMcqArtifact } from "./evaluation_inputs.ts";
 import type { LoadedModel } from "../model/load_model.ts";
 import type { MultipleChoice } from "../model/mcq.ts";
 import { type McqFormat, questionsAnsweredCorrectly } from "./accuracy.ts";
@@ -17,9 +18,9 @@ export interface AskedQuestions {
 export async function knownQuestions(
   model: LoadedModel,
   asked: AskedQuestions,
-  options: { layer: number; format: McqFormat; batchSize: number },
+  options: { format: McqFormat; batchSize: number },
 ): Promise<EvaluationSets> {
-  const unmodified = hookedLogits(model, options.layer);
+  const unmodified = hookedLogits(model, 0); // no hook, so the layer is not used
   const ask = (questions: MultipleChoice[], subject: string) =>
     questionsAnsweredCorrectly(unmodified, model.tokenizer, questions, {
       format: options.format,
@@ -31,6 +32,37 @@ export async function knownQuestions(
     sets.retain.set(subject, await ask(questions, subject.replace(/_/g, " ")));
   }
   return sets;
+}
+
+/**
+ * The known questions 05_known wrote (an `mcq`-format table) as evaluation sets, with every
+ * retain subject of `asked` present, in its order, even one with no known question.
+ */
+export async function readKnownQuestions(
+  path: string,
+  asked: AskedQuestions,
+): Promise<EvaluationSets> {
+  const known = await readMcqArtifact(path, null);
+  return {
+    forget: known.forget,
+    retain: new Map([...asked.retain.keys()].map((subject) => [
+      subject,
+      known.retain.get(subject) ?? [],
+    ])),
+  };
+}
+
+/** Rows of an `mcq`-format table holding `sets` (role, subject, question, choices, answer). */
+export function knownQuestionRows(
+  sets: EvaluationSets,
+  forgetSubject: string,
+): (MultipleChoice & { role: string; subject: string })[] {
+  return [
+    ...sets.forget.map((q) => ({ ...q, role: "forget", subject: forgetSubject })),
+    ...[...sets.retain].flatMap(([subject, questions]) =>
+      questions.map((q) => ({ ...q, role: "retain", subject }))
+    ),
+  ];
 }
 
 /** The unmodified model's accuracy: forget set, and all retain subjects pooled. */

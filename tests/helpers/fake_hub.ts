@@ -6,9 +6,11 @@
  */
 import { createHash } from "node:crypto";
 
-/** One file the fake hub serves, and how it misbehaves. */
+/** One file the fake hub serves (from memory, or from disk for large ones), and how it misbehaves. */
 export interface FakeFile {
-  bytes: Uint8Array;
+  bytes?: Uint8Array;
+  /** Served from this file on disk instead of `bytes` (multi-GB checkpoints). */
+  path?: string;
   /** Served through the CDN with an X-Linked-Etag (SHA-256), like LFS files. */
   lfs?: boolean;
   /** Announce a wrong SHA-256. */
@@ -47,19 +49,47 @@ function sha256(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
 }
 
-function serveBytes(file: FakeFile, request: Request, firstTime: boolean): Response {
+const diskHashes = new Map<string, Promise<string>>();
+
+/** SHA-256 of a served file; a file on disk is hashed once, streaming. */
+function hashOf(file: FakeFile): Promise<string> {
+  if (file.path === undefined) return Promise.resolve(sha256(file.bytes!));
+  let hash = diskHashes.get(file.path);
+  if (!hash) {
+    hash = (async () => {
+      const hasher = createHash("sha256");
+      for await (const chunk of (await Deno.open(file.path!)).readable) hasher.update(chunk);
+      return hasher.digest("hex");
+    })();
+    diskHashes.set(file.path, hash);
+  }
+  return hash;
+}
+
+function sizeOf(file: FakeFile): number {
+  return file.path === undefined ? file.bytes!.length : Deno.statSync(file.path).size;
+}
+
+/** The file's bytes from `start` to the end, as a stream (disk) or a copy (memory). */
+async function bodyFrom(file: FakeFile, start: number): Promise<BodyInit> {
+  if (file.path === undefined) return file.bytes!.slice(start);
+  const handle = await Deno.open(file.path);
+  await handle.seek(start, Deno.SeekMode.Start);
+  return handle.readable;
+}
+
+async function serveBytes(file: FakeFile, request: Request, firstTime: boolean): Promise<Response> {
+  const size = sizeOf(file);
   const range = request.headers.get("range")?.match(/^bytes=(\d+)-$/);
   const start = range ? Number(range[1]) : 0;
-  if (start >= file.bytes.length && range) return new Response(null, { status: 416 });
-  const body = file.bytes.subarray(start);
+  if (start >= size && range) return new Response(null, { status: 416 });
   const headers = new Headers({
-    "content-length": String(body.length),
+    "content-length": String(size - start),
     "x-repo-commit": FAKE_COMMIT,
   });
-  if (range) {
-    headers.set("content-range", `bytes ${start}-${file.bytes.length - 1}/${file.bytes.length}`);
-  }
+  if (range) headers.set("content-range", `bytes ${start}-${size - 1}/${size}`);
   if (firstTime && file.cutAfter !== undefined) {
+    const body = file.bytes!.subarray(start);
     const stream = new ReadableStream<Uint8Array>({
       start(controller) {
         controller.enqueue(body.subarray(0, file.cutAfter));
@@ -68,7 +98,7 @@ function serveBytes(file: FakeFile, request: Request, firstTime: boolean): Respo
     });
     return new Response(stream, { status: range ? 206 : 200, headers });
   }
-  return new Response(body.slice(), { status: range ? 206 : 200, headers });
+  return new Response(await bodyFrom(file, start), { status: range ? 206 : 200, headers });
 }
 
 /** Starts the hub and its CDN on ephemeral ports; `token` opens gated repos. */
@@ -85,7 +115,7 @@ export function startFakeHub(repos: Record<string, FakeRepo>, token: string): Fa
       range: request.headers.get("range"),
     });
 
-  const cdn = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+  const cdn = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (request) => {
     record("cdn", request);
     const [, repoId, file] =
       decodeURIComponent(new URL(request.url).pathname).match(/^\/cdn\/([^/]+\/[^/]+)\/(.+)$/) ??
@@ -94,11 +124,11 @@ export function startFakeHub(repos: Record<string, FakeRepo>, token: string): Fa
     if (!served) return new Response("not found", { status: 404 });
     const key = `${repoId}/${file}`;
     cdnCounts.set(key, (cdnCounts.get(key) ?? 0) + 1);
-    return serveBytes(served, request, cdnCounts.get(key) === 1);
+    return await serveBytes(served, request, cdnCounts.get(key) === 1);
   });
   const cdnUrl = `http://127.0.0.1:${cdn.addr.port}`;
 
-  const hub = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+  const hub = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (request) => {
     record("hub", request);
     const path = decodeURIComponent(new URL(request.url).pathname);
     const match = path.match(/^\/(?:datasets\/)?([^/]+\/[^/]+)\/resolve\/[^/]+\/(.+)$/);
@@ -117,13 +147,13 @@ export function startFakeHub(repos: Record<string, FakeRepo>, token: string): Fa
     if (served.lfs) {
       const hash = served.wrongHash
         ? sha256(new TextEncoder().encode("something else"))
-        : sha256(served.bytes);
+        : await hashOf(served);
       return new Response(null, {
         status: 302,
         headers: { location: `${cdnUrl}/cdn/${repoId}/${file}`, "x-linked-etag": `"${hash}"` },
       });
     }
-    return serveBytes(served, request, counts.get(key) === 1 + (served.failTimes ?? 0));
+    return await serveBytes(served, request, counts.get(key) === 1 + (served.failTimes ?? 0));
   });
   return {
     url: `http://127.0.0.1:${hub.addr.port}`,

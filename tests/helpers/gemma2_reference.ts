@@ -43,18 +43,49 @@ function rope(vector: number[], position: number, theta: number): number[] {
   return out;
 }
 
+/** Where the reference reads weights: whole tensors by HF name, and single embedding rows. */
+export interface ReferenceWeights {
+  tensor(name: string): { shape: number[]; data: Float32Array };
+  embeddingRow(id: number): Float32Array;
+}
+
+/** `ReferenceWeights` over HF-named tensors held in memory. */
+export function inMemoryWeights(tensors: HfTensors, config: Gemma2Config): ReferenceWeights {
+  const h = config.hidden_size;
+  return {
+    tensor: (name) => tensors.get(name)!,
+    embeddingRow: (id) =>
+      tensors.get("model.embed_tokens.weight")!.data.subarray(id * h, (id + 1) * h),
+  };
+}
+
 /** Logits [time][vocab] for one unpadded sequence. */
 export function referenceForward(tensors: HfTensors, config: Gemma2Config, ids: number[]): Matrix {
-  const t = (name: string) => tensors.get(name)!;
-  const h = config.hidden_size;
-  const embedding = t("model.embed_tokens.weight").data;
-  let x: Matrix = ids.map((id) =>
-    Array.from(embedding.subarray(id * h, (id + 1) * h), (v) => v * Math.sqrt(h))
+  const weights = inMemoryWeights(tensors, config);
+  const x = referenceResidual(weights, config, ids, config.num_hidden_layers - 1);
+  const final = rmsNorm(x, weights.tensor("model.norm.weight").data, config.rms_norm_eps);
+  return linear(final, weights.tensor("model.embed_tokens.weight")).map((row) =>
+    row.map((v) => cap(v, config.final_logit_softcapping))
   );
+}
+
+function cap(v: number, c: number | null): number {
+  return c === null ? v : c * Math.tanh(v / c);
+}
+
+/** The output of decoder layer `lastLayer` [time][hidden] for one unpadded sequence. */
+export function referenceResidual(
+  weights: ReferenceWeights,
+  config: Gemma2Config,
+  ids: number[],
+  lastLayer: number,
+): Matrix {
+  const t = (name: string) => weights.tensor(name);
+  const h = config.hidden_size;
+  let x: Matrix = ids.map((id) => Array.from(weights.embeddingRow(id), (v) => v * Math.sqrt(h)));
   const d = config.head_dim;
   const group = config.num_attention_heads / config.num_key_value_heads;
-  const cap = (v: number, c: number | null) => (c === null ? v : c * Math.tanh(v / c));
-  for (let layer = 0; layer < config.num_hidden_layers; layer++) {
+  for (let layer = 0; layer <= lastLayer; layer++) {
     const p = `model.layers.${layer}`;
     const sliding = layer % 2 === 0;
     const normed = rmsNorm(x, t(`${p}.input_layernorm.weight`).data, config.rms_norm_eps);
@@ -107,8 +138,5 @@ export function referenceForward(tensors: HfTensors, config: Gemma2Config, ids: 
     );
     x = x.map((row, i) => row.map((value, j) => value + mlpOut[i][j]));
   }
-  const final = rmsNorm(x, t("model.norm.weight").data, config.rms_norm_eps);
-  return linear(final, t("model.embed_tokens.weight")).map((row) =>
-    row.map((v) => cap(v, config.final_logit_softcapping))
-  );
+  return x;
 }
