@@ -13,11 +13,12 @@ DENO_LOCAL := .tools/deno/node_modules/.bin/deno
 DENO := $(or $(shell command -v deno 2>/dev/null),$(DENO_LOCAL))
 PIPELINE := $(DENO) run --allow-all pipeline/cli.ts
 
-.PHONY: help reproduce test check stage status diff bench clean deps browser blas
+.PHONY: help reproduce test test-paper-shapes check stage status diff bench clean deps browser blas torch
 
 help:
 	@echo "make reproduce [CONFIG=configs/paper.json] [BACKEND=tensorflow]   run the whole pipeline"
 	@echo "make test                                    format, lint, type checks and tests"
+	@echo "make test-paper-shapes                       paper-cpu.json end to end at gemma-2-2b's shapes (minutes)"
 	@echo "make stage STAGE=03_train [VARIANT=run0]     rerun one stage on cached inputs"
 	@echo "make status | make diff [A=REV] [B=REV]      what would run / what changed"
 	@echo "make bench                                   benchmarks (see bench/)"
@@ -85,7 +86,26 @@ test: check browser blas
 	echo "tests: $${passed:-0} passed, $${failed:-0} failed, $${ignored:-0} skipped"; \
 	exit $$status
 
-bench: deps blas
+# The end-to-end run of configs/paper-cpu.json at google/gemma-2-2b's shapes through a fake hub
+# (tests/paper_shapes_e2e.ts): several minutes and ~15 GB of disk, so not part of `make test`;
+# .ci/run runs both.
+test-paper-shapes: deps blas
+	NO_COLOR=1 $(DENO) test --allow-all tests/paper_shapes_e2e.ts
+
+# PyTorch (Debian's python3-torch) is the peer `make bench` measures extraction against at the
+# paper's shapes; installed when missing and root. Without it that comparison is skipped.
+torch:
+	@if ! /usr/bin/python3 -c 'import torch, numpy' 2>/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "PyTorch not found: installing Debian's python3-torch for the benchmark's peer"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-torch python3-numpy >/dev/null) \
+	      || echo "could not install python3-torch; the PyTorch comparison is skipped"; \
+	  else \
+	    echo "PyTorch not found and not root: the PyTorch comparison is skipped"; \
+	  fi; \
+	fi
+
+bench: deps blas torch
 	$(DENO) task bench
 
 clean:
