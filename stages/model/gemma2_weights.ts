@@ -83,6 +83,37 @@ export function layerTensorNames(layer: number): Record<keyof Gemma2LayerWeights
   return names;
 }
 
+/** Decoder layer `layer`'s tensors, each made by `read(HF name)`. */
+export function layerTensors(
+  layer: number,
+  read: (name: string) => tf.Tensor,
+): Gemma2LayerWeights {
+  const weights = {} as Record<keyof Gemma2LayerWeights, tf.Tensor>;
+  try {
+    for (const [field, name] of Object.entries(layerTensorNames(layer))) {
+      weights[field as keyof Gemma2LayerWeights] = read(name);
+    }
+  } catch (error) {
+    tf.dispose(Object.values(weights));
+    throw error;
+  }
+  return weights as unknown as Gemma2LayerWeights;
+}
+
+/** Every tensor of a model with `config`'s shape, each made by `read(HF name)`. */
+export function modelTensors(
+  config: Gemma2Config,
+  read: (name: string) => tf.Tensor,
+): Gemma2Tensors {
+  const layers: Gemma2LayerWeights[] = [];
+  for (let i = 0; i < config.num_hidden_layers; i++) layers.push(layerTensors(i, read));
+  return {
+    embedding: read("model.embed_tokens.weight") as tf.Tensor2D,
+    layers,
+    finalNorm: read("model.norm.weight") as tf.Tensor1D,
+  };
+}
+
 /** Weights held in the backend for the model's lifetime. */
 export function residentWeights(tensors: Gemma2Tensors): Gemma2Weights {
   return {
@@ -138,13 +169,9 @@ export function streamedWeights(
       return gatherRows(ids.dataSync() as Int32Array);
     },
     withLayer(layer, run) {
-      const names = layerTensorNames(layer);
-      const weights = {} as Record<keyof Gemma2LayerWeights, tf.Tensor>;
+      const weights = layerTensors(layer, (name) => read(name, checkpoint.tensor(name).shape));
       try {
-        for (const [field, name] of Object.entries(names)) {
-          weights[field as keyof Gemma2LayerWeights] = read(name, checkpoint.tensor(name).shape);
-        }
-        return run(weights as unknown as Gemma2LayerWeights);
+        return run(weights);
       } finally {
         tf.dispose(Object.values(weights));
       }

@@ -5,7 +5,12 @@
  */
 import { tf } from "./backend.ts";
 import type { Gemma2Config } from "./gemma2_config.ts";
-import { type Gemma2LayerWeights, type Gemma2Tensors, layerTensorNames } from "./gemma2_weights.ts";
+import {
+  type Gemma2LayerWeights,
+  type Gemma2Tensors,
+  layerTensorNames,
+  modelTensors,
+} from "./gemma2_weights.ts";
 
 /** A float32 tensor in HF layout: name → {shape, data}. */
 export type HfTensors = Map<string, { shape: number[]; data: Float32Array }>;
@@ -71,23 +76,10 @@ export function tensorsFromHf(
   source: string,
 ): Gemma2Tensors {
   checkTensorShapes(config, (name) => tensors.get(name)?.shape, source);
-  const take = (name: string) => {
+  return modelTensors(config, (name) => {
     const { shape, data } = tensors.get(name)!;
     return tf.tensor(data, shape, "float32");
-  };
-  const layers: Gemma2LayerWeights[] = [];
-  for (let i = 0; i < config.num_hidden_layers; i++) {
-    const layer = {} as Record<keyof Gemma2LayerWeights, tf.Tensor>;
-    for (const [field, name] of Object.entries(layerTensorNames(i))) {
-      layer[field as keyof Gemma2LayerWeights] = take(name);
-    }
-    layers.push(layer as unknown as Gemma2LayerWeights);
-  }
-  return {
-    embedding: take("model.embed_tokens.weight") as tf.Tensor2D,
-    layers,
-    finalNorm: take("model.norm.weight") as tf.Tensor1D,
-  };
+  });
 }
 
 /** HF-named float32 arrays of resident `tensors`. */

@@ -10,9 +10,9 @@ import { tf } from "./backend.ts";
 import { Checkpoint } from "./checkpoint.ts";
 import { type Gemma2Config, parseGemma2Config } from "./gemma2_config.ts";
 import {
-  type Gemma2LayerWeights,
   type Gemma2Weights,
   layerTensorNames,
+  modelTensors,
   residentWeights,
   streamedWeights,
 } from "./gemma2_weights.ts";
@@ -97,21 +97,13 @@ function layerFloat32Bytes(checkpoint: Checkpoint, layer: number): number {
 
 /** Every weight read from `checkpoint` into the backend, each straight into its tensor's memory. */
 function readResidentWeights(checkpoint: Checkpoint, config: Gemma2Config): Gemma2Weights {
-  const read = (name: string) =>
-    filledTensor(checkpoint.tensor(name).shape, (values) => checkpoint.readInto(name, values));
-  const layers: Gemma2LayerWeights[] = [];
-  for (let i = 0; i < config.num_hidden_layers; i++) {
-    const layer = {} as Record<keyof Gemma2LayerWeights, tf.Tensor>;
-    for (const [field, name] of Object.entries(layerTensorNames(i))) {
-      layer[field as keyof Gemma2LayerWeights] = read(name);
-    }
-    layers.push(layer as unknown as Gemma2LayerWeights);
-  }
-  return residentWeights({
-    embedding: read("model.embed_tokens.weight") as tf.Tensor2D,
-    layers,
-    finalNorm: read("model.norm.weight") as tf.Tensor1D,
-  });
+  return residentWeights(
+    modelTensors(
+      config,
+      (name) =>
+        filledTensor(checkpoint.tensor(name).shape, (values) => checkpoint.readInto(name, values)),
+    ),
+  );
 }
 
 /**
