@@ -162,3 +162,22 @@ Deno.test("several batches run layer by layer give each batch's forward residual
   streamed.dispose();
   await Deno.remove(directory, { recursive: true });
 });
+
+Deno.test("a forward batch too large for the wasm heap is refused before it allocates", async () => {
+  const directory = await Deno.makeTempDir();
+  const config = await writeTinyModelFolder(directory, { num_hidden_layers: 1 });
+  const streamed = streamedWeights(Checkpoint.open(directory), config);
+  // 4 heads × 12 000² scores × 8 copies × 4 bytes ≈ 18 GB.
+  const ids = tf.zeros([1, 12_000], "int32") as tf.Tensor2D;
+  await assertRejects(
+    () => forward(streamed, config, ids, { hook: { layer: 0 }, stopAtHook: true }),
+    "a forward batch of 1 × 12000 tokens",
+  );
+  await assertRejects(
+    () => residualsAtLayer(streamed, config, [{ ids }], 0),
+    "extract.lm_batch_size",
+  );
+  ids.dispose();
+  streamed.dispose();
+  await Deno.remove(directory, { recursive: true });
+});

@@ -257,6 +257,7 @@ export function forward(
 ): ForwardResult {
   const [batch, time] = ids.shape;
   const hidden = config.hidden_size;
+  weights.checkBatch(batch, time);
   const context = { config, ...batchContext(config, time, options.attentionMask) };
   const result: ForwardResult = {};
   let x: tf.Tensor3D;
@@ -328,6 +329,7 @@ export function residualsAtLayer(
   batches: ResidualBatch[],
   layer: number,
 ): tf.Tensor3D[] {
+  for (const { ids } of batches) weights.checkBatch(ids.shape[0], ids.shape[1]);
   const contexts = batches.map((batch) => ({
     config,
     ...batchContext(config, batch.ids.shape[1], batch.attentionMask),

@@ -16,6 +16,7 @@ import { tf } from "./backend.ts";
 import type { Checkpoint } from "./checkpoint.ts";
 import type { Gemma2Config } from "./gemma2_config.ts";
 import { filledTensor } from "./heap_tensor.ts";
+import { checkBatchFits } from "./memory_budget.ts";
 
 /** One decoder layer's parameters; projections are [out, in] (HF layout). */
 export interface Gemma2LayerWeights {
@@ -53,6 +54,8 @@ export interface Gemma2Weights {
    * embedding: [n, vocab], or [n, tokens.length] for just the vocabulary rows `tokens`.
    */
   unembed(hidden: tf.Tensor2D, tokens?: Int32Array): tf.Tensor2D;
+  /** Throws a clear error when a forward batch of this shape cannot fit beside the weights. */
+  checkBatch(batch: number, time: number): void;
   /** Frees everything the weights hold in the backend (and closes files). */
   dispose(): void;
 }
@@ -114,6 +117,14 @@ export function modelTensors(
   };
 }
 
+/** Bytes of decoder layer `layer`'s weights in `checkpoint` once widened to float32. */
+export function layerFloat32Bytes(checkpoint: Checkpoint, layer: number): number {
+  return Object.values(layerTensorNames(layer)).reduce(
+    (bytes, name) => bytes + 4 * checkpoint.tensor(name).shape.reduce((a, b) => a * b, 1),
+    0,
+  );
+}
+
 /** Weights held in the backend for the model's lifetime. */
 export function residentWeights(tensors: Gemma2Tensors): Gemma2Weights {
   return {
@@ -126,6 +137,8 @@ export function residentWeights(tensors: Gemma2Tensors): Gemma2Weights {
     },
     withLayer: (layer, run) => run(tensors.layers[layer]),
     finalNorm: tensors.finalNorm,
+    // Resident weights are small on CPU backends (memory_budget.ts) or live on a GPU.
+    checkBatch: () => {},
     unembed(hidden, tokens) {
       const rows = tokens === undefined ? tensors.embedding : tf.gather(tensors.embedding, tokens);
       return tf.matMul(hidden, rows, false, true);
@@ -160,8 +173,16 @@ export function streamedWeights(
       (values) => checkpoint.readRowsInto(embeddingName, rows, values),
     ) as tf.Tensor2D;
   const finalNorm = read("model.norm.weight", [hidden]) as tf.Tensor1D;
+  const layerBytes = layerFloat32Bytes(checkpoint, 0);
   return {
     residency: "streamed",
+    checkBatch(batch, time) {
+      checkBatchFits(
+        { model: checkpoint.directory, layerBytes, backend: tf.getBackend() },
+        config,
+        { batch, time },
+      );
+    },
     embed(ids, options = {}) {
       if (options.differentiable) {
         throw new Error("streamed weights have no gradients; load the model resident to train it");

@@ -11,7 +11,7 @@ import { Checkpoint } from "./checkpoint.ts";
 import { type Gemma2Config, parseGemma2Config } from "./gemma2_config.ts";
 import {
   type Gemma2Weights,
-  layerTensorNames,
+  layerFloat32Bytes,
   modelTensors,
   residentWeights,
   streamedWeights,
@@ -85,14 +85,6 @@ export function readModelTensors(directory: string): HfTensors {
   } finally {
     checkpoint.close();
   }
-}
-
-/** Bytes of decoder layer `layer`'s weights in float32. */
-function layerFloat32Bytes(checkpoint: Checkpoint, layer: number): number {
-  return Object.values(layerTensorNames(layer)).reduce(
-    (bytes, name) => bytes + 4 * checkpoint.tensor(name).shape.reduce((a, b) => a * b, 1),
-    0,
-  );
 }
 
 /** Every weight read from `checkpoint` into the backend, each straight into its tensor's memory. */

@@ -16,6 +16,43 @@ export const RESIDENT_LIMIT_BYTES = 2 ** 30;
  */
 const WORKING_BYTES = 2 ** 30;
 
+/**
+ * Heap bytes one forward batch of [batch, time] holds at its peak, from the model's shapes: a
+ * decoder layer keeps its intermediates until the layer's tidy ends, about eight copies of the
+ * attention scores [batch, heads, time, time] or nine of the MLP's [batch·time, intermediate],
+ * plus a few of the residual [batch·time, hidden]. An estimate, for refusing what cannot fit.
+ */
+export function forwardHeapBytes(
+  config: { hidden_size: number; intermediate_size: number; num_attention_heads: number },
+  batch: number,
+  time: number,
+): number {
+  const attention = 8 * batch * config.num_attention_heads * time * time * 4;
+  const mlp = 9 * batch * time * config.intermediate_size * 4;
+  return Math.max(attention, mlp) + 6 * batch * time * config.hidden_size * 4;
+}
+
+/**
+ * Refuses a forward batch that would not fit the wasm heap beside one streamed layer (`layerBytes`),
+ * naming the batch, the bytes it needs and the limit; what to lower is the caller's setting.
+ */
+export function checkBatchFits(
+  footprint: { model: string; layerBytes: number; backend: string },
+  config: { hidden_size: number; intermediate_size: number; num_attention_heads: number },
+  shape: { batch: number; time: number },
+): void {
+  if (footprint.backend !== "wasm") return;
+  const needed = forwardHeapBytes(config, shape.batch, shape.time) + footprint.layerBytes;
+  if (needed > WASM_HEAP_LIMIT_BYTES) {
+    throw new Error(
+      `a forward batch of ${shape.batch} × ${shape.time} tokens of model ${footprint.model} ` +
+        `needs about ${formatGiB(needed)} of the wasm heap (with one streamed layer), which ends ` +
+        `at ${formatGiB(WASM_HEAP_LIMIT_BYTES)}; use fewer sequences per batch ` +
+        `(extract.lm_batch_size) or shorter rows (unlearning.corpus_row_length)`,
+    );
+  }
+}
+
 /** How a model's weights are held: chosen by size ("auto") or forced. */
 export type Residency = "auto" | "resident" | "streamed";
 
