@@ -39,7 +39,7 @@ deps: node_modules/.deps-installed
 # Deno FFI, stages/model/openblas.ts). Installed when missing and root; everything also works
 # without it (the wasm kernels are used), so a failed install is only reported.
 blas:
-	@if ! /sbin/ldconfig -p 2>/dev/null | grep -q 'libopenblas\.so\.0'; then \
+	@if ! /sbin/ldconfig -p 2>/dev/null | grep 'libopenblas\.so\.0' >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "OpenBLAS not found: installing Debian's libopenblas0-pthread"; \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libopenblas0-pthread >/dev/null) \
