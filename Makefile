@@ -75,22 +75,28 @@ check: deps
 	$(DENO) lint
 	$(DENO) check
 
+# `$(call deno_tests,LABEL,ARGS)`: deno test ARGS, output kept in .cache/LABEL-output.txt, then
+# one "LABEL: N passed, N failed, N skipped" line (what CI reads) and deno's exit status.
+define deno_tests
+@mkdir -p .cache
+@status=0; NO_COLOR=1 $(DENO) test --allow-all $(2) 2>&1 | tee .cache/$(1)-output.txt || status=$$?; \
+summary=$$(grep -E '^(ok|FAILED) \|' .cache/$(1)-output.txt | tail -1); \
+passed=$$(sed -nE 's/.* ([0-9]+) passed.*/\1/p' <<<"$$summary"); \
+failed=$$(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<"$$summary"); \
+ignored=$$(sed -nE 's/.* ([0-9]+) ignored.*/\1/p' <<<"$$summary"); \
+echo "$(1): $${passed:-0} passed, $${failed:-0} failed, $${ignored:-0} skipped"; \
+exit $$status
+endef
+
 # Runs the checks, then the tests; prints one "N passed, N failed" summary line at the end.
 test: check browser blas
-	@mkdir -p .cache
-	@status=0; NO_COLOR=1 $(DENO) test --allow-all --parallel 2>&1 | tee .cache/test-output.txt || status=$$?; \
-	summary=$$(grep -E '^(ok|FAILED) \|' .cache/test-output.txt | tail -1); \
-	passed=$$(sed -nE 's/.* ([0-9]+) passed.*/\1/p' <<<"$$summary"); \
-	failed=$$(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<"$$summary"); \
-	ignored=$$(sed -nE 's/.* ([0-9]+) ignored.*/\1/p' <<<"$$summary"); \
-	echo "tests: $${passed:-0} passed, $${failed:-0} failed, $${ignored:-0} skipped"; \
-	exit $$status
+	$(call deno_tests,tests,--parallel)
 
 # The end-to-end run of configs/paper-cpu.json at google/gemma-2-2b's shapes through a fake hub
 # (tests/paper_shapes_e2e.ts): several minutes and ~15 GB of disk, so not part of `make test`;
 # .ci/run runs both.
 test-paper-shapes: deps blas
-	NO_COLOR=1 $(DENO) test --allow-all tests/paper_shapes_e2e.ts
+	$(call deno_tests,paper-shapes,tests/paper_shapes_e2e.ts)
 
 # PyTorch (Debian's python3-torch) is the peer `make bench` measures extraction against at the
 # paper's shapes; installed when missing and root. Without it that comparison is skipped.
