@@ -165,7 +165,15 @@ Deno.test("letter format: a model that always says (A) keeps no question; the ba
   const options = { format: "letter" as const, subject: "tests", batchSize: 8 };
   assertEquals(await accuracyOf(alwaysA, tokenizer, questions, options), 0.5);
   // Right in the original order for the first question, but not under all 24 orderings.
-  assertEquals(await questionsAnsweredCorrectly(alwaysA, tokenizer, questions, options), []);
+  let settled = 0;
+  assertEquals(
+    await questionsAnsweredCorrectly(alwaysA, tokenizer, questions, {
+      ...options,
+      onQuestions: (count) => (settled += count),
+    }),
+    [],
+  );
+  assertEquals(settled, questions.length, "progress hears every question once");
   await assertRejects(
     () =>
       checkFormatFitsModel(

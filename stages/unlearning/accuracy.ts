@@ -85,15 +85,24 @@ export async function predict(
     : await letterPredictions(logitsOf, tokenizer, questions, options);
 }
 
-/** The questions the unmodified model answers correctly (under all 24 orderings for letters). */
+/**
+ * The questions the unmodified model answers correctly (under all 24 orderings for letters);
+ * `onQuestions` hears how many questions each step settled.
+ */
 export async function questionsAnsweredCorrectly(
   logitsOf: LogitsFunction,
   tokenizer: TextTokenizer,
   questions: MultipleChoice[],
-  options: { format: McqFormat; subject: string; batchSize: number },
+  options: {
+    format: McqFormat;
+    subject: string;
+    batchSize: number;
+    onQuestions?: (count: number) => void;
+  },
 ): Promise<MultipleChoice[]> {
   if (options.format === "cloze") {
     const predictions = await predict(logitsOf, tokenizer, questions, options);
+    options.onQuestions?.(questions.length);
     return questions.filter((q, i) => predictions[i] === q.answer);
   }
   const kept: MultipleChoice[] = [];
@@ -106,6 +115,7 @@ export async function questionsAnsweredCorrectly(
     }));
     const predictions = await predict(logitsOf, tokenizer, variants, options);
     if (variants.every((v, i) => predictions[i] === v.answer)) kept.push(question);
+    options.onQuestions?.(1);
   }
   return kept;
 }

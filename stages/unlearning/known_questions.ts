@@ -14,11 +14,14 @@ export interface AskedQuestions {
   retain: Map<string, MultipleChoice[]>;
 }
 
-/** Keeps the questions the unmodified model answers correctly, per set. */
+/**
+ * Keeps the questions the unmodified model answers correctly, per set; `onQuestions` hears how
+ * many questions each step settled (for progress).
+ */
 export async function knownQuestions(
   model: LoadedModel,
   asked: AskedQuestions,
-  options: { format: McqFormat; batchSize: number },
+  options: { format: McqFormat; batchSize: number; onQuestions?: (count: number) => void },
 ): Promise<EvaluationSets> {
   const unmodified = hookedLogits(model, 0); // no hook, so the layer is not used
   const ask = (questions: MultipleChoice[], subject: string) =>
@@ -26,6 +29,7 @@ export async function knownQuestions(
       format: options.format,
       batchSize: options.batchSize,
       subject,
+      onQuestions: options.onQuestions,
     });
   const sets: EvaluationSets = { forget: await ask(asked.forget, "biology"), retain: new Map() };
   for (const [subject, questions] of asked.retain) {
