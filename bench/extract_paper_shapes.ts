@@ -179,7 +179,8 @@ export async function measureExtractPaperShapes(): Promise<BenchResult[]> {
         name: "extract_paper_shapes_pytorch_peak_rss_mib",
         value: Math.round(Math.max(...rates(theirs, "peak_rss_mib"))),
         unit: "MiB",
-        note: "float32 weights of layers 0–19 and the embedding, as transformers loads them",
+        note:
+          "its float32 weights of layers 0–19 and the embedding (transformers also loads float32)",
       },
       {
         name: "extract_paper_shapes_vs_pytorch_max_rel_diff",

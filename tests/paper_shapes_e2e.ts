@@ -180,6 +180,10 @@ Deno.test("configs/paper-cpu.json runs 01 → 06 at gemma-2-2b's shapes through 
     }[];
     assertEquals(corpusRead[0].documents, 16);
     assert(corpusRead[0].bytes_read > 0 && corpusRead[0].bytes_read <= corpusRead[0].file_bytes);
+    const cachedShards = [...Deno.readDirSync(join(scratch, "hub-cache"))].flatMap((entry) =>
+      entry.isDirectory ? [...Deno.readDirSync(join(scratch, "hub-cache", entry.name))] : []
+    ).map((entry) => entry.name);
+    assert(!cachedShards.includes("monology"), `the Pile shard was stored: ${cachedShards}`);
 
     // The layer-19 residual of the first context equals the naive reference forward.
     const objectOf = (instance: string, output: string) => {

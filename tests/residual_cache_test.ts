@@ -44,7 +44,9 @@ Deno.test("cached residuals give the same logits as full passes, with and withou
       const cache = new ResidualCache(model, layer, maxBytes);
       for (const replace of [undefined, hook]) {
         const direct = fullPass(mask, replace);
-        const picked = tf.tidy(() => hookedLogits(model, layer, replace)(ids, mask, positions));
+        const picked = tf.tidy(() =>
+          hookedLogits(model, replace ? { layer, replace } : undefined)(ids, mask, positions)
+        );
         assertEquals(picked.shape, [5, config.vocab_size]);
         assert(maxDifference(direct, picked) < 1e-4, "logits at positions = picked full logits");
         for (let call = 0; call < 2; call++) {

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { type Gemma2Config, parseGemma2Config } from "../stages/model/gemma2_config.ts";
 import { gemma2TensorShapes } from "../stages/model/hf_tensors.ts";
+import { SeededRandom } from "../stages/random.ts";
 
 /** google/gemma-2-2b's config.json (the fields the forward pass reads, as published). */
 export const GEMMA_2_2B_CONFIG = {
@@ -58,19 +59,14 @@ const NORM_SCALE = 0.1;
 /** Values are generated and written this many at a time. */
 const PIECE = 4 * 2 ** 20;
 
-/** Fills `out` with uniform BF16 values in [−scale, scale) from a mulberry32 stream. */
-function fillBf16(out: Uint16Array, scale: number, state: { value: number }): void {
+/** Fills `out` with uniform BF16 values in [−scale, scale) drawn from `random`. */
+function fillBf16(out: Uint16Array, scale: number, random: SeededRandom): void {
   const float = new Float32Array(1);
   const bits = new Uint32Array(float.buffer);
-  let s = state.value;
   for (let i = 0; i < out.length; i++) {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), s | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    float[0] = ((((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1) * scale;
-    out[i] = bits[0] >>> 16;
+    float[0] = (random.next() * 2 - 1) * scale;
+    out[i] = bits[0] >>> 16; // truncated to bfloat16
   }
-  state.value = s;
 }
 
 /** A 32-bit seed for one tensor, from the checkpoint seed and the tensor's name. */
@@ -137,10 +133,10 @@ export async function writeRandomCheckpoint(
       await writeAll(handle, headerBytes);
       const values = new Uint16Array(PIECE);
       for (const tensor of members) {
-        const state = { value: tensorSeed(seed, tensor.name) };
+        const random = new SeededRandom(tensorSeed(seed, tensor.name));
         for (let done = 0; done < tensor.bytes / 2; done += PIECE) {
           const piece = values.subarray(0, Math.min(PIECE, tensor.bytes / 2 - done));
-          fillBf16(piece, tensor.scale, state);
+          fillBf16(piece, tensor.scale, random);
           await writeAll(handle, new Uint8Array(piece.buffer, 0, piece.byteLength));
         }
         written += tensor.bytes;

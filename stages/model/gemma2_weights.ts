@@ -117,6 +117,11 @@ export function modelTensors(
   };
 }
 
+/** Tensor `name` of `checkpoint` as a float32 backend tensor, read straight into its memory. */
+export function readCheckpointTensor(checkpoint: Checkpoint, name: string): tf.Tensor {
+  return filledTensor(checkpoint.tensor(name).shape, (values) => checkpoint.readInto(name, values));
+}
+
 /** Bytes of decoder layer `layer`'s weights in `checkpoint` once widened to float32. */
 export function layerFloat32Bytes(checkpoint: Checkpoint, layer: number): number {
   return Object.values(layerTensorNames(layer)).reduce(
@@ -165,14 +170,12 @@ export function streamedWeights(
   const embeddingName = "model.embed_tokens.weight";
   const hidden = config.hidden_size;
   const vocab = checkpoint.tensor(embeddingName).shape[0];
-  const read = (name: string, shape: number[]) =>
-    filledTensor(shape, (values) => checkpoint.readInto(name, values));
   const gatherRows = (rows: Int32Array) =>
     filledTensor(
       [rows.length, hidden],
       (values) => checkpoint.readRowsInto(embeddingName, rows, values),
     ) as tf.Tensor2D;
-  const finalNorm = read("model.norm.weight", [hidden]) as tf.Tensor1D;
+  const finalNorm = readCheckpointTensor(checkpoint, "model.norm.weight") as tf.Tensor1D;
   const layerBytes = layerFloat32Bytes(checkpoint, 0);
   return {
     residency: "streamed",
@@ -190,7 +193,7 @@ export function streamedWeights(
       return gatherRows(ids.dataSync() as Int32Array);
     },
     withLayer(layer, run) {
-      const weights = layerTensors(layer, (name) => read(name, checkpoint.tensor(name).shape));
+      const weights = layerTensors(layer, (name) => readCheckpointTensor(checkpoint, name));
       try {
         return run(weights);
       } finally {

@@ -13,10 +13,10 @@ import {
   type Gemma2Weights,
   layerFloat32Bytes,
   modelTensors,
+  readCheckpointTensor,
   residentWeights,
   streamedWeights,
 } from "./gemma2_weights.ts";
-import { filledTensor } from "./heap_tensor.ts";
 import { checkTensorShapes, type HfTensors } from "./hf_tensors.ts";
 import { chooseResidency, type Residency } from "./memory_budget.ts";
 import { loadTokenizer, type TextTokenizer } from "./tokenizer.ts";
@@ -90,11 +90,7 @@ export function readModelTensors(directory: string): HfTensors {
 /** Every weight read from `checkpoint` into the backend, each straight into its tensor's memory. */
 function readResidentWeights(checkpoint: Checkpoint, config: Gemma2Config): Gemma2Weights {
   return residentWeights(
-    modelTensors(
-      config,
-      (name) =>
-        filledTensor(checkpoint.tensor(name).shape, (values) => checkpoint.readInto(name, values)),
-    ),
+    modelTensors(config, (name) => readCheckpointTensor(checkpoint, name)),
   );
 }
 

@@ -23,7 +23,7 @@ export async function knownQuestions(
   asked: AskedQuestions,
   options: { format: McqFormat; batchSize: number; onQuestions?: (count: number) => void },
 ): Promise<EvaluationSets> {
-  const unmodified = hookedLogits(model, 0); // no hook, so the layer is not used
+  const unmodified = hookedLogits(model);
   const ask = (questions: MultipleChoice[], subject: string) =>
     questionsAnsweredCorrectly(unmodified, model.tokenizer, questions, {
       format: options.format,

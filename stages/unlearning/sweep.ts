@@ -44,16 +44,15 @@ export interface SweepOptions {
   minRetainAccuracy: number;
 }
 
-/** Logits of `model` with `hook` replacing the residual at `layer`. */
+/** Logits of `model`, with `hook.replace` replacing the residual at `hook.layer` if given. */
 export function hookedLogits(
   model: LoadedModel,
-  layer: number,
-  hook?: ResidualReplacement,
+  hook?: { layer: number; replace: ResidualReplacement },
 ): LogitsFunction {
   return (ids, attentionMask, positions, tokens) =>
     forward(model.weights, model.config, ids, {
       attentionMask,
-      hook: hook ? { layer, replace: hook } : undefined,
+      hook,
       logitPositions: positions,
       logitTokens: tokens,
     })
@@ -76,7 +75,10 @@ export async function measureAccuracy(
   },
 ): Promise<InterventionAccuracy> {
   const logitsOf = options.cache?.logitsFunction(options.hook) ??
-    hookedLogits(model, options.layer, options.hook);
+    hookedLogits(
+      model,
+      options.hook ? { layer: options.layer, replace: options.hook } : undefined,
+    );
   const ask = (questions: MultipleChoice[], subject: string) =>
     accuracyOf(logitsOf, model.tokenizer, questions, {
       format: options.format,
