@@ -2,7 +2,7 @@
 import { encodeJsonlZst, type PileDocument } from "../stages/data/jsonl_zst.ts";
 import { corpusShards } from "../stages/data/sources.ts";
 import { SeededRandom } from "../stages/random.ts";
-import { assert, assertEquals } from "./helpers/assert.ts";
+import { assert, assertEquals, assertStringIncludes } from "./helpers/assert.ts";
 import { FAKE_COMMIT, startFakeHub } from "./helpers/fake_hub.ts";
 
 /** Documents of random words: zstd cannot shrink them much, so the shard is a few MB. */
@@ -87,6 +87,35 @@ Deno.test("a streamed shard whose connection is cut resumes with a Range request
     assertEquals(read, DOCUMENTS);
     assertEquals(stream.bytesRead, SHARD.length);
     assertEquals(hub.requests.map((r) => r.range), [null, `bytes=${cutAfter}-`]);
+  } finally {
+    await hub.close();
+  }
+});
+
+Deno.test("a refusal of the hub while streaming reaches the caller as the hub's own message", async () => {
+  const hub = startFakeHub({
+    "cais/gated-pile": { gated: true, files: { "00.jsonl.zst": { bytes: SHARD } } },
+  }, "the-right-token");
+  try {
+    const cacheDir = await Deno.makeTempDir();
+    const shards = corpusShards(
+      { kind: "hub", repo: "cais/gated-pile", revision: "main", files: ["00.jsonl.zst"] },
+      ".",
+      { endpoint: hub.url, cacheDir, token: "", backoffMs: 10 },
+      () => {},
+    );
+    let message = "";
+    try {
+      for await (const shard of shards) {
+        for await (const _ of shard.documents) break;
+      }
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    // Not wrapped as a corrupt zstd file: the hub's refusal, naming the repo and HF_TOKEN.
+    assert(message.startsWith("the hub refused access to dataset cais/gated-pile"), message);
+    assertStringIncludes(message, "HF_TOKEN");
+    await Deno.remove(cacheDir, { recursive: true });
   } finally {
     await hub.close();
   }

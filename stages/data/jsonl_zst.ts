@@ -79,8 +79,13 @@ export async function* readJsonlZstBytes(
 ): AsyncGenerator<PileDocument> {
   const compressed = Readable.from(bytes, { objectMode: false });
   const decompressed = compressed.pipe(zlib.createZstdDecompress());
-  // pipe() does not forward errors of the source; the decompressor reports them to the reader.
-  compressed.on("error", (error) => decompressed.destroy(error));
+  // pipe() does not forward errors of the source: hand them to the reader, and remember them so
+  // that the source's own failure (say, the hub refusing access) is not reported as corrupt zstd.
+  let sourceError: unknown;
+  compressed.on("error", (error) => {
+    sourceError = error;
+    decompressed.destroy(error);
+  });
   const decoder = new TextDecoder("utf-8", { fatal: false });
   let pending = "";
   let lineNumber = 0;
@@ -99,7 +104,7 @@ export async function* readJsonlZstBytes(
         for (const line of lines) yield* handle(line);
       }
     } catch (error) {
-      if ((error as { name?: string }).name === "HubError") throw error;
+      if (sourceError !== undefined) throw sourceError;
       throw new Error(
         `${source} is not a readable zstd file (corrupt or truncated?): ${
           (error as Error).message

@@ -3,7 +3,7 @@
  * files}`), resolved to local files, and read as documents whatever their format:
  * Pile-style `.jsonl.zst`, plain `.jsonl` with a "text" field, or Parquet with a "text" column.
  */
-import { join, resolve } from "node:path";
+import { join, relative, resolve } from "node:path";
 import { readParquetFile } from "../../pipeline/parquet.ts";
 import { hubDownload, type HubOptions } from "../hub/hub_client.ts";
 import { hubStream, type HubStreamInfo } from "../hub/hub_stream.ts";
@@ -56,7 +56,7 @@ export async function resolveSourceFiles(
 
 /** One shard of a corpus, as it is read. */
 export interface CorpusShard {
-  /** The file's path (local) or its name in the repository (hub). */
+  /** The file's path relative to the workspace (local) or its name in the repository (hub). */
   file: string;
   documents: AsyncGenerator<PileDocument>;
   /** For a streamed hub shard: URL, commit, bytes read so far and the file's size. */
@@ -76,7 +76,8 @@ export async function* corpusShards(
 ): AsyncGenerator<CorpusShard> {
   if (source.kind === "local") {
     for (const path of await resolveSourceFiles(source, root, hub, ".jsonl.zst")) {
-      yield { file: path, documents: readDocuments(path, "unknown", onMalformed) };
+      // Named relative to the workspace: it goes into the committed lock file.
+      yield { file: relative(root, path), documents: readDocuments(path, "unknown", onMalformed) };
     }
     return;
   }
