@@ -122,6 +122,24 @@ export function widenToFloat32(raw: Uint8Array, dtype: string, target: Float32Ar
 }
 
 /**
+ * Widens the 2-byte values (BF16 or F16) stored in the upper half of `target`'s bytes into all
+ * of `target` (float32, `target.length` values), in place: value i sits at byte 2·length + 2i
+ * and is read before output i (bytes 4i…4i+3) is written, and every earlier output ends below it.
+ */
+export function widenUpperHalfInPlace(target: Float32Array, dtype: string): void {
+  const count = target.length;
+  const halves = new Uint16Array(target.buffer, target.byteOffset, 2 * count);
+  if (dtype === "BF16") {
+    const widened = new Uint32Array(target.buffer, target.byteOffset, count);
+    for (let i = 0; i < count; i++) widened[i] = halves[count + i] << 16;
+  } else if (dtype === "F16") {
+    for (let i = 0; i < count; i++) target[i] = float16ToFloat32(halves[count + i]);
+  } else {
+    throw new Error(`cannot widen ${dtype} values to float32 (expected BF16 or F16)`);
+  }
+}
+
+/**
  * Reads only the header of the safetensors file at `path` (two small reads), for checkpoints too
  * large to read whole; checks that every tensor's bytes lie inside the file.
  */

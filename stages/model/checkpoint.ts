@@ -10,7 +10,7 @@ import {
   bytesPerElement,
   readFullSync,
   readSafetensorsHeaderSync,
-  widenToFloat32,
+  widenUpperHalfInPlace,
 } from "../../pipeline/safetensors.ts";
 
 /** Where one tensor's bytes lie. */
@@ -26,14 +26,10 @@ export interface CheckpointTensor {
   width: number;
 }
 
-/** Stored bytes are read in pieces of this size and widened piece by piece (bounded scratch). */
-const READ_PIECE_BYTES = 8 * 2 ** 20;
-
 /** A checkpoint opened for reading by byte range; `close()` releases its files. */
 export class Checkpoint {
   readonly #tensors = new Map<string, CheckpointTensor>();
   readonly #files = new Map<string, Deno.FsFile>();
-  #scratch = new Uint8Array(0);
 
   private constructor(readonly directory: string) {}
 
@@ -168,16 +164,13 @@ export class Checkpoint {
       this.#readExactly(file, bytes, position, tensor);
       return;
     }
-    const perPiece = Math.floor(READ_PIECE_BYTES / tensor.width);
-    if (this.#scratch.length < Math.min(target.length, perPiece) * tensor.width) {
-      this.#scratch = new Uint8Array(Math.min(target.length, perPiece) * tensor.width);
-    }
-    for (let done = 0; done < target.length; done += perPiece) {
-      const count = Math.min(perPiece, target.length - done);
-      const raw = this.#scratch.subarray(0, count * tensor.width);
-      this.#readExactly(file, raw, position + done * tensor.width, tensor);
-      widenToFloat32(raw, tensor.dtype, target.subarray(done, done + count));
-    }
+    // Read the 2-byte values into the upper half of the target's own bytes, then widen them in
+    // place front to back: value i is read before anything is written over it (its bytes lie at
+    // 2·count + 2i, the writes so far end at 4i). No scratch buffer, one pass over the memory.
+    const count = target.length;
+    const stored = new Uint8Array(target.buffer, target.byteOffset + 2 * count, 2 * count);
+    this.#readExactly(file, stored, position, tensor);
+    widenUpperHalfInPlace(target, tensor.dtype);
   }
 
   #readExactly(file: Deno.FsFile, bytes: Uint8Array, position: number, tensor: CheckpointTensor) {
