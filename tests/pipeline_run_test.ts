@@ -42,10 +42,26 @@ Deno.test("changing a param reruns the stages that depend on it, and status says
     assertEquals(JSON.parse(await ws.read("results/test/metrics.json"))["train.a.sum"], 12);
   }));
 
+Deno.test("a comment or reformatting in a module reruns nothing", () =>
+  withWorkspace(async (ws) => {
+    await ws.cli("run");
+    const helper = await ws.read("train_helper.ts");
+    await ws.write(
+      "train_helper.ts",
+      "// A new comment.\n" + helper.replace("(a, b) => a + b", "(a, b) =>\n    a + b /* sum */"),
+    );
+    const status = await ws.cli("status");
+    assertMatch(status.stdout, /02_train@a\s+up to date/);
+    assertEquals(ranIn(await ws.cli("run")), []);
+  }));
+
 Deno.test("editing a module only 02_train imports leaves 01_make cached", () =>
   withWorkspace(async (ws) => {
     await ws.cli("run");
-    await ws.write("train_helper.ts", (await ws.read("train_helper.ts")) + "\n// a comment\n");
+    await ws.write(
+      "train_helper.ts",
+      (await ws.read("train_helper.ts")) + "\nexport const unused = 1;\n",
+    );
     const status = await ws.cli("status");
     assertMatch(status.stdout, /01_make\s+up to date/);
     assertMatch(status.stdout, /02_train@a\s+will run: its code changed: train_helper.ts/);

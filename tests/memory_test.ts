@@ -1,5 +1,5 @@
-import { assertEquals } from "../tests/helpers/assert.ts";
-import { peakRssMiB, pinMallocMmapThreshold, resetPeakRss } from "./memory.ts";
+import { assertEquals } from "./helpers/assert.ts";
+import { peakRssMiB, pinMallocMmapThreshold, resetPeakRss } from "../pipeline/memory.ts";
 
 Deno.test("on Linux the peak-RSS counter resets and glibc accepts the pinned mmap threshold", () => {
   if (Deno.build.os !== "linux") return;

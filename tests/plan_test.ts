@@ -1,5 +1,5 @@
-import { assertEquals } from "../tests/helpers/assert.ts";
-import { describeParamChanges } from "./plan.ts";
+import { assertEquals } from "./helpers/assert.ts";
+import { describeParamChanges } from "../pipeline/plan.ts";
 
 Deno.test("param changes ignore key order inside arrays and name the changed leaf", () => {
   const before = { sets: [{ name: "a", role: "forget" }], sae: { lr: 0.0003 } };

@@ -1,5 +1,5 @@
-import { assertEquals } from "../tests/helpers/assert.ts";
-import { canonicalJson, flattenJson } from "./json.ts";
+import { assertEquals } from "./helpers/assert.ts";
+import { canonicalJson, flattenJson } from "../pipeline/json.ts";
 
 Deno.test("canonicalJson sorts keys at every depth", () => {
   assertEquals(

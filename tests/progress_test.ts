@@ -1,5 +1,5 @@
-import { assertEquals } from "../tests/helpers/assert.ts";
-import { createProgressReporter, formatDuration } from "./progress.ts";
+import { assertEquals } from "./helpers/assert.ts";
+import { createProgressReporter, formatDuration } from "../pipeline/progress.ts";
 
 Deno.test("plain progress prints at most one line per interval plus a final line", () => {
   let clock = 0;

@@ -1,5 +1,5 @@
 import * as arrow from "apache-arrow";
-import { assertEquals, assertRejects } from "../tests/helpers/assert.ts";
+import { assertEquals, assertRejects } from "./helpers/assert.ts";
 import {
   decodeParquet,
   encodeParquet,
@@ -8,7 +8,7 @@ import {
   readParquetBatches,
   requiredColumnsTable,
   STREAM_ROW_GROUP_ROWS,
-} from "./parquet.ts";
+} from "../pipeline/parquet.ts";
 
 Deno.test("Parquet round-trips columns and the bytes carry the pinned writer id", () => {
   const table = arrow.tableFromArrays({

@@ -1,5 +1,10 @@
-import { assertEquals, assertRejects } from "../tests/helpers/assert.ts";
-import { decodeTensor, encodeSafetensors, parseSafetensorsHeader } from "./safetensors.ts";
+import { assertEquals, assertRejects } from "./helpers/assert.ts";
+import {
+  decodeTensor,
+  encodeSafetensors,
+  parseSafetensorsHeader,
+  widenUpperHalfInPlace,
+} from "../pipeline/safetensors.ts";
 
 Deno.test("float32 tensors round-trip with metadata and an 8-byte aligned header", () => {
   const weights = Float32Array.from([1, -2.5, 3e-8, 4, 5, 6]);
@@ -55,4 +60,17 @@ Deno.test("a truncated file is an error naming the file", async () => {
     () => parseSafetensorsHeader(bytes.subarray(0, 20), "cut.safetensors"),
     "cut.safetensors",
   );
+});
+
+Deno.test("16-bit values stored in a buffer's upper half widen in place, value by value", async () => {
+  const bf16 = [0x3f80, 0xc000, 0x3e20, 0x0000, 0x7f80];
+  const f16 = [0x3c00, 0xc000, 0x7bff, 0x0001, 0x0000];
+  const target = new Float32Array(bf16.length);
+  new Uint16Array(target.buffer).set(bf16, bf16.length);
+  widenUpperHalfInPlace(target, "BF16");
+  assertEquals(target, Float32Array.of(1, -2, 0.15625, 0, Infinity));
+  new Uint16Array(target.buffer).set(f16, f16.length);
+  widenUpperHalfInPlace(target, "F16");
+  assertEquals(target, Float32Array.of(1, -2, 65504, 2 ** -24, 0));
+  await assertRejects(() => widenUpperHalfInPlace(target, "I8"), "cannot widen I8");
 });
