@@ -26,8 +26,9 @@ Commands:
            --only runs one stage on cached inputs; --force reruns a stage even if cached;
            --variant restricts fan-out stages to one variant (run0 selects run0.*).
   status   [--variant V]   Say, per stage instance, whether it is up to date and if not, why.
-  diff     [REV_A] [REV_B] [--json]
-           Compare results/<config>/ between two git revisions (default HEAD vs working tree).
+  diff     [REV_A] [REV_B] [--json] [--timings]
+           Compare results/<config>/ between two git revisions (default HEAD vs working tree);
+           --timings adds the wall-clock figures of timings.json.
   show     ARTIFACT [--rows N]   Schema, row count and first rows of an artifact,
            named <stage>[@<variant>]/<output>, e.g. 01_fetch/tokens.
   export   ARTIFACT PATH   Copy an artifact out of the cache as a plain file.
@@ -54,6 +55,7 @@ const OPTIONS = {
   "dry-run": { type: "boolean", default: false },
   "no-wait": { type: "boolean", default: false },
   json: { type: "boolean", default: false },
+  timings: { type: "boolean", default: false },
   rows: { type: "string", default: "5" },
   help: { type: "boolean", short: "h", default: false },
 } as const;
@@ -135,7 +137,13 @@ async function commandDiff(invocation: Invocation): Promise<number> {
   const { flags, args: positionals, print } = invocation;
   expectPositionals("diff", positionals, 0, 2);
   const [revisionA, revisionB] = positionals.length === 0 ? ["HEAD", undefined] : positionals;
-  const diff = await diffResults(invocation.root, flags.config, revisionA, revisionB);
+  const diff = await diffResults({
+    root: invocation.root,
+    configPath: flags.config,
+    from: revisionA,
+    to: revisionB,
+    timings: flags.timings,
+  });
   print(flags.json ? JSON.stringify(diff, null, 2) : formatDiff(diff));
   return 0;
 }

@@ -82,34 +82,48 @@ function compareLocks(before: LockFile, after: LockFile): Pick<ResultsDiff, "par
   return { params, stages };
 }
 
-/** Compares results of `configPath` between two revisions (undefined = working tree). */
-export async function diffResults(
-  root: string,
-  configPath: string,
-  revisionA: string | undefined,
-  revisionB: string | undefined,
-): Promise<ResultsDiff> {
+/** What `diffResults` compares. */
+export interface DiffRequest {
+  root: string;
+  configPath: string;
+  /** Git revisions; undefined = the working tree. */
+  from: string | undefined;
+  to: string | undefined;
+  /** Also compare the wall-clock figures of timings.json (they differ between any two runs). */
+  timings?: boolean;
+}
+
+/** Compares the results of a config between two revisions. */
+export async function diffResults(request: DiffRequest): Promise<ResultsDiff> {
+  const { root, configPath } = request;
   const directory = `results/${configName(configPath)}`;
   const notes: string[] = [];
+  const readMetrics = async (revision: string | undefined, label: string, file: string) => {
+    const text = await readAtRevision(root, revision, `${directory}/${file}`);
+    if (text === undefined) {
+      notes.push(`${label} has no ${directory}/${file}`);
+      return {};
+    }
+    return asMetrics(JSON.parse(text), `${label}:${directory}/${file}`);
+  };
   const load = async (revision: string | undefined) => {
     const label = revision ?? "working tree";
-    const metricsText = await readAtRevision(root, revision, `${directory}/metrics.json`);
+    const metrics = await readMetrics(revision, label, "metrics.json");
+    if (request.timings) Object.assign(metrics, await readMetrics(revision, label, "timings.json"));
     const lockText = await readAtRevision(root, revision, `${directory}/pipeline.lock.json`);
-    if (metricsText === undefined) notes.push(`${label} has no ${directory}/metrics.json`);
     if (lockText === undefined) notes.push(`${label} has no ${directory}/pipeline.lock.json`);
-    const metricsSource = `${label}:${directory}/metrics.json`;
     return {
-      metrics: metricsText === undefined ? {} : asMetrics(JSON.parse(metricsText), metricsSource),
+      metrics,
       lock: lockText === undefined
         ? emptyLockFile(configPath)
         : parseLockFile(lockText, `${label}:${directory}/pipeline.lock.json`),
     };
   };
-  const before = await load(revisionA);
-  const after = await load(revisionB);
+  const before = await load(request.from);
+  const after = await load(request.to);
   return {
-    from: revisionA ?? "working tree",
-    to: revisionB ?? "working tree",
+    from: request.from ?? "working tree",
+    to: request.to ?? "working tree",
     metrics: compareMetrics(before.metrics, after.metrics),
     ...compareLocks(before.lock, after.lock),
     notes,

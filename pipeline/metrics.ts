@@ -1,9 +1,11 @@
 /**
- * `results/<config>/metrics.json`: the union of the flat `metrics` outputs of every stage
- * instance in the lock file (DESIGN §7). Rewritten only when a number changed, so `git diff`
- * shows just what moved. In a fresh clone the lock file names objects this cache has never
- * held (they were computed on another machine); their numbers are kept from the committed
- * metrics.json rather than lost, and the caller is told which instances that concerns.
+ * `results/<config>/metrics.json`: the union of the flat `metrics` outputs of every stage instance
+ * in the lock file (docs/architecture.md), without the wall-clock figures, which go to
+ * `timings.json` beside it: a fresh run on another machine reproduces every science number to the
+ * last digit, and then leaves metrics.json untouched. Each file is rewritten only when a value
+ * changed, so `git diff` shows just what moved. In a fresh clone the lock file names objects this cache has never held
+ * (they were computed on another machine); their numbers are kept from the committed metrics.json
+ * rather than lost, and the caller is told which instances that concerns.
  */
 import { join } from "node:path";
 import { writeTextIfChanged } from "./atomic.ts";
@@ -17,6 +19,26 @@ export const METRICS_OUTPUT = "metrics";
 
 /** A flat metrics object: dotted key → number (or null where a value is undefined, e.g. 0 steps). */
 export type Metrics = Record<string, number | string | null>;
+
+/**
+ * True for a wall-clock metric: its last dotted segment contains the word `seconds`
+ * (`train.run0.trained.seconds_per_step`) or starts with `time_`
+ * (`score.run3.trained.time_overhead_vs_run0`). Those differ between any two runs.
+ */
+export function isTimingMetric(key: string): boolean {
+  const name = key.slice(key.lastIndexOf(".") + 1);
+  return name.split("_").includes("seconds") || name.startsWith("time_");
+}
+
+/** `metrics` split into the science (deterministic) and the wall-clock timings. */
+export function splitTimings(metrics: Metrics): { science: Metrics; timings: Metrics } {
+  const science: Metrics = {};
+  const timings: Metrics = {};
+  for (const [key, value] of Object.entries(metrics)) {
+    (isTimingMetric(key) ? timings : science)[key] = value;
+  }
+  return { science, timings };
+}
 
 /** Checks that `value` is a flat metrics object; `source` names it in the error. */
 export function asMetrics(value: unknown, source: string): Metrics {
@@ -63,12 +85,16 @@ export async function writeMetrics(session: Session): Promise<string[]> {
     }
   }
   if (notCached.length > 0) {
-    const current = await readCurrentMetrics(session.paths.metricsFile);
-    for (const [key, value] of Object.entries(current)) if (!(key in merged)) merged[key] = value;
+    for (const path of [session.paths.metricsFile, session.paths.timingsFile]) {
+      const current = await readCurrentMetrics(path);
+      for (const [key, value] of Object.entries(current)) if (!(key in merged)) merged[key] = value;
+    }
   }
   if (Object.keys(merged).length === 0) return notCached;
-  await writeTextIfChanged(session.paths.metricsFile, prettyJson(merged));
-  await writeTextIfChanged(join(session.paths.resultsDir, "summary.csv"), metricsCsv(merged));
+  const { science, timings } = splitTimings(merged);
+  await writeTextIfChanged(session.paths.metricsFile, prettyJson(science));
+  await writeTextIfChanged(join(session.paths.resultsDir, "summary.csv"), metricsCsv(science));
+  await writeTextIfChanged(session.paths.timingsFile, prettyJson(timings));
   return notCached;
 }
 

@@ -22,6 +22,8 @@ export interface WorkspacePaths {
   resultsDir: string;
   lockFile: string;
   metricsFile: string;
+  /** The wall-clock metrics, kept apart from metrics.json (pipeline/metrics.ts). */
+  timingsFile: string;
 }
 
 /** Name of a config as used for `results/<name>/`: the file name without `.json`. */
@@ -44,6 +46,7 @@ export function workspacePaths(root: string, configPath: string): WorkspacePaths
     resultsDir,
     lockFile: join(resultsDir, "pipeline.lock.json"),
     metricsFile: join(resultsDir, "metrics.json"),
+    timingsFile: join(resultsDir, "timings.json"),
   };
 }
 

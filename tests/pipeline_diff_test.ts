@@ -50,6 +50,10 @@ Deno.test("diff shows metrics, params and stage keys that changed between two co
     assertEquals(fromEmpty.code, 0, fromEmpty.stderr);
     assertStringIncludes(fromEmpty.stdout, "HEAD~2 has no results/test/metrics.json");
     assertMatch(fromEmpty.stdout, /train\.a\.sum\s+\(added\)\s+12/);
+    // Wall-clock figures stay out of a diff unless asked for.
+    assertEquals(fromEmpty.stdout.includes("seconds_per_step"), false);
+    const withTimings = await ws.cli("diff", "HEAD~2", "HEAD", "--timings");
+    assertMatch(withTimings.stdout, /train\.c\.seconds_per_step\s+\(added\)\s+0\.25/);
 
     const unchanged = await ws.cli("diff");
     assertStringIncludes(unchanged.stdout, "(no metric changed)");

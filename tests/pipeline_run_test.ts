@@ -16,6 +16,10 @@ Deno.test("a first run runs everything; a second run is a full cache hit", () =>
     assertStringIncludes(second.stdout, "0 ran, 4 up to date");
     const metrics = JSON.parse(await ws.read("results/test/metrics.json"));
     assertEquals(metrics, { "train.a.sum": 6, "train.b.sum": 106 });
+    assertEquals(JSON.parse(await ws.read("results/test/timings.json")), {
+      "train.a.seconds_per_step": 0.25,
+      "train.b.seconds_per_step": 0.25,
+    });
     assertEquals(
       await ws.read("results/test/summary.csv"),
       "metric,value\ntrain.a.sum,6\ntrain.b.sum,106\n",
@@ -104,6 +108,10 @@ Deno.test("results computed elsewhere (a fresh clone's lock file) keep their met
     assertStringIncludes(only.stdout, "not in this cache (computed elsewhere): 02_train@b");
     const metrics = JSON.parse(await ws.read("results/test/metrics.json"));
     assertEquals(metrics, { "train.a.sum": 6, "train.b.sum": 106 });
+    assertEquals(JSON.parse(await ws.read("results/test/timings.json")), {
+      "train.a.seconds_per_step": 0.25,
+      "train.b.seconds_per_step": 0.25,
+    });
   }));
 
 Deno.test("--force reruns a cached stage; identical outputs keep downstream cached", () =>
