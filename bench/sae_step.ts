@@ -1,7 +1,7 @@
 /**
  * One SAE training step at the paper's shapes (batch 2048, d_in 2304, d_sae 2304) for every
- * implemented variant, on the backend the pipeline uses; DESIGN §6 has PyTorch CPU at ≈ 0.92 s
- * for the plain step on the same machine.
+ * implemented variant, on the backend the pipeline uses. There is no PyTorch peer of this step in
+ * `make bench` yet: compare it only with figures measured on the same machine.
  */
 import { tf, useBackend } from "../stages/model/backend.ts";
 import { openBlas } from "../stages/model/openblas.ts";
@@ -33,7 +33,7 @@ const PAPER_IMPORTANCE = {
   weights: { activation: 0.35, gradient: 0.5, mutual_information: 0.15 },
 };
 
-/** The paper's run name and settings of each method (DESIGN §4). */
+/** The paper's run name and settings of each method (docs/science.md). */
 const PAPER_VARIANTS: Record<
   string,
   { run: string; options: MethodOptions; cosineTerms: boolean }

@@ -3,7 +3,7 @@
  *
  * Writer settings are fixed here so that the same table always gives the same bytes: ZSTD
  * compression (none for activations), and a pinned `created_by` (Parquet writers otherwise stamp their version into the
- * file, and a library upgrade would change every hash — DESIGN §3).
+ * file, and a library upgrade would change every hash — docs/architecture.md).
  */
 import * as arrow from "apache-arrow";
 import * as parquet from "parquet-wasm";

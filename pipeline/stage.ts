@@ -1,6 +1,7 @@
 /**
- * The stage contract (DESIGN §3). A pipeline is a list of `StageSpec`s plus a config schema; each
- * spec names a module whose exported `run` function does the work through a `StageContext`.
+ * The stage contract (docs/architecture.md). A pipeline is a list of `StageSpec`s plus a config
+ * schema; each spec names a module whose exported `run` function does the work through a
+ * `StageContext`.
  *
  * The spec is plain data and small functions so that `status` and a fully cached `run` never
  * have to import the (heavy) stage modules.

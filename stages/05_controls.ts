@@ -1,6 +1,6 @@
 /**
  * 05_controls: what the unlearning metric reads when we know the answer in advance, on the same
- * model, questions and scoring as 05_evaluate (DESIGN §4, issue 5):
+ * model, questions and scoring as 05_evaluate (docs/science.md, issue 5):
  * - the unmodified model's accuracy on every set (all questions asked);
  * - the SAE spliced in with nothing clamped (the cost of the reconstruction alone);
  * - random features (negative control): n features drawn among those firing on the forget corpus,

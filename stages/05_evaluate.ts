@@ -1,11 +1,11 @@
 /**
- * 05_evaluate: the SAEBench unlearning evaluation of one SAE (DESIGN §4) with three selectors,
- * each scored on its own: SAEBench's frequency selection (feature frequencies on the forget and
- * retain corpora, per retain threshold and n), and the paper's importance from 04_score — the n
- * least important candidates (s < τ) and the n most important features. The selected features are
- * clamped to −multiplier through the model's layer hook; accuracy counts only questions the
- * unmodified model answers correctly. Writes `sweep` (one row per selector × setting),
- * `frequencies` (per feature) and `metrics` (unlearning.<run>.<preset>.<selector>.*).
+ * 05_evaluate: the SAEBench unlearning evaluation of one SAE (docs/science.md) with three
+ * selectors, each scored on its own: SAEBench's frequency selection (feature frequencies on the
+ * forget and retain corpora, per retain threshold and n), and the paper's importance from 04_score
+ * — the n least important candidates (s < τ) and the n most important features. The selected
+ * features are clamped to −multiplier through the model's layer hook; accuracy counts only
+ * questions the unmodified model answers correctly. Writes `sweep` (one row per selector ×
+ * setting), `frequencies` (per feature) and `metrics` (unlearning.<run>.<preset>.<selector>.*).
  */
 import * as arrow from "apache-arrow";
 import { writeParquetFile } from "../pipeline/parquet.ts";

@@ -1,9 +1,9 @@
 /**
- * 05_known: the questions the unmodified evaluation model answers correctly (DESIGN §4: with the
- * letter format, correctly under all 24 orderings of the choices). The same for every SAE, and
- * the most expensive part of the evaluation (24 full forward passes per question), so it runs
- * once here instead of once per 05_evaluate instance. Writes `known` (the kept questions, in the
- * `mcq` table's format) and `metrics` (how many were kept per set).
+ * 05_known: the questions the unmodified evaluation model answers correctly (docs/science.md: with
+ * the letter format, correctly under all 24 orderings of the choices). The same for every SAE, and
+ * the most expensive part of the evaluation (24 full forward passes per question), so it runs once
+ * here instead of once per 05_evaluate instance. Writes `known` (the kept questions, in the `mcq`
+ * table's format) and `metrics` (how many were kept per set).
  */
 import { writeParquetFile } from "../pipeline/parquet.ts";
 import type { StageContext } from "../pipeline/stage.ts";

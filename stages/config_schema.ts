@@ -1,5 +1,5 @@
 /**
- * The config schema (zod). Every hyperparameter of the paper (DESIGN §4) has a named field;
+ * The config schema (zod). Every hyperparameter of the paper (docs/science.md) has a named field;
  * `configs/paper.json` sets them to the paper's values, `configs/default.json` to the embedded,
  * offline world. Objects are strict: an unknown key is an error naming its path.
  */
@@ -149,7 +149,7 @@ const unlearning = z.strictObject({
 });
 
 const runtime = z.strictObject({
-  /** "auto" picks the fastest backend installed; the resolved name enters every cache key. */
+  /** "auto" is wasm (with OpenBLAS products); the resolved name enters every cache key. */
   backend: z.enum(["auto", "wasm", "cpu", "tensorflow"]),
   dtype: z.literal("float32"),
   seed: z.number().int().min(0),

@@ -1,9 +1,7 @@
 /**
  * The pipeline of this repository: its config schema, its stages in order, and the numerics
  * settings that enter every cache key. Stage modules are named here, not imported, so that
- * `status` and a fully cached `run` stay fast (DESIGN §2–3).
- *
- * Stages are added as they are built (01_fetch … 06_report); none pretends to compute.
+ * `status` and a fully cached `run` stay fast (docs/architecture.md).
  */
 import { join } from "node:path";
 import type { JsonObject } from "../pipeline/json.ts";

@@ -1,4 +1,7 @@
-/** A small seeded PRNG (mulberry32) so every builder in tools/ is deterministic. */
+/**
+ * A small seeded PRNG (mulberry32): SAE initialisation, activation shuffling, random-feature
+ * controls and the builders in tools/ all draw from it, so a seed fixes every result.
+ */
 
 /** Deterministic random source: `next()` in [0, 1), plus helpers. */
 export class SeededRandom {

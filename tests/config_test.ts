@@ -12,7 +12,7 @@ const PAPER = join(REPO_ROOT, "configs/paper.json");
 Deno.test("configs/default.json and configs/paper.json are valid", async () => {
   await loadConfig(DEFAULT, configSchema);
   const { config } = await loadConfig(PAPER, configSchema);
-  // The paper's hyperparameters (DESIGN §4).
+  // The paper's hyperparameters (docs/science.md).
   assertEquals(config.extract.layer, 19);
   assertEquals(config.sae.dict_size, 2304);
   assertEquals(config.sae.learning_rate, 3e-4);

@@ -1,5 +1,5 @@
 /**
- * Builds the embedded data of the default config (DESIGN §1), deterministically:
+ * Builds the embedded data of the default config (docs/architecture.md), deterministically:
  *
  * - `data/mini-pile/train/NN.jsonl.zst`, `data/mini-pile/val.jsonl.zst`: a small corpus in the
  *   exact pile-uncopyrighted format, from Debian-packaged text (WordNet glosses, fortune

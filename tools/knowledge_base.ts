@@ -1,8 +1,8 @@
 /**
- * A synthetic knowledge base of fictional entities in four domains (DESIGN §1). The forget
- * domain (fictional pathogens) plays WMDP-bio; geography, history and computing play SAEBench's
- * MMLU subjects. Everything is generated from a seed, so the corpus, the multiple-choice sets and
- * the forget/retain corpora can be rebuilt byte for byte (`tools/build_mini_pile.ts`).
+ * A synthetic knowledge base of fictional entities in four domains (docs/architecture.md). The
+ * forget domain (fictional pathogens) plays WMDP-bio; geography, history and computing play
+ * SAEBench's MMLU subjects. Everything is generated from a seed, so the corpus, the multiple-choice
+ * sets and the forget/retain corpora can be rebuilt byte for byte (`tools/build_mini_pile.ts`).
  *
  * Every fact is written in several paraphrases, plus once in the question/answer form that the
  * cloze evaluation uses, so a small model can learn it.

@@ -3,7 +3,7 @@
  * kernel is re-registered: with the system's OpenBLAS present (and --allow-ffi) the products run
  * there, on the operands in place (blas_matmul.ts); otherwise operands are transposed first,
  * because the stock kernel's transposed variants (used throughout backpropagation) run about
- * 10× slower (DESIGN §6).
+ * 10× slower (docs/environment.md).
  * "tensorflow" (tfjs-node-gpu) is optional and loaded only when asked for and installed.
  */
 import * as tf from "@tensorflow/tfjs-core";
@@ -18,7 +18,7 @@ import { registerLeadingAxesReductions } from "./wasm_reductions.ts";
 
 export { tf };
 
-/** Backends a config may name; "auto" resolves to the best one installed. */
+/** Backends a config may name; "auto" resolves to wasm, the one every machine has. */
 export type BackendName = "auto" | "wasm" | "cpu" | "tensorflow";
 
 let patched = false;

@@ -1,11 +1,11 @@
 /**
  * The Gemma-2 forward pass in tfjs, in one readable file (in the spirit of nanoGPT's model.py).
- * Matches Hugging Face `modeling_gemma2.py` (DESIGN §5): embeddings scaled by √hidden; per layer
- * `h = x + post_attn_norm(attn(input_norm(x)))`, `out = h + post_ff_norm(mlp(pre_ff_norm(h)))`;
- * RMSNorm multiplies by (1 + w); queries scaled by query_pre_attn_scalar^-½; attention logits
- * soft-capped before the causal (and, on even layers, sliding-window) mask; grouped-query
- * attention; RoPE rotating halves; MLP `down(gelu_tanh(gate(x)) · up(x))`; tied output embedding
- * with a final logit soft-cap.
+ * Matches Hugging Face `modeling_gemma2.py` (docs/science.md): embeddings scaled by √hidden; per
+ * layer `h = x + post_attn_norm(attn(input_norm(x)))`, `out = h +
+ * post_ff_norm(mlp(pre_ff_norm(h)))`; RMSNorm multiplies by (1 + w); queries scaled by
+ * query_pre_attn_scalar^-½; attention logits soft-capped before the causal (and, on even layers,
+ * sliding-window) mask; grouped-query attention; RoPE rotating halves; MLP `down(gelu_tanh(gate(x))
+ * · up(x))`; tied output embedding with a final logit soft-cap.
  *
  * Weights are in HF's layout (`nn.Linear` is [out, in]; a product is `x · Wᵀ`, a flag of the
  * matrix product) and come from a `Gemma2Weights`: resident in the backend, or streamed from the

@@ -1,4 +1,4 @@
-/** The fields of a Hugging Face Gemma-2 `config.json` the forward pass uses (DESIGN §5). */
+/** The fields of a Hugging Face Gemma-2 `config.json` the forward pass uses (docs/science.md). */
 import { z } from "zod";
 
 /** Validated Gemma-2 hyperparameters. */

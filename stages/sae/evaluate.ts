@@ -2,7 +2,7 @@
 import { tf } from "../model/backend.ts";
 import { decode, encode, type SaeParameters } from "./sae.ts";
 
-/** The metrics of DESIGN §7 (`train.<run>.<preset>.*`). */
+/** The metrics of docs/architecture.md (`train.<run>.<preset>.*`). */
 export interface SaeMetrics {
   /** Mean squared error per element. */
   mse: number;

@@ -6,7 +6,7 @@
  *
  * Note: the paper's template renormalises W_dec [d_sae, d_in] along dim 0, i.e. per *input
  * dimension*; we keep each *feature's* decoder row unit-norm, as dictionary_learning does
- * (DESIGN §4). With 0 training steps (as published) the two never differ.
+ * (docs/science.md). With 0 training steps (as published) the two never differ.
  */
 import { tf } from "../model/backend.ts";
 import { type SaeInit, type SaeParameters, unitRows } from "./sae.ts";

@@ -1,8 +1,8 @@
 /**
- * Multiple-choice accuracy as the unlearning evaluation measures it (DESIGN §4). Only questions
- * the unmodified model answers correctly count: with the letter format, correctly under all 24
- * orderings of the choices (then asked in the original order); with cloze scoring, where each
- * choice is scored on its own and order cannot matter, simply correctly.
+ * Multiple-choice accuracy as the unlearning evaluation measures it (docs/science.md). Only
+ * questions the unmodified model answers correctly count: with the letter format, correctly under
+ * all 24 orderings of the choices (then asked in the original order); with cloze scoring, where
+ * each choice is scored on its own and order cannot matter, simply correctly.
  */
 import { join } from "node:path";
 import { tf } from "../model/backend.ts";

@@ -1,5 +1,5 @@
 /**
- * SAEBench's clamping intervention at the SAE's hook (DESIGN §4), as a residual hook for the
+ * SAEBench's clamping intervention at the SAE's hook (docs/science.md), as a residual hook for the
  * Gemma-2 forward pass:
  *   acts = encode(resid); acts[:, 0] = 0 (BOS); error = resid − decode(acts);
  *   acts' = acts with every selected feature that is active (> 0) set to −multiplier;

@@ -1,6 +1,6 @@
 /**
  * The questions an unlearning evaluation counts: those the unmodified model answers correctly
- * (DESIGN §4). The fraction kept is also the unmodified model's accuracy on each set.
+ * (docs/science.md). The fraction kept is also the unmodified model's accuracy on each set.
  */
 import { readMcqArtifact } from "./evaluation_inputs.ts";
 import type { LoadedModel } from "../model/load_model.ts";

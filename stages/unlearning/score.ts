@@ -1,5 +1,5 @@
 /**
- * The unlearning score of SAEBench (DESIGN §4): 1 − the lowest forget-set accuracy among the
+ * The unlearning score of SAEBench (docs/science.md): 1 − the lowest forget-set accuracy among the
  * settings that keep retain accuracy at or above `minRetainAccuracy` (0.99). A setting below that
  * bar counts as forget accuracy 1.0, so when no setting qualifies the score is 0 — which is also
  * what an SAE with nothing to select (every feature dead) gets: 0.0 by construction.

@@ -1,5 +1,5 @@
 /**
- * SAEBench's feature selection for unlearning (v0.6.0, DESIGN §4): per retain threshold, drop
+ * SAEBench's feature selection for unlearning (v0.6.0, docs/science.md): per retain threshold, drop
  * every feature whose retain-corpus sparsity reaches the threshold, rank the rest by forget-corpus
  * sparsity, keep those that fire at all on the forget corpus, and take the top n (a count, not a
  * ratio).
