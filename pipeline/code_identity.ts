@@ -85,6 +85,11 @@ function runtimeImportSpecifier(node: ts.Node): string | undefined {
   return undefined;
 }
 
+/** SHA-256 of a module's tokens: what a cache key records for it. */
+export function tokensHash(tokens: string[]): string {
+  return sha256Hex(JSON.stringify(tokens));
+}
+
 /**
  * Map of file path (relative to `root`) → SHA-256 of its source's tokens, for `entryModule` and
  * every local module it reaches, each hashed by its tokens.
@@ -103,7 +108,7 @@ export async function codeIdentity(
     const source = await readTextIfExists(path);
     if (source === undefined) continue;
     const parsed = parseModule(source, path);
-    identity[relative(root, path)] = sha256Hex(JSON.stringify(parsed.tokens));
+    identity[relative(root, path)] = tokensHash(parsed.tokens);
     for (const specifier of parsed.localImports) {
       pending.push(
         specifier.startsWith("file:") ? fromFileUrl(specifier) : resolve(dirname(path), specifier),
