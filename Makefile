@@ -36,7 +36,7 @@ node_modules/.deps-installed: deno.json deno.lock | $(DENO)
 deps: node_modules/.deps-installed
 
 # The system's OpenBLAS makes the wasm backend's matrix products several times faster (through
-# Deno FFI, stages/model/openblas.ts). Installed when missing and root; everything also works
+# Deno FFI, stages/tensor/openblas.ts). Installed when missing and root; everything also works
 # without it (the wasm kernels are used), so a failed install is only reported.
 blas:
 	@if ! /sbin/ldconfig -p 2>/dev/null | grep 'libopenblas\.so\.0' >/dev/null; then \

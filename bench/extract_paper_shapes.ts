@@ -11,7 +11,7 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { residualActivations } from "../stages/model/activations.ts";
-import { useBackend } from "../stages/model/backend.ts";
+import { useBackend } from "../stages/tensor/backend.ts";
 import { loadModel } from "../stages/model/load_model.ts";
 import { SeededRandom } from "../stages/random.ts";
 import { peakRssMiB } from "../pipeline/memory.ts";

@@ -11,7 +11,7 @@ import {
   createActivationsWriter,
   residualActivations,
 } from "../stages/model/activations.ts";
-import { useBackend } from "../stages/model/backend.ts";
+import { useBackend } from "../stages/tensor/backend.ts";
 import { loadModel } from "../stages/model/load_model.ts";
 import type { BenchResult } from "./result.ts";
 

@@ -3,8 +3,8 @@
  * implemented variant, on the backend the pipeline uses. There is no PyTorch peer of this step in
  * `make bench` yet: compare it only with figures measured on the same machine.
  */
-import { tf, useBackend } from "../stages/model/backend.ts";
-import { openBlas } from "../stages/model/openblas.ts";
+import { tf, useBackend } from "../stages/tensor/backend.ts";
+import { openBlas } from "../stages/tensor/openblas.ts";
 import { SeededRandom } from "../stages/random.ts";
 import { IMPLEMENTED_METHODS } from "../stages/sae/methods.ts";
 import { createTrainer, type MethodOptions } from "../stages/sae/trainers/registry.ts";

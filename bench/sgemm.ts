@@ -3,8 +3,8 @@
  * product at the paper's shapes (2048 × 2304 · 2304 × 2304) through tfjs on the backend the
  * pipeline uses — OpenBLAS when present, else the wasm kernel.
  */
-import { tf, useBackend } from "../stages/model/backend.ts";
-import { openBlas } from "../stages/model/openblas.ts";
+import { tf, useBackend } from "../stages/tensor/backend.ts";
+import { openBlas } from "../stages/tensor/openblas.ts";
 import { type BenchResult, median } from "./result.ts";
 
 /** Floating-point operations of one product of [m, k] and [k, n]. */

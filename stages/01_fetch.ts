@@ -19,8 +19,8 @@ import { documentsTable, frequencyCorporaTable, mcqTable } from "./data/fetch_ta
 import { contextRow, type TokenRow, tokensTable } from "./data/tokens.ts";
 import { hubOptionsFor } from "./hub/hub_cache.ts";
 import { type ModelSource, resolveModelDirectory } from "./model/load_model.ts";
-import { readMultipleChoiceSet } from "./model/mcq_sets.ts";
-import { loadTokenizer } from "./model/tokenizer.ts";
+import { readMultipleChoiceSet } from "./data/mcq_sets.ts";
+import { loadTokenizer } from "./data/tokenizer.ts";
 
 /** The slice of the config 01_fetch depends on. */
 export interface FetchParams {

@@ -12,7 +12,7 @@ import {
   createActivationsWriter,
   residualActivations,
 } from "./model/activations.ts";
-import { type BackendName, useBackend } from "./model/backend.ts";
+import { type BackendName, useBackend } from "./tensor/backend.ts";
 import type { ModelSource } from "./model/load_model.ts";
 import { loadStageModel } from "./model/stage_model.ts";
 

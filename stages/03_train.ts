@@ -6,7 +6,7 @@
  * `training_log` (Parquet) and `metrics` (train.<run>.<preset>.*).
  */
 import type { StageContext } from "../pipeline/stage.ts";
-import { type BackendName, useBackend } from "./model/backend.ts";
+import { type BackendName, useBackend } from "./tensor/backend.ts";
 import type { ModelSource } from "./model/load_model.ts";
 import { loadStageModel } from "./model/stage_model.ts";
 import { ActivationBuffer, readFirstActivations } from "./sae/activation_buffer.ts";
@@ -15,8 +15,9 @@ import type { SaeInit } from "./sae/sae.ts";
 import { trainSae } from "./sae/train_sae.ts";
 import type { LabelledActivations } from "./sae/trainer.ts";
 import { createTrainer, type MethodOptions } from "./sae/trainers/registry.ts";
-import { readCorporaArtifact } from "./unlearning/evaluation_inputs.ts";
-import { corpusResiduals, corpusRows } from "./unlearning/frequencies.ts";
+import { readCorporaArtifact } from "./data/fetch_artifacts.ts";
+import { corpusRows } from "./data/corpus_rows.ts";
+import { corpusResiduals } from "./model/corpus_residuals.ts";
 
 /** The slice of the config 03_train depends on. */
 export interface TrainParams {

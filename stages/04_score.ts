@@ -9,7 +9,7 @@
 import * as arrow from "apache-arrow";
 import { writeParquetFile } from "../pipeline/parquet.ts";
 import type { StageContext } from "../pipeline/stage.ts";
-import { type BackendName, tf, useBackend } from "./model/backend.ts";
+import { type BackendName, tf, useBackend } from "./tensor/backend.ts";
 import type { ModelSource } from "./model/load_model.ts";
 import { loadStageModel } from "./model/stage_model.ts";
 import { ActivationBuffer } from "./sae/activation_buffer.ts";
@@ -22,8 +22,9 @@ import {
   ImportanceTracker,
   type ImportanceWeights,
 } from "./sae/importance.ts";
-import { readCorporaArtifact } from "./unlearning/evaluation_inputs.ts";
-import { corpusRows, countedTokens, featureFrequencies } from "./unlearning/frequencies.ts";
+import { readCorporaArtifact } from "./data/fetch_artifacts.ts";
+import { corpusRows, countedTokens } from "./data/corpus_rows.ts";
+import { featureFrequencies } from "./unlearning/frequencies.ts";
 
 /** The slice of the config 04_score depends on. */
 export interface ScoreParams {

@@ -23,8 +23,9 @@ import {
   forgetDirection,
   randomFeatures,
 } from "./unlearning/controls.ts";
-import { readCorporaArtifact, readMcqArtifact } from "./unlearning/evaluation_inputs.ts";
-import { corpusRows, featureFrequencies } from "./unlearning/frequencies.ts";
+import { readCorporaArtifact, readMcqArtifact } from "./data/fetch_artifacts.ts";
+import { corpusRows } from "./data/corpus_rows.ts";
+import { featureFrequencies } from "./unlearning/frequencies.ts";
 import { clampingHook, reconstructionHook } from "./unlearning/intervention.ts";
 import {
   describeKnown,

@@ -10,17 +10,14 @@
 import * as arrow from "apache-arrow";
 import { writeParquetFile } from "../pipeline/parquet.ts";
 import type { StageContext } from "../pipeline/stage.ts";
-import type { BackendName } from "./model/backend.ts";
+import type { BackendName } from "./tensor/backend.ts";
 import type { ModelSource } from "./model/load_model.ts";
 import { loadEvaluationModel } from "./unlearning/evaluation_model.ts";
-import { readSaeWeights } from "./sae/artifacts.ts";
+import { readImportanceArtifact, readSaeWeights } from "./sae/artifacts.ts";
 import type { McqFormat } from "./unlearning/accuracy.ts";
-import {
-  readCorporaArtifact,
-  readImportanceArtifact,
-  readMcqArtifact,
-} from "./unlearning/evaluation_inputs.ts";
-import { corpusRows, featureFrequencies } from "./unlearning/frequencies.ts";
+import { readCorporaArtifact, readMcqArtifact } from "./data/fetch_artifacts.ts";
+import { corpusRows } from "./data/corpus_rows.ts";
+import { featureFrequencies } from "./unlearning/frequencies.ts";
 import { importanceSelections, selectFeatures } from "./unlearning/selection.ts";
 import { describeKnown, readKnownQuestions } from "./unlearning/known_questions.ts";
 import { ResidualCache } from "./unlearning/residual_cache.ts";

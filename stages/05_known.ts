@@ -8,11 +8,11 @@
 import { writeParquetFile } from "../pipeline/parquet.ts";
 import type { StageContext } from "../pipeline/stage.ts";
 import { mcqTable } from "./data/fetch_tables.ts";
-import type { BackendName } from "./model/backend.ts";
+import type { BackendName } from "./tensor/backend.ts";
 import type { ModelSource } from "./model/load_model.ts";
 import type { McqFormat } from "./unlearning/accuracy.ts";
 import { loadEvaluationModel } from "./unlearning/evaluation_model.ts";
-import { readMcqArtifact } from "./unlearning/evaluation_inputs.ts";
+import { readMcqArtifact } from "./data/fetch_artifacts.ts";
 import { describeKnown, knownQuestionRows, knownQuestions } from "./unlearning/known_questions.ts";
 
 /** The slice of the config 05_known depends on. */

@@ -8,7 +8,7 @@ import type { JsonObject } from "../pipeline/json.ts";
 import { UsageError } from "../pipeline/errors.ts";
 import type { PipelineDefinition, StageSpec } from "../pipeline/stage.ts";
 import { type Config, configSchema } from "./config_schema.ts";
-import { loadedOpenBlasConfig } from "./model/openblas.ts";
+import { loadedOpenBlasConfig } from "./tensor/openblas.ts";
 import { sha256Hex } from "../pipeline/hashing.ts";
 import { IMPLEMENTED_METHODS, IMPORTANCE_METHODS, LABELLED_METHODS } from "./sae/methods.ts";
 
@@ -324,7 +324,7 @@ const stages: StageSpec<Config>[] = [
 export const pipeline: PipelineDefinition<Config> = {
   configSchema,
   stages,
-  // The backend that will actually run: "auto" resolves as in stages/model/backend.ts (wasm on
+  // The backend that will actually run: "auto" resolves as in stages/tensor/backend.ts (wasm on
   // CPU today), so a different backend on another machine shows up as a numerics change.
   numerics: (config) => ({
     backend: config.runtime.backend === "auto" ? "wasm" : config.runtime.backend,

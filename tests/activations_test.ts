@@ -2,7 +2,7 @@
 import { join } from "node:path";
 import type { TokenRow } from "../stages/data/tokens.ts";
 import { residualActivations } from "../stages/model/activations.ts";
-import { tf, useBackend } from "../stages/model/backend.ts";
+import { tf, useBackend } from "../stages/tensor/backend.ts";
 import { forward } from "../stages/model/gemma2.ts";
 import { loadModel } from "../stages/model/load_model.ts";
 import { assert, assertEquals } from "./helpers/assert.ts";

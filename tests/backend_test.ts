@@ -2,8 +2,8 @@
  * The patched wasm matMul: transposed operands and reshaped right-hand operands give exact
  * products on the wasm kernel, and the OpenBLAS path agrees with it; our leading-axes reductions.
  */
-import { tf, useBackend } from "../stages/model/backend.ts";
-import { openBlas, reproducibleCoreType, setBlasEnabled } from "../stages/model/openblas.ts";
+import { tf, useBackend } from "../stages/tensor/backend.ts";
+import { openBlas, reproducibleCoreType, setBlasEnabled } from "../stages/tensor/openblas.ts";
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "./helpers/assert.ts";
 import { randomMatrix } from "./helpers/random_matrix.ts";
 
@@ -133,7 +133,7 @@ Deno.test({
       arch: Deno.build.arch,
       cpuInfo: await Deno.readTextFile("/proc/cpuinfo").catch(() => null),
     });
-    const module = new URL("../stages/model/openblas.ts", import.meta.url).href;
+    const module = new URL("../stages/tensor/openblas.ts", import.meta.url).href;
     const coreNameOf = async (requested: string | undefined) => {
       const env = { ...Deno.env.toObject() };
       delete env.OPENBLAS_CORETYPE;

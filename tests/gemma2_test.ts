@@ -1,5 +1,5 @@
 /** The tfjs Gemma-2 forward pass against a naive reference, and its invariants. */
-import { tf, useBackend } from "../stages/model/backend.ts";
+import { tf, useBackend } from "../stages/tensor/backend.ts";
 import { forward } from "../stages/model/gemma2.ts";
 import { residentWeights } from "../stages/model/gemma2_weights.ts";
 import { type HfTensors, tensorsFromHf, toHfTensors } from "../stages/model/hf_tensors.ts";

@@ -2,7 +2,7 @@
  * Eq. 3's components, their combination and the running importance, and the training-time
  * overhead summary, on hand-made inputs.
  */
-import { tf, useBackend } from "../stages/model/backend.ts";
+import { tf, useBackend } from "../stages/tensor/backend.ts";
 import {
   batchComponents,
   combinedImportance,

@@ -1,5 +1,5 @@
 /** The letter-format MCQ prompt is SAEBench's, character for character. */
-import { letterPrompt } from "../stages/model/mcq.ts";
+import { letterPrompt } from "../stages/data/mcq.ts";
 import { assertEquals } from "./helpers/assert.ts";
 
 Deno.test("the letter prompt is SAEBench's GEMMA_INST_FORMAT prompt without its leading <bos>", () => {

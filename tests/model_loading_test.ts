@@ -2,7 +2,7 @@
 import { join } from "node:path";
 import { encodeSafetensors } from "../pipeline/safetensors.ts";
 import { readModelTensors, resolveModelDirectory } from "../stages/model/load_model.ts";
-import { loadTokenizer } from "../stages/model/tokenizer.ts";
+import { loadTokenizer } from "../stages/data/tokenizer.ts";
 import { assertEquals } from "./helpers/assert.ts";
 import { startFakeHub } from "./helpers/fake_hub.ts";
 import { writeTinyModelFolder } from "./helpers/tiny_model.ts";

@@ -2,7 +2,7 @@
  * The sweep's shortcuts give the logits of a full forward pass, hooked or not: logits at
  * chosen positions only, and the residual cache.
  */
-import { tf, useBackend } from "../stages/model/backend.ts";
+import { tf, useBackend } from "../stages/tensor/backend.ts";
 import { forward } from "../stages/model/gemma2.ts";
 import { loadModel } from "../stages/model/load_model.ts";
 import { createSae } from "../stages/sae/sae.ts";

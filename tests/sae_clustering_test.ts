@@ -4,7 +4,7 @@ import {
   cosineDistances,
   meanSilhouette,
 } from "../stages/sae/clustering.ts";
-import { useBackend } from "../stages/model/backend.ts";
+import { useBackend } from "../stages/tensor/backend.ts";
 import { assert, assertEquals } from "./helpers/assert.ts";
 import { randomMatrix } from "./helpers/random_matrix.ts";
 

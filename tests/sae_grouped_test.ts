@@ -2,7 +2,7 @@
  * The grouped variants' mechanisms: correlation, grouping, the minimum group size, the
  * contrastive and diversity terms, and regrouping on schedule (run1, run2).
  */
-import { tf, useBackend } from "../stages/model/backend.ts";
+import { tf, useBackend } from "../stages/tensor/backend.ts";
 import {
   correlationGroups,
   differentGroupMask,

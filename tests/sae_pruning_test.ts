@@ -3,7 +3,7 @@
  * fraction, the KL unlearning objective (its gradient and its effect on the selected
  * features), and run4's reclustering and MI-based selection.
  */
-import { tf, useBackend } from "../stages/model/backend.ts";
+import { tf, useBackend } from "../stages/tensor/backend.ts";
 import { firingRateKl, softFiringRate, TARGET_FIRING_RATE } from "../stages/sae/firing_rate_kl.ts";
 import { createSae, encode } from "../stages/sae/sae.ts";
 import {

@@ -2,7 +2,7 @@
 import * as arrow from "apache-arrow";
 import { writeParquetFile } from "../pipeline/parquet.ts";
 import { fixedSizeListColumn } from "../stages/data/tokens.ts";
-import { tf, useBackend } from "../stages/model/backend.ts";
+import { tf, useBackend } from "../stages/tensor/backend.ts";
 import { ActivationBuffer } from "../stages/sae/activation_buffer.ts";
 import { evaluateSae } from "../stages/sae/evaluate.ts";
 import { baseLossTerms, createSae } from "../stages/sae/sae.ts";

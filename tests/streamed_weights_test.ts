@@ -3,7 +3,7 @@
  * byte-range checkpoint reader on BF16 shards, and the memory budget's refusals.
  */
 import { join } from "node:path";
-import { tf, useBackend } from "../stages/model/backend.ts";
+import { tf, useBackend } from "../stages/tensor/backend.ts";
 import { Checkpoint } from "../stages/model/checkpoint.ts";
 import { forward, residualsAtLayer } from "../stages/model/gemma2.ts";
 import { residentWeights, streamedWeights } from "../stages/model/gemma2_weights.ts";

@@ -1,5 +1,5 @@
 /** The controls' building blocks on hand-made inputs: random draws, thresholds, the direction clamp. */
-import { tf, useBackend } from "../stages/model/backend.ts";
+import { tf, useBackend } from "../stages/tensor/backend.ts";
 import { SeededRandom } from "../stages/random.ts";
 import {
   directionClampHook,

@@ -8,13 +8,14 @@
 import { join } from "node:path";
 import { readParquetFile } from "../pipeline/parquet.ts";
 import { readJsonlZst } from "../stages/data/jsonl_zst.ts";
-import { tf, useBackend } from "../stages/model/backend.ts";
+import { tf, useBackend } from "../stages/tensor/backend.ts";
 import { loadModel } from "../stages/model/load_model.ts";
-import type { MultipleChoice } from "../stages/model/mcq.ts";
+import type { MultipleChoice } from "../stages/data/mcq.ts";
 import { SeededRandom } from "../stages/random.ts";
 import type { SaeParameters } from "../stages/sae/sae.ts";
 import { firingThreshold, forgetDirection } from "../stages/unlearning/controls.ts";
-import { corpusRows, featureFrequencies } from "../stages/unlearning/frequencies.ts";
+import { corpusRows } from "../stages/data/corpus_rows.ts";
+import { featureFrequencies } from "../stages/unlearning/frequencies.ts";
 import { knownQuestions } from "../stages/unlearning/known_questions.ts";
 import { selectFeatures } from "../stages/unlearning/selection.ts";
 import { runSweep } from "../stages/unlearning/sweep.ts";

@@ -1,9 +1,10 @@
 /** SAEBench's selection, clamping and score, on hand-made inputs. */
-import { tf, useBackend } from "../stages/model/backend.ts";
+import { tf, useBackend } from "../stages/tensor/backend.ts";
 import { createSae, decode, encode } from "../stages/sae/sae.ts";
 import { forward } from "../stages/model/gemma2.ts";
 import { loadModel } from "../stages/model/load_model.ts";
-import { corpusRows, featureFrequencies } from "../stages/unlearning/frequencies.ts";
+import { corpusRows } from "../stages/data/corpus_rows.ts";
+import { featureFrequencies } from "../stages/unlearning/frequencies.ts";
 import {
   clampingHook,
   featuresThatCanFire,
@@ -13,8 +14,8 @@ import { unlearningScore } from "../stages/unlearning/score.ts";
 import { selectFeatures } from "../stages/unlearning/selection.ts";
 import { SeededRandom } from "../stages/random.ts";
 import { join } from "node:path";
-import type { LogitsFunction } from "../stages/model/mcq.ts";
-import { loadTokenizer } from "../stages/model/tokenizer.ts";
+import type { LogitsFunction } from "../stages/unlearning/mcq_scoring.ts";
+import { loadTokenizer } from "../stages/data/tokenizer.ts";
 import {
   accuracyOf,
   checkFormatFitsModel,

@@ -16,7 +16,7 @@ import {
   writeSafetensorsFile,
 } from "../pipeline/safetensors.ts";
 import { readJsonlZst } from "../stages/data/jsonl_zst.ts";
-import { tf, useBackend } from "../stages/model/backend.ts";
+import { tf, useBackend } from "../stages/tensor/backend.ts";
 import { forward } from "../stages/model/gemma2.ts";
 import {
   type Gemma2LayerWeights,
@@ -31,9 +31,10 @@ import {
   toHfTensors,
 } from "../stages/model/hf_tensors.ts";
 import { type Gemma2Config, parseGemma2Config } from "../stages/model/gemma2_config.ts";
-import { accuracy, clozePredictions, type MultipleChoice } from "../stages/model/mcq.ts";
-import { readMultipleChoiceSet } from "../stages/model/mcq_sets.ts";
-import { loadTokenizer } from "../stages/model/tokenizer.ts";
+import { accuracy, type MultipleChoice } from "../stages/data/mcq.ts";
+import { clozePredictions } from "../stages/unlearning/mcq_scoring.ts";
+import { readMultipleChoiceSet } from "../stages/data/mcq_sets.ts";
+import { loadTokenizer } from "../stages/data/tokenizer.ts";
 import { MINI_PILE_SEED } from "./build_mini_pile.ts";
 import { generateKnowledgeBase } from "./knowledge_base.ts";
 import { SeededRandom } from "../stages/random.ts";

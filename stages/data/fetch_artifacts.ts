@@ -1,6 +1,6 @@
-/** Reading the 01_fetch artifacts the unlearning evaluation needs: MCQ sets and corpora. */
+/** Reading 01_fetch's artifacts: the MCQ sets and the forget/retain corpora. */
 import { readParquetFile } from "../../pipeline/parquet.ts";
-import type { MultipleChoice } from "../model/mcq.ts";
+import type { MultipleChoice } from "./mcq.ts";
 
 /** MCQ sets by role: the forget set and the retain subjects, each cut to `maxQuestions`. */
 export async function readMcqArtifact(
@@ -33,17 +33,4 @@ export async function readCorporaArtifact(
     corpora[row.corpus === "forget" ? "forget" : "retain"].push(String(row.text));
   }
   return corpora;
-}
-
-/** Importance and candidate flag per feature, from 04_score's `scores` artifact. */
-export async function readImportanceArtifact(
-  path: string,
-): Promise<{ importance: Float32Array; candidate: boolean[] }> {
-  const table = await readParquetFile(path);
-  const importance = table.getChild("importance")?.toArray() as Float32Array | undefined;
-  const candidate = table.getChild("candidate");
-  if (!importance || !candidate) {
-    throw new Error(`${path} has no "importance" and "candidate" columns (a 04_score artifact?)`);
-  }
-  return { importance, candidate: Array.from(candidate as Iterable<boolean>) };
 }

@@ -1,6 +1,6 @@
 /** Arrow tables of the small 01_fetch artifacts (documents, MCQ sets, frequency corpora). */
 import * as arrow from "apache-arrow";
-import type { MultipleChoice } from "../model/mcq.ts";
+import type { MultipleChoice } from "./mcq.ts";
 
 const utf8 = (values: string[]) => arrow.vectorFromArray(values, new arrow.Utf8());
 

@@ -4,7 +4,7 @@
  * context length, padded; padding positions are dropped when activations are read).
  */
 import * as arrow from "apache-arrow";
-import type { TextTokenizer } from "../model/tokenizer.ts";
+import type { TextTokenizer } from "./tokenizer.ts";
 
 /** One context: `ids` has exactly `contextLength` entries, the first `length` of them real. */
 export interface TokenRow {

@@ -3,7 +3,7 @@
  * L (HF `hidden_states[L + 1]`, TransformerLens `blocks.L.hook_resid_post`), padding dropped.
  */
 import * as arrow from "apache-arrow";
-import { tf } from "./backend.ts";
+import { tf } from "../tensor/backend.ts";
 import { residualsAtLayer } from "./gemma2.ts";
 import type { LoadedModel } from "./load_model.ts";
 import { fixedSizeListColumn, type TokenRow } from "../data/tokens.ts";

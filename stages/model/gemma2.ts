@@ -11,7 +11,7 @@
  * matrix product) and come from a `Gemma2Weights`: resident in the backend, or streamed from the
  * safetensors files one layer at a time (gemma2_weights.ts). One implementation serves both.
  */
-import { tf } from "./backend.ts";
+import { tf } from "../tensor/backend.ts";
 import { type Gemma2Config, isSlidingLayer } from "./gemma2_config.ts";
 import type { Gemma2LayerWeights, Gemma2Weights } from "./gemma2_weights.ts";
 

@@ -12,10 +12,10 @@
  *
  * Both serve the one forward pass in gemma2.ts.
  */
-import { tf } from "./backend.ts";
+import { tf } from "../tensor/backend.ts";
 import type { Checkpoint } from "./checkpoint.ts";
 import type { Gemma2Config } from "./gemma2_config.ts";
-import { filledTensor } from "./heap_tensor.ts";
+import { filledTensor } from "../tensor/heap_tensor.ts";
 import { checkBatchFits } from "./memory_budget.ts";
 
 /** One decoder layer's parameters; projections are [out, in] (HF layout). */

@@ -3,7 +3,7 @@
  * (from config.json), and conversion between HF-named float32 arrays and resident backend
  * tensors (both in HF layout, so nothing is transposed).
  */
-import { tf } from "./backend.ts";
+import { tf } from "../tensor/backend.ts";
 import type { Gemma2Config } from "./gemma2_config.ts";
 import {
   type Gemma2LayerWeights,

@@ -6,7 +6,7 @@
  */
 import { join, resolve } from "node:path";
 import { hubDownload, HubError, type HubOptions } from "../hub/hub_client.ts";
-import { tf } from "./backend.ts";
+import { tf } from "../tensor/backend.ts";
 import { Checkpoint } from "./checkpoint.ts";
 import { type Gemma2Config, parseGemma2Config } from "./gemma2_config.ts";
 import {
@@ -19,7 +19,7 @@ import {
 } from "./gemma2_weights.ts";
 import { checkTensorShapes, type HfTensors } from "./hf_tensors.ts";
 import { chooseResidency, type Residency } from "./memory_budget.ts";
-import { loadTokenizer, type TextTokenizer } from "./tokenizer.ts";
+import { loadTokenizer, type TextTokenizer } from "../data/tokenizer.ts";
 
 /** Where a model comes from (the config's `source` object). */
 export type ModelSource = { kind: "local"; path: string } | {

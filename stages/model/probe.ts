@@ -7,7 +7,7 @@ import { parseArgs } from "node:util";
 import { UsageError } from "../../pipeline/errors.ts";
 import type { CommandIo } from "../../pipeline/stage.ts";
 import { hubOptionsFor } from "../hub/hub_cache.ts";
-import { tf, useBackend } from "./backend.ts";
+import { tf, useBackend } from "../tensor/backend.ts";
 import { forward } from "./gemma2.ts";
 import { loadModel, type ModelSource, resolveModelDirectory } from "./load_model.ts";
 

@@ -1,12 +1,15 @@
-/** Writing a trained SAE the way SAELens/SAEBench load it, and its training log as Parquet. */
+/**
+ * The SAE stages' artifacts: a trained SAE the way SAELens/SAEBench load it, its training log as
+ * Parquet, and 04_score's per-feature importance.
+ */
 import * as arrow from "apache-arrow";
-import { writeParquetFile } from "../../pipeline/parquet.ts";
+import { readParquetFile, writeParquetFile } from "../../pipeline/parquet.ts";
 import {
   decodeTensor,
   parseSafetensorsHeader,
   writeSafetensorsFile,
 } from "../../pipeline/safetensors.ts";
-import { tf } from "../model/backend.ts";
+import { tf } from "../tensor/backend.ts";
 import { type SaeParameters, saeTensors } from "./sae.ts";
 import type { TrainingLogRow } from "./train_sae.ts";
 
@@ -98,4 +101,17 @@ export async function readSaeWeights(path: string): Promise<SaeParameters> {
     decoderWeight: tf.variable(tf.tensor2d(decoder.data, decoder.shape as [number, number])),
     decoderBias: tf.variable(tf.tensor1d(load("b_dec").data)),
   };
+}
+
+/** Importance and candidate flag per feature, from 04_score's `scores` artifact. */
+export async function readImportanceArtifact(
+  path: string,
+): Promise<{ importance: Float32Array; candidate: boolean[] }> {
+  const table = await readParquetFile(path);
+  const importance = table.getChild("importance")?.toArray() as Float32Array | undefined;
+  const candidate = table.getChild("candidate");
+  if (!importance || !candidate) {
+    throw new Error(`${path} has no "importance" and "candidate" columns (a 04_score artifact?)`);
+  }
+  return { importance, candidate: Array.from(candidate as Iterable<boolean>) };
 }

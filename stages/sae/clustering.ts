@@ -6,7 +6,7 @@
  * linkage is reducible, so sorting its merges by height gives the usual dendrogram. The
  * clustering's quality is the mean silhouette over the clustered features (a singleton scores 0).
  */
-import { tf } from "../model/backend.ts";
+import { tf } from "../tensor/backend.ts";
 import { unitRows } from "./sae.ts";
 
 /**

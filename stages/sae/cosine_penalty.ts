@@ -9,7 +9,7 @@
  * out: for a symmetric M, d/dU Σ M⊙C² = 4·(M⊙C)·U, one product where autodiff of U·Uᵀ takes
  * two (autodiff of two separate terms took six dSae³ products, now two).
  */
-import { tf } from "../model/backend.ts";
+import { tf } from "../tensor/backend.ts";
 import { unitRows } from "./sae.ts";
 
 /** One term: a symmetric pair mask [dSae × dSae] (row-major, 1 = pair counted) and its weight. */

@@ -1,5 +1,5 @@
 /** Reconstruction and sparsity statistics of an SAE on a set of activations. */
-import { tf } from "../model/backend.ts";
+import { tf } from "../tensor/backend.ts";
 import { decode, encode, type SaeParameters } from "./sae.ts";
 
 /** The metrics of docs/architecture.md (`train.<run>.<preset>.*`). */

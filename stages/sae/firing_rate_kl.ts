@@ -12,7 +12,7 @@
  * below its thresholds (0.001, 0.01). The term moves the selected features' firing distribution
  * to that regime, i.e. towards features the unlearning protocol can use at all.
  */
-import { tf } from "../model/backend.ts";
+import { tf } from "../tensor/backend.ts";
 
 /** ρ: the firing rate the selected features are pulled towards. */
 export const TARGET_FIRING_RATE = 0.01;

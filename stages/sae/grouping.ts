@@ -10,7 +10,7 @@
  *   each of its features joins the group of at least m members it correlates with most on
  *   average; when no group reaches m members, all features form one group.
  */
-import { tf } from "../model/backend.ts";
+import { tf } from "../tensor/backend.ts";
 import { SquaredCosinePenalty } from "./cosine_penalty.ts";
 import { encode, type SaeParameters } from "./sae.ts";
 

@@ -19,7 +19,7 @@
  * updates = the share of the top-k features (k = 10 % of the dictionary) that both updates rank
  * top-k: the paper's "85 % consistency".
  */
-import { tf } from "../model/backend.ts";
+import { tf } from "../tensor/backend.ts";
 import { decode, encode, rowNorms, type SaeParameters } from "./sae.ts";
 
 /** Weights of the three components of eq. 3. */

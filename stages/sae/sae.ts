@@ -4,7 +4,7 @@
  * W_dec [dSae, dIn] (SAELens/SAEBench layout). Parameters are tfjs variables so that trainers can
  * differentiate through them.
  */
-import { tf } from "../model/backend.ts";
+import { tf } from "../tensor/backend.ts";
 import { SeededRandom } from "../random.ts";
 
 /** SAE parameters. */

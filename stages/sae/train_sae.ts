@@ -4,7 +4,7 @@
  * With 0 steps (the as-published setting) the log has one row: the untrained SAE, measured.
  */
 import type { ProgressReporter } from "../../pipeline/stage.ts";
-import { tf } from "../model/backend.ts";
+import { tf } from "../tensor/backend.ts";
 import type { ActivationBuffer } from "./activation_buffer.ts";
 import { evaluateSae, type SaeMetrics } from "./evaluate.ts";
 import type { SaeTrainer, StepTerms, VariantDiagnostics } from "./trainer.ts";

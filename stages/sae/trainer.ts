@@ -8,7 +8,7 @@
  * dimension*; we keep each *feature's* decoder row unit-norm, as dictionary_learning does
  * (docs/science.md). With 0 training steps (as published) the two never differ.
  */
-import { tf } from "../model/backend.ts";
+import { tf } from "../tensor/backend.ts";
 import { type SaeInit, type SaeParameters, unitRows } from "./sae.ts";
 
 /** Settings every trainer receives. */

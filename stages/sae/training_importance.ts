@@ -9,7 +9,7 @@
  *   are zeroed after every optimiser step. A pruned feature's activation and gradient are 0, so
  *   its s decays towards 0 and it stays among the pruned; the pruned fraction is constant.
  */
-import { tf } from "../model/backend.ts";
+import { tf } from "../tensor/backend.ts";
 import {
   batchComponents,
   combinedImportance,

@@ -5,14 +5,10 @@
  * each choice is scored on its own and order cannot matter, simply correctly.
  */
 import { join } from "node:path";
-import { tf } from "../model/backend.ts";
-import {
-  clozePredictions,
-  letterPrompt,
-  type LogitsFunction,
-  type MultipleChoice,
-} from "../model/mcq.ts";
-import type { TextTokenizer } from "../model/tokenizer.ts";
+import { tf } from "../tensor/backend.ts";
+import { letterPrompt, type MultipleChoice } from "../data/mcq.ts";
+import { clozePredictions, type LogitsFunction } from "./mcq_scoring.ts";
+import type { TextTokenizer } from "../data/tokenizer.ts";
 
 /** How questions are asked. */
 export type McqFormat = "cloze" | "letter";

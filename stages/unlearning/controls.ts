@@ -8,10 +8,10 @@
  *   fraction of retain tokens reach, and is clamped like an SAE feature, so it must remove forget
  *   knowledge if the pipeline can register unlearning at all.
  */
-import { tf } from "../model/backend.ts";
+import { tf } from "../tensor/backend.ts";
 import type { LoadedModel } from "../model/load_model.ts";
 import { SeededRandom } from "../random.ts";
-import { corpusBatches, type CorpusPassOptions } from "./frequencies.ts";
+import { corpusBatches, type CorpusPassOptions } from "../model/corpus_residuals.ts";
 import type { ResidualReplacement } from "./intervention.ts";
 
 /** `count` distinct features drawn (seeded) from `candidates`, in ascending order. */

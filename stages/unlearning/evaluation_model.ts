@@ -1,5 +1,5 @@
 /** The model an unlearning evaluation intervenes on, loaded the same way by every stage. */
-import { type BackendName, useBackend } from "../model/backend.ts";
+import { type BackendName, useBackend } from "../tensor/backend.ts";
 import { type LoadedModel, loadModel, type ModelSource } from "../model/load_model.ts";
 import { stageModelDirectory } from "../model/stage_model.ts";
 import { checkFormatFitsModel, type McqFormat } from "./accuracy.ts";

@@ -7,7 +7,7 @@
  * Keeping the error term means only the clamped features change the residual. An empty selection
  * means no intervention at all (the hook is the identity, not "SAE spliced in").
  */
-import { tf } from "../model/backend.ts";
+import { tf } from "../tensor/backend.ts";
 import { decode, encode, type SaeParameters } from "../sae/sae.ts";
 
 /** Replacement for the residual [batch, time, dIn] at the SAE's layer. */

@@ -2,9 +2,9 @@
  * The questions an unlearning evaluation counts: those the unmodified model answers correctly
  * (docs/science.md). The fraction kept is also the unmodified model's accuracy on each set.
  */
-import { readMcqArtifact } from "./evaluation_inputs.ts";
+import { readMcqArtifact } from "../data/fetch_artifacts.ts";
 import type { LoadedModel } from "../model/load_model.ts";
-import type { MultipleChoice } from "../model/mcq.ts";
+import type { MultipleChoice } from "../data/mcq.ts";
 import { type McqFormat, questionsAnsweredCorrectly } from "./accuracy.ts";
 import { type EvaluationSets, hookedLogits } from "./sweep.ts";
 

@@ -5,10 +5,10 @@
  * runs only the layers after it (plus the logits). The cache is bounded in bytes; batches
  * past the bound are simply computed in full, so the result never depends on the bound.
  */
-import { tf } from "../model/backend.ts";
+import { tf } from "../tensor/backend.ts";
 import { forward } from "../model/gemma2.ts";
 import type { LoadedModel } from "../model/load_model.ts";
-import type { LogitsFunction } from "../model/mcq.ts";
+import type { LogitsFunction } from "./mcq_scoring.ts";
 import type { ResidualReplacement } from "./intervention.ts";
 
 /** Default bound: enough for the embedded default several times over. */

@@ -5,7 +5,8 @@
  */
 import { forward } from "../model/gemma2.ts";
 import type { LoadedModel } from "../model/load_model.ts";
-import type { LogitsFunction, MultipleChoice } from "../model/mcq.ts";
+import type { MultipleChoice } from "../data/mcq.ts";
+import type { LogitsFunction } from "./mcq_scoring.ts";
 import type { SaeParameters } from "../sae/sae.ts";
 import { accuracyOf, type McqFormat } from "./accuracy.ts";
 import { clampingHook, featuresThatCanFire, type ResidualReplacement } from "./intervention.ts";

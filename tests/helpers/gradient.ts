@@ -1,5 +1,5 @@
 /** Finite-difference checks of tfjs gradients. */
-import { tf } from "../../stages/model/backend.ts";
+import { tf } from "../../stages/tensor/backend.ts";
 import { assert } from "./assert.ts";
 
 /**

@@ -1,5 +1,5 @@
 /** The small trainer settings and the training loop the SAE mechanism tests share. */
-import { tf } from "../../stages/model/backend.ts";
+import { tf } from "../../stages/tensor/backend.ts";
 import type { SaeTrainer, TrainerSettings } from "../../stages/sae/trainer.ts";
 
 /** 6 → 12 → 6, a fast learning rate, no weight decay; `overrides` adjusts per test file. */

@@ -11,7 +11,7 @@
  * - L_KL: the firing-rate KL towards ρ = 0.01 (sae/firing_rate_kl.ts). No features are
  *   selected before the first importance update (step 0), so the term starts at step 0.
  */
-import { tf } from "../../model/backend.ts";
+import { tf } from "../../tensor/backend.ts";
 import { firingRateKl } from "../firing_rate_kl.ts";
 import type { ImportanceWeights } from "../importance.ts";
 import { baseLossTerms, createSae, disposeSae, type SaeParameters } from "../sae.ts";

@@ -7,7 +7,7 @@
  * directions of different groups towards orthogonality, so that clamping one group disturbs the
  * others less — the reason the paper gives for grouping features.
  */
-import { tf } from "../../model/backend.ts";
+import { tf } from "../../tensor/backend.ts";
 import { correlationGroups, enforceMinimumGroupSize, FeatureGrouping } from "../grouping.ts";
 import { baseLossTerms, createSae, disposeSae } from "../sae.ts";
 import {

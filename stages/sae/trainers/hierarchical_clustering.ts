@@ -12,7 +12,7 @@
  *   most specific to the forget corpus; L_KL (sae/firing_rate_kl.ts) pulls their firing rate
  *   towards ρ = 0.01, where SAEBench's frequency selection can pick them.
  */
-import { tf } from "../../model/backend.ts";
+import { tf } from "../../tensor/backend.ts";
 import { decoderClusters } from "../feature_clusters.ts";
 import { firingMutualInformation } from "../importance.ts";
 import { encode, type SaeParameters } from "../sae.ts";

@@ -4,7 +4,7 @@
  * Note the first term is the mean L2 *norm* of the error, not the squared error, exactly as
  * the template computes it.
  */
-import { tf } from "../../model/backend.ts";
+import { tf } from "../../tensor/backend.ts";
 import { baseLossTerms, createSae, disposeSae } from "../sae.ts";
 import { ConstrainedAdam, type SaeTrainer, type TrainerSettings } from "../trainer.ts";
 
