@@ -6,8 +6,8 @@
 import { tf, useBackend } from "../stages/tensor/backend.ts";
 import { openBlas } from "../stages/tensor/openblas.ts";
 import { SeededRandom } from "../stages/random.ts";
-import { IMPLEMENTED_METHODS } from "../stages/sae/methods.ts";
-import { createTrainer, type MethodOptions } from "../stages/sae/trainers/registry.ts";
+import { createMethodTrainer } from "../stages/sae/method.ts";
+import { SAE_METHODS } from "../stages/sae/trainers/registry.ts";
 import { type BenchResult, median } from "./result.ts";
 import { matmulFlops } from "./sgemm.ts";
 
@@ -36,7 +36,7 @@ const PAPER_IMPORTANCE = {
 /** The paper's run name and settings of each method (docs/science.md). */
 const PAPER_VARIANTS: Record<
   string,
-  { run: string; options: MethodOptions; cosineTerms: boolean }
+  { run: string; options: Record<string, number>; cosineTerms: boolean }
 > = {
   plain: { run: "run0", options: {}, cosineTerms: false },
   correlation_contrastive: {
@@ -56,7 +56,7 @@ const PAPER_VARIANTS: Record<
   },
   adaptive_pruning: {
     run: "run3",
-    options: { prune_fraction: 0.1, unlearning_weight: 0.3, importance: PAPER_IMPORTANCE },
+    options: { prune_fraction: 0.1, unlearning_weight: 0.3 },
     cosineTerms: false,
   },
   hierarchical_clustering: {
@@ -65,7 +65,6 @@ const PAPER_VARIANTS: Record<
       clusters: 32,
       prune_fraction: 0.05,
       unlearning_weight: 0.3,
-      importance: PAPER_IMPORTANCE,
     },
     cosineTerms: false,
   },
@@ -89,9 +88,9 @@ export async function measureSaeStep(rooflineGflops?: number): Promise<BenchResu
     forget: Float32Array.from({ length: 4096 * D_IN }, () => random.next() * 2 - 1),
     retain: Float32Array.from({ length: 4096 * D_IN }, () => random.next() * 2 - 1),
   };
-  const variants = IMPLEMENTED_METHODS.map((method) => ({
-    ...PAPER_VARIANTS[method],
-    trainer: createTrainer(method, {
+  const variants = SAE_METHODS.map((method) => ({
+    ...PAPER_VARIANTS[method.name],
+    trainer: createMethodTrainer(method, {
       dIn: D_IN,
       dSae: D_SAE,
       learningRate: 3e-4,
@@ -101,7 +100,7 @@ export async function measureSaeStep(rooflineGflops?: number): Promise<BenchResu
       init: "tied_unit_norm",
       seed: 1,
       labelledActivations: labelled,
-    }, PAPER_VARIANTS[method].options),
+    }, { options: PAPER_VARIANTS[method.name].options, inputs: { importance: PAPER_IMPORTANCE } }),
     seconds: [] as number[],
   }));
   const timed = (trainer: (typeof variants)[number]["trainer"], step: number) => {

@@ -14,7 +14,8 @@ import { saeConfigJson, writeSaeWeights, writeTrainingLog } from "./sae/artifact
 import type { SaeInit } from "./sae/sae.ts";
 import { trainSae } from "./sae/train_sae.ts";
 import type { LabelledActivations } from "./sae/trainer.ts";
-import { createTrainer, type MethodOptions } from "./sae/trainers/registry.ts";
+import { createMethodTrainer, type TrainingImportanceSettings } from "./sae/method.ts";
+import { saeMethod } from "./sae/trainers/registry.ts";
 import { readCorporaArtifact } from "./data/fetch_artifacts.ts";
 import { corpusRows } from "./data/corpus_rows.ts";
 import { corpusResiduals } from "./model/corpus_residuals.ts";
@@ -24,8 +25,10 @@ export interface TrainParams {
   run: string;
   preset: string;
   method: string;
-  /** The variant's own settings (e.g. contrastive_weight), as in the config. */
-  options: MethodOptions;
+  /** The variant's own settings (e.g. contrastive_weight), checked by its method's schema. */
+  options: Record<string, unknown>;
+  /** The config's importance settings, for the methods that train with them (else null). */
+  importance: TrainingImportanceSettings | null;
   /** How to get forget/retain residuals, for the methods that need them (else null). */
   labelled_activations: LabelledActivationParams | null;
   num_tokens: number;
@@ -105,7 +108,7 @@ export async function run(context: StageContext<TrainParams>): Promise<void> {
   context.log(
     `${p.method} SAE ${dIn} → ${dSae}, ${steps} steps (floor(${p.num_tokens} / ${p.batch_size}))`,
   );
-  const trainer = createTrainer(p.method, {
+  const trainer = createMethodTrainer(saeMethod(p.method), {
     dIn,
     dSae,
     learningRate: p.learning_rate,
@@ -117,7 +120,7 @@ export async function run(context: StageContext<TrainParams>): Promise<void> {
     labelledActivations: p.labelled_activations === null
       ? undefined
       : await labelledActivations(context, p.labelled_activations),
-  }, p.options);
+  }, { options: p.options, inputs: { importance: p.importance ?? undefined } });
   const buffer = new ActivationBuffer(activations, {
     dIn,
     capacity: p.buffer_contexts * p.context_length,

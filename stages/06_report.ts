@@ -11,39 +11,16 @@ import { buildReport, type ReportData, type SweepRecord } from "./report/build_r
 import type { Metrics } from "./report/claims.ts";
 import { renderHtml, renderMarkdown } from "./report/document.ts";
 import type { CurvePoint } from "./report/plots.ts";
-// The report quotes the doc comments of the trainers and the modules they use; importing the
-// registry makes all of them part of this stage's code identity, so that editing a quoted
-// comment renders the report again.
-import "./sae/trainers/registry.ts";
-
-/** Modules whose doc comments define the paper's mechanisms (paths from the repository root). */
-export const OPERATIONALISATION_SOURCES = [
-  "stages/sae/trainers/plain.ts",
-  "stages/sae/trainers/correlation_contrastive.ts",
-  "stages/sae/grouping.ts",
-  "stages/sae/trainers/enhanced_selection.ts",
-  "stages/sae/trainers/adaptive_pruning.ts",
-  "stages/sae/training_importance.ts",
-  "stages/sae/firing_rate_kl.ts",
-  "stages/sae/trainers/hierarchical_clustering.ts",
-  "stages/sae/clustering.ts",
-  "stages/sae/importance.ts",
-];
-
+import { quotedText } from "./report/quoted_sources.ts";
 /** The slice of the config 06_report depends on. */
 export interface ReportParams {
   description: string;
   variants: Record<string, { method: string; description: string }>;
   presets: string[];
   backend: string;
+  /** Module (repository path) → hash of its quoted doc comment, for the mechanisms' definitions. */
+  quoted_sources: Record<string, string>;
   config_sha256: string;
-}
-
-/** The first doc comment of a TypeScript source, without its comment markers. */
-export function leadingDocComment(source: string): string {
-  const match = /\/\*\*([\s\S]*?)\*\//.exec(source);
-  if (!match) return "";
-  return match[1].split("\n").map((line) => line.replace(/^\s*\* ?/, "")).join("\n").trim();
 }
 
 async function mergedMetrics(context: StageContext<ReportParams>, inputs: string[]) {
@@ -100,12 +77,10 @@ async function sweepRecords(context: StageContext<ReportParams>): Promise<SweepR
 /** Reads every result, builds the report and writes it as Markdown and HTML. */
 export async function run(context: StageContext<ReportParams>): Promise<void> {
   const p = context.params;
-  const operationalisations = await Promise.all(
-    OPERATIONALISATION_SOURCES.map(async (source) => ({
-      source,
-      text: leadingDocComment(await Deno.readTextFile(new URL(`../${source}`, import.meta.url))),
-    })),
-  );
+  const operationalisations = Object.keys(p.quoted_sources).map((source) => ({
+    source,
+    text: quotedText(source),
+  }));
   const data: ReportData = {
     description: p.description,
     variants: p.variants,

@@ -4,9 +4,8 @@
  * offline world. Objects are strict: an unknown key is an error naming its path.
  */
 import { z } from "zod";
-
-const positiveInt = z.number().int().positive();
-const fraction = z.number().min(0).max(1);
+import { fraction, positiveInt } from "./schema_parts.ts";
+import { SAE_METHODS } from "./sae/trainers/registry.ts";
 
 /** Where a data set or model comes from: a folder in the repo, or a Hugging Face hub repo. */
 const source = z.discriminatedUnion("kind", [
@@ -68,36 +67,17 @@ const preset = z.strictObject({
   warmup_steps: z.number().int().min(0).optional(),
 });
 
-const variant = z.discriminatedUnion("method", [
-  z.strictObject({ method: z.literal("plain"), description: z.string() }),
-  z.strictObject({
-    method: z.literal("correlation_contrastive"),
-    description: z.string(),
-    contrastive_weight: z.number().min(0),
-    regroup_every: positiveInt,
-  }),
-  z.strictObject({
-    method: z.literal("enhanced_selection"),
-    description: z.string(),
-    contrastive_weight: z.number().min(0),
-    diversity_weight: z.number().min(0),
-    min_group_size: positiveInt,
-    regroup_every: positiveInt,
-  }),
-  z.strictObject({
-    method: z.literal("adaptive_pruning"),
-    description: z.string(),
-    prune_fraction: fraction,
-    unlearning_weight: z.number().min(0),
-  }),
-  z.strictObject({
-    method: z.literal("hierarchical_clustering"),
-    description: z.string(),
-    clusters: positiveInt,
-    prune_fraction: fraction,
-    unlearning_weight: z.number().min(0),
-  }),
-]);
+/**
+ * A variant: its SAE method, a description, and that method's own settings (each method's
+ * schema lives in its module in sae/trainers/, listed in sae/trainers/registry.ts).
+ */
+const variantSchemas = SAE_METHODS.map((method) =>
+  z.strictObject({ method: z.literal(method.name), description: z.string(), ...method.options })
+);
+const variant = z.discriminatedUnion(
+  "method",
+  variantSchemas as [(typeof variantSchemas)[number], ...(typeof variantSchemas)[number][]],
+);
 
 const importance = z.strictObject({
   /** Memory factor γ of the running importance (eq. 3). */

@@ -10,7 +10,8 @@ import type { PipelineDefinition, StageSpec } from "../pipeline/stage.ts";
 import { type Config, configSchema } from "./config_schema.ts";
 import { loadedOpenBlasConfig } from "./tensor/openblas.ts";
 import { sha256Hex } from "../pipeline/hashing.ts";
-import { IMPLEMENTED_METHODS, IMPORTANCE_METHODS, LABELLED_METHODS } from "./sae/methods.ts";
+import { SAE_METHODS, saeMethod } from "./sae/trainers/registry.ts";
+import { quotedTextHashes } from "./report/quoted_sources.ts";
 
 type Source = Config["corpus"]["source"];
 
@@ -24,28 +25,34 @@ function sourceParam(source: Source): JsonObject {
   return { ...source };
 }
 
-/** `<run>.<preset>` for every run whose SAE method has a trainer, × every preset. */
+/** `<run>.<preset>` for every run × every preset. */
 function trainedVariants(c: Config): string[] {
-  return Object.entries(c.variants)
-    .filter(([, variant]) => IMPLEMENTED_METHODS.includes(variant.method))
-    .flatMap(([run]) => Object.keys(c.presets).map((preset) => `${run}.${preset}`));
+  return Object.keys(c.variants)
+    .flatMap((run) => Object.keys(c.presets).map((preset) => `${run}.${preset}`));
 }
 
 /**
- * A variant's own settings: everything but its method and description, plus the importance
- * settings for the methods that track importance while training (only those, so that editing
- * them does not retrain the other variants).
+ * A variant's own settings: everything but its method and description (their schema is the
+ * method's, sae/trainers/; the config's static type knows only method and description).
  */
 function variantOptions(c: Config, run: string): JsonObject {
-  const { method, description: _description, ...options } = c.variants[run];
-  if (!IMPORTANCE_METHODS.includes(method)) return options;
+  const { method: _method, description: _description, ...options } = c.variants[run];
+  return options;
+}
+
+/**
+ * The importance settings for the methods that track importance while training (null for the
+ * others, so that editing them does not retrain those).
+ */
+function trainingImportance(c: Config, run: string): JsonObject | null {
+  if (!saeMethod(c.variants[run].method).needsImportance) return null;
   const { update_every, memory, weights } = c.importance;
-  return { ...options, importance: { update_every, memory, weights } };
+  return { update_every, memory, weights };
 }
 
 /** How 03_train gets forget/retain residuals for methods that need them (else null). */
 function labelledActivationParams(c: Config, run: string): JsonObject | null {
-  if (!LABELLED_METHODS.includes(c.variants[run].method)) return null;
+  if (!saeMethod(c.variants[run].method).needsLabelledResiduals) return null;
   return {
     model: sourceParam(c.model.source),
     corpus_row_length: c.unlearning.corpus_row_length,
@@ -53,6 +60,11 @@ function labelledActivationParams(c: Config, run: string): JsonObject | null {
     lm_batch_size: c.extract.lm_batch_size,
   };
 }
+
+/** Modules whose doc comments the report quotes: each method's, then 04_score's importance. */
+const QUOTED_SOURCES = [
+  ...new Set([...SAE_METHODS.flatMap((method) => method.documentedBy), "stages/sae/importance.ts"]),
+];
 
 /** Params of an unlearning evaluation of the SAE `variant` (`<run>.<preset>`). */
 function evaluateParams(c: Config, variant?: string): JsonObject {
@@ -162,6 +174,7 @@ const stages: StageSpec<Config>[] = [
         preset,
         method: c.variants[run].method,
         options: variantOptions(c, run),
+        importance: trainingImportance(c, run),
         labelled_activations: labelledActivationParams(c, run),
         num_tokens: c.presets[preset].num_tokens,
         init: c.presets[preset].init,
@@ -200,11 +213,12 @@ const stages: StageSpec<Config>[] = [
     },
     params: (c, variant) => {
       const [run, preset] = variant!.split(".");
-      const variantSettings = c.variants[run];
+      const { clusters } = variantOptions(c, run);
       return {
         run,
         preset,
-        clusters: "clusters" in variantSettings ? variantSettings.clusters : null,
+        // The clustered method's K (hierarchical_clustering), for the silhouette of its clusters.
+        clusters: typeof clusters === "number" ? clusters : null,
         model: sourceParam(c.model.source),
         layer: c.extract.layer,
         corpus_row_length: c.unlearning.corpus_row_length,
@@ -312,6 +326,7 @@ const stages: StageSpec<Config>[] = [
       ),
       presets: Object.keys(c.presets),
       backend: c.runtime.backend,
+      quoted_sources: quotedTextHashes(QUOTED_SOURCES),
       // Provenance: the whole config, hashed (any config edit renders the report again).
       config_sha256: sha256Hex(JSON.stringify(c)),
     }),

@@ -1,5 +1,5 @@
 /** The report's content: claim verdicts, both renderings, the quoted doc comments. */
-import { leadingDocComment } from "../stages/06_report.ts";
+import { leadingDocComment } from "../stages/report/quoted_sources.ts";
 import { bestVariant, buildReport } from "../stages/report/build_report.ts";
 import { claimRows, formatNumber } from "../stages/report/claims.ts";
 import { renderHtml, renderMarkdown } from "../stages/report/document.ts";

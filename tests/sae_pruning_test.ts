@@ -12,7 +12,8 @@ import {
   type PruningOptions,
 } from "../stages/sae/trainers/adaptive_pruning.ts";
 import { createHierarchicalClusteringTrainer } from "../stages/sae/trainers/hierarchical_clustering.ts";
-import { createTrainer } from "../stages/sae/trainers/registry.ts";
+import { createMethodTrainer } from "../stages/sae/method.ts";
+import { SAE_METHODS, saeMethod } from "../stages/sae/trainers/registry.ts";
 import { assert, assertEquals, assertRejects } from "./helpers/assert.ts";
 import { assertGradientMatches } from "./helpers/gradient.ts";
 import { randomMatrix } from "./helpers/random_matrix.ts";
@@ -161,34 +162,59 @@ Deno.test("run4 without forget/retain activations stops with a message that says
 Deno.test("every variant's as-published SAE (zero init, 0 steps) has all features dead", () => {
   const labelledActivations = { forget: randomMatrix(10, 6, 1), retain: randomMatrix(10, 6, 2) };
   const importance = { update_every: 50, memory: 0.9, weights: OPTIONS.weights };
-  const options = {
-    contrastive_weight: 0.1,
-    diversity_weight: 0.1,
-    min_group_size: 5,
-    regroup_every: 100,
-    prune_fraction: 0.1,
-    unlearning_weight: 0.3,
-    clusters: 32,
-    importance,
+  const options: Record<string, Record<string, number>> = {
+    plain: {},
+    correlation_contrastive: { contrastive_weight: 0.1, regroup_every: 100 },
+    enhanced_selection: {
+      contrastive_weight: 0.1,
+      diversity_weight: 0.1,
+      min_group_size: 5,
+      regroup_every: 100,
+    },
+    adaptive_pruning: { prune_fraction: 0.1, unlearning_weight: 0.3 },
+    hierarchical_clustering: { prune_fraction: 0.1, unlearning_weight: 0.3, clusters: 32 },
   };
-  for (
-    const method of [
-      "plain",
-      "correlation_contrastive",
-      "enhanced_selection",
-      "adaptive_pruning",
-      "hierarchical_clustering",
-    ]
-  ) {
-    const trainer = createTrainer(method, {
+  for (const method of SAE_METHODS) {
+    const trainer = createMethodTrainer(method, {
       ...SETTINGS,
       init: "zeros",
       labelledActivations,
-    }, options);
+    }, { options: options[method.name], inputs: { importance } });
     const active = tf.tidy(() =>
       tf.sum(encode(trainer.sae, tf.tensor2d(BATCHES[0], [64, 6]))).dataSync()[0]
     );
-    assertEquals(active, 0, method);
+    assertEquals(active, 0, method.name);
     trainer.dispose();
   }
+});
+
+Deno.test("a method's settings are checked by its own schema, by name", async () => {
+  const method = saeMethod("adaptive_pruning");
+  const settings = { ...SETTINGS, init: "zeros" as const };
+  const importance = { update_every: 50, memory: 0.9, weights: OPTIONS.weights };
+  await assertRejects(
+    () =>
+      createMethodTrainer(method, settings, {
+        options: { prune_fraction: 1.5, unlearning_weight: 0.3 },
+        inputs: { importance },
+      }),
+    'SAE method "adaptive_pruning": variant setting "prune_fraction"',
+  );
+  await assertRejects(
+    () =>
+      createMethodTrainer(method, settings, {
+        options: { prune_fraction: 0.1, unlearning_weight: 0.3, clusters: 4 },
+        inputs: { importance },
+      }),
+    'SAE method "adaptive_pruning"',
+  );
+  await assertRejects(
+    () =>
+      createMethodTrainer(method, settings, {
+        options: { prune_fraction: 0.1, unlearning_weight: 0.3 },
+        inputs: {},
+      }),
+    "needs the config's importance settings",
+  );
+  await assertRejects(() => saeMethod("sparse_magic"), 'no SAE method "sparse_magic"');
 });

@@ -11,7 +11,10 @@
  * - L_KL: the firing-rate KL towards ρ = 0.01 (sae/firing_rate_kl.ts). No features are
  *   selected before the first importance update (step 0), so the term starts at step 0.
  */
+import { z } from "zod";
 import { tf } from "../../tensor/backend.ts";
+import { fraction } from "../../schema_parts.ts";
+import { defineSaeMethod, type MethodInputs, requiredImportance } from "../method.ts";
 import { firingRateKl } from "../firing_rate_kl.ts";
 import type { ImportanceWeights } from "../importance.ts";
 import { baseLossTerms, createSae, disposeSae, type SaeParameters } from "../sae.ts";
@@ -124,3 +127,34 @@ export function membershipMask(members: number[], size: number): Float32Array {
   for (const member of members) mask[member] = 1;
   return mask;
 }
+
+/** The settings run3 and run4 share, from the variant's options and the config's importance. */
+export function pruningOptions(
+  method: string,
+  options: { prune_fraction: number; unlearning_weight: number },
+  inputs: MethodInputs,
+): PruningOptions {
+  const importance = requiredImportance(method, inputs);
+  return {
+    pruneFraction: options.prune_fraction,
+    unlearningWeight: options.unlearning_weight,
+    updateEvery: importance.update_every,
+    memory: importance.memory,
+    weights: importance.weights,
+  };
+}
+
+/** The `adaptive_pruning` method of the config (run3). */
+export const adaptivePruningMethod = defineSaeMethod({
+  name: "adaptive_pruning",
+  options: { prune_fraction: fraction, unlearning_weight: z.number().min(0) },
+  needsImportance: true,
+  needsLabelledResiduals: false,
+  documentedBy: [
+    "stages/sae/trainers/adaptive_pruning.ts",
+    "stages/sae/training_importance.ts",
+    "stages/sae/firing_rate_kl.ts",
+  ],
+  createTrainer: (settings, options, inputs) =>
+    createAdaptivePruningTrainer(settings, pruningOptions("adaptive_pruning", options, inputs)),
+});

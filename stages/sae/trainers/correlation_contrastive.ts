@@ -7,7 +7,10 @@
  * directions of different groups towards orthogonality, so that clamping one group disturbs the
  * others less — the reason the paper gives for grouping features.
  */
+import { z } from "zod";
 import { tf } from "../../tensor/backend.ts";
+import { positiveInt } from "../../schema_parts.ts";
+import { defineSaeMethod } from "../method.ts";
 import { correlationGroups, enforceMinimumGroupSize, FeatureGrouping } from "../grouping.ts";
 import { baseLossTerms, createSae, disposeSae } from "../sae.ts";
 import {
@@ -98,3 +101,17 @@ export function createCorrelationContrastiveTrainer(
     minGroupSize: 1,
   });
 }
+
+/** The `correlation_contrastive` method of the config (run1). */
+export const correlationContrastiveMethod = defineSaeMethod({
+  name: "correlation_contrastive",
+  options: { contrastive_weight: z.number().min(0), regroup_every: positiveInt },
+  needsImportance: false,
+  needsLabelledResiduals: false,
+  documentedBy: ["stages/sae/trainers/correlation_contrastive.ts", "stages/sae/grouping.ts"],
+  createTrainer: (settings, options) =>
+    createCorrelationContrastiveTrainer(settings, {
+      contrastiveWeight: options.contrastive_weight,
+      regroupEvery: options.regroup_every,
+    }),
+});

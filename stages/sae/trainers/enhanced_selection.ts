@@ -9,6 +9,9 @@
  * Groups are run1's correlation groups with the minimum group size (5) enforced
  * (sae/grouping.ts), recomputed at step 0 and every `regroup_every` (100) steps.
  */
+import { z } from "zod";
+import { positiveInt } from "../../schema_parts.ts";
+import { defineSaeMethod } from "../method.ts";
 import type { TrainerSettings } from "../trainer.ts";
 import {
   createGroupedContrastiveTrainer,
@@ -26,3 +29,24 @@ export function createEnhancedSelectionTrainer(
 ): GroupedTrainer {
   return createGroupedContrastiveTrainer(settings, options);
 }
+
+/** The `enhanced_selection` method of the config (run2). */
+export const enhancedSelectionMethod = defineSaeMethod({
+  name: "enhanced_selection",
+  options: {
+    contrastive_weight: z.number().min(0),
+    diversity_weight: z.number().min(0),
+    min_group_size: positiveInt,
+    regroup_every: positiveInt,
+  },
+  needsImportance: false,
+  needsLabelledResiduals: false,
+  documentedBy: ["stages/sae/trainers/enhanced_selection.ts"],
+  createTrainer: (settings, options) =>
+    createEnhancedSelectionTrainer(settings, {
+      contrastiveWeight: options.contrastive_weight,
+      diversityWeight: options.diversity_weight,
+      minGroupSize: options.min_group_size,
+      regroupEvery: options.regroup_every,
+    }),
+});

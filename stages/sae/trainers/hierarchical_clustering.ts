@@ -12,7 +12,10 @@
  *   most specific to the forget corpus; L_KL (sae/firing_rate_kl.ts) pulls their firing rate
  *   towards ρ = 0.01, where SAEBench's frequency selection can pick them.
  */
+import { z } from "zod";
 import { tf } from "../../tensor/backend.ts";
+import { fraction, positiveInt } from "../../schema_parts.ts";
+import { defineSaeMethod } from "../method.ts";
 import { decoderClusters } from "../feature_clusters.ts";
 import { firingMutualInformation } from "../importance.ts";
 import { encode, type SaeParameters } from "../sae.ts";
@@ -20,6 +23,7 @@ import type { LabelledActivations, TrainerSettings } from "../trainer.ts";
 import {
   createImportanceDrivenTrainer,
   type PruningOptions,
+  pruningOptions,
   type PruningTrainer,
 } from "./adaptive_pruning.ts";
 
@@ -116,3 +120,21 @@ export function createHierarchicalClusteringTrainer(
   });
   return { ...trainer, clusters: () => clusters };
 }
+
+/** The `hierarchical_clustering` method of the config (run4). */
+export const hierarchicalClusteringMethod = defineSaeMethod({
+  name: "hierarchical_clustering",
+  options: {
+    clusters: positiveInt,
+    prune_fraction: fraction,
+    unlearning_weight: z.number().min(0),
+  },
+  needsImportance: true,
+  needsLabelledResiduals: true,
+  documentedBy: ["stages/sae/trainers/hierarchical_clustering.ts", "stages/sae/clustering.ts"],
+  createTrainer: (settings, options, inputs) =>
+    createHierarchicalClusteringTrainer(settings, {
+      ...pruningOptions("hierarchical_clustering", options, inputs),
+      clusters: options.clusters,
+    }),
+});

@@ -7,6 +7,7 @@
 import { tf } from "../../tensor/backend.ts";
 import { baseLossTerms, createSae, disposeSae } from "../sae.ts";
 import { ConstrainedAdam, type SaeTrainer, type TrainerSettings } from "../trainer.ts";
+import { defineSaeMethod } from "../method.ts";
 
 /** Creates the plain trainer. */
 export function createPlainTrainer(settings: TrainerSettings): SaeTrainer {
@@ -29,3 +30,13 @@ export function createPlainTrainer(settings: TrainerSettings): SaeTrainer {
     },
   };
 }
+
+/** The `plain` method of the config (run0): no settings of its own. */
+export const plainMethod = defineSaeMethod({
+  name: "plain",
+  options: {},
+  needsImportance: false,
+  needsLabelledResiduals: false,
+  documentedBy: ["stages/sae/trainers/plain.ts"],
+  createTrainer: (settings) => createPlainTrainer(settings),
+});
