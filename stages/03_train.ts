@@ -36,7 +36,7 @@ export interface TrainParams {
   dict_size: number | "d_model";
   learning_rate: number;
   l1_penalty: number;
-  batch_size: number;
+  sae_batch_size: number;
   buffer_contexts: number;
   context_length: number;
   warmup_steps: number;
@@ -50,12 +50,12 @@ export interface TrainParams {
 }
 
 /** Where the forget/retain residuals of the labelled methods come from. */
-export interface LabelledActivationParams {
+export type LabelledActivationParams = {
   model: ModelSource;
   corpus_row_length: number;
   max_corpus_rows: number | null;
   lm_batch_size: number;
-}
+};
 
 /** Activations the training-log metrics are measured on (the first ones of the artifact). */
 const EVALUATION_ROWS = 16384;
@@ -104,9 +104,9 @@ export async function run(context: StageContext<TrainParams>): Promise<void> {
   const evaluation = await readFirstActivations(activations, EVALUATION_ROWS);
   const dIn = evaluation.dIn;
   const dSae = p.dict_size === "d_model" ? dIn : p.dict_size;
-  const steps = Math.floor(p.num_tokens / p.batch_size);
+  const steps = Math.floor(p.num_tokens / p.sae_batch_size);
   context.log(
-    `${p.method} SAE ${dIn} → ${dSae}, ${steps} steps (floor(${p.num_tokens} / ${p.batch_size}))`,
+    `${p.method} SAE ${dIn} → ${dSae}, ${steps} steps (floor(${p.num_tokens} / ${p.sae_batch_size}))`,
   );
   const trainer = createMethodTrainer(saeMethod(p.method), {
     dIn,
@@ -124,7 +124,7 @@ export async function run(context: StageContext<TrainParams>): Promise<void> {
   const buffer = new ActivationBuffer(activations, {
     dIn,
     capacity: p.buffer_contexts * p.context_length,
-    batchSize: p.batch_size,
+    batchSize: p.sae_batch_size,
     seed: p.seed,
   });
   const { log, meanStepSeconds } = await trainSae({
@@ -155,7 +155,7 @@ export async function run(context: StageContext<TrainParams>): Promise<void> {
     context.output("metrics"),
     JSON.stringify({
       [`${prefix}.steps`]: steps,
-      [`${prefix}.tokens`]: steps * p.batch_size,
+      [`${prefix}.tokens`]: steps * p.sae_batch_size,
       [`${prefix}.mse`]: final.mse,
       [`${prefix}.l2`]: final.l2,
       [`${prefix}.l1`]: final.l1,

@@ -37,7 +37,7 @@ export interface ScoreParams {
   corpus_row_length: number;
   max_corpus_rows: number | null;
   lm_batch_size: number;
-  batch_size: number;
+  sae_batch_size: number;
   buffer_contexts: number;
   context_length: number;
   memory: number;
@@ -73,7 +73,7 @@ export async function run(context: StageContext<ScoreParams>): Promise<void> {
   const buffer = new ActivationBuffer(context.input("activations"), {
     dIn,
     capacity: p.buffer_contexts * p.context_length,
-    batchSize: p.batch_size,
+    batchSize: p.sae_batch_size,
     seed: p.seed,
   });
   const tracker = new ImportanceTracker(dSae, p.memory);
@@ -81,7 +81,7 @@ export async function run(context: StageContext<ScoreParams>): Promise<void> {
   const gradient = new Float64Array(dSae);
   context.progress.start({ label: "importance", unit: "batches", total: p.score_batches });
   for (let update = 0; update < p.score_batches; update++) {
-    const x = tf.tensor2d(await buffer.next(), [p.batch_size, dIn]);
+    const x = tf.tensor2d(await buffer.next(), [p.sae_batch_size, dIn]);
     const components = batchComponents(sae, x);
     x.dispose();
     components.activation.forEach((value, i) => (activation[i] += value / p.score_batches));

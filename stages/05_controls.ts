@@ -47,7 +47,7 @@ export async function run(context: StageContext<ControlsParams>): Promise<void> 
   const p = context.params;
   const model = await loadEvaluationModel(p, context);
   const sae = await readSaeWeights(context.input("sae"));
-  const pass = { layer: p.layer, batchSize: p.batch_size };
+  const pass = { layer: p.layer, batchSize: p.lm_batch_size };
   const measure = { ...pass, format: p.mcq_format, minRetainAccuracy: p.min_retain_accuracy };
 
   const asked = await readMcqArtifact(context.input("mcq"), p.max_questions);

@@ -38,7 +38,7 @@ export interface EvaluateParams {
   min_retain_accuracy: number;
   corpus_row_length: number;
   max_corpus_rows: number | null;
-  batch_size: number;
+  lm_batch_size: number;
   backend: BackendName;
 }
 
@@ -63,7 +63,7 @@ export async function run(context: StageContext<EvaluateParams>): Promise<void> 
       }),
       {
         layer: p.layer,
-        batchSize: p.batch_size,
+        batchSize: p.lm_batch_size,
       },
     );
   const forgetFrequency = await frequency(corpora.forget);
@@ -110,7 +110,7 @@ export async function run(context: StageContext<EvaluateParams>): Promise<void> 
       cache,
       layer: p.layer,
       format: p.mcq_format,
-      batchSize: p.batch_size,
+      batchSize: p.lm_batch_size,
       multipliers: p.multipliers,
       minRetainAccuracy: p.min_retain_accuracy,
       onSetting: () => context.progress.advance(),

@@ -21,7 +21,7 @@ export interface KnownParams {
   mcq_format: McqFormat;
   max_questions: number | null;
   forget_set: string;
-  batch_size: number;
+  lm_batch_size: number;
   backend: BackendName;
 }
 
@@ -31,7 +31,7 @@ export async function run(context: StageContext<KnownParams>): Promise<void> {
   const asked = await readMcqArtifact(context.input("mcq"), p.max_questions);
   const sets = await knownQuestions(model, asked, {
     format: p.mcq_format,
-    batchSize: p.batch_size,
+    batchSize: p.lm_batch_size,
   });
   model.weights.dispose();
   context.log(describeKnown(asked, sets));

@@ -8,6 +8,16 @@ import type { JsonObject } from "../pipeline/json.ts";
 import { UsageError } from "../pipeline/errors.ts";
 import type { PipelineDefinition, StageSpec } from "../pipeline/stage.ts";
 import { type Config, configSchema } from "./config_schema.ts";
+import type { FetchParams } from "./01_fetch.ts";
+import type { ExtractParams } from "./02_extract.ts";
+import type { LabelledActivationParams, TrainParams } from "./03_train.ts";
+import type { TrainingImportanceSettings } from "./sae/method.ts";
+import type { ScoreParams } from "./04_score.ts";
+import type { OverheadParams } from "./04_overhead.ts";
+import type { KnownParams } from "./05_known.ts";
+import type { EvaluateParams } from "./05_evaluate.ts";
+import type { ControlsParams } from "./05_controls.ts";
+import type { ReportParams } from "./06_report.ts";
 import { loadedOpenBlasConfig } from "./tensor/openblas.ts";
 import { sha256Hex } from "../pipeline/hashing.ts";
 import { SAE_METHODS, saeMethod } from "./sae/trainers/registry.ts";
@@ -21,7 +31,7 @@ function localPaths(source: Source): string[] {
 }
 
 /** A source as a stage param (it is plain JSON already). */
-function sourceParam(source: Source): JsonObject {
+function sourceParam(source: Source): Source {
   return { ...source };
 }
 
@@ -44,14 +54,14 @@ function variantOptions(c: Config, run: string): JsonObject {
  * The importance settings for the methods that track importance while training (null for the
  * others, so that editing them does not retrain those).
  */
-function trainingImportance(c: Config, run: string): JsonObject | null {
+function trainingImportance(c: Config, run: string): TrainingImportanceSettings | null {
   if (!saeMethod(c.variants[run].method).needsImportance) return null;
   const { update_every, memory, weights } = c.importance;
   return { update_every, memory, weights };
 }
 
 /** How 03_train gets forget/retain residuals for methods that need them (else null). */
-function labelledActivationParams(c: Config, run: string): JsonObject | null {
+function labelledActivationParams(c: Config, run: string): LabelledActivationParams | null {
   if (!saeMethod(c.variants[run].method).needsLabelledResiduals) return null;
   return {
     model: sourceParam(c.model.source),
@@ -67,7 +77,7 @@ const QUOTED_SOURCES = [
 ];
 
 /** Params of an unlearning evaluation of the SAE `variant` (`<run>.<preset>`). */
-function evaluateParams(c: Config, variant?: string): JsonObject {
+function evaluateParams(c: Config, variant?: string) {
   const [run, preset] = variant!.split(".");
   const u = c.unlearning;
   return {
@@ -83,9 +93,9 @@ function evaluateParams(c: Config, variant?: string): JsonObject {
     min_retain_accuracy: u.min_retain_accuracy,
     corpus_row_length: u.corpus_row_length,
     max_corpus_rows: u.max_corpus_rows,
-    batch_size: c.extract.lm_batch_size,
+    lm_batch_size: c.extract.lm_batch_size,
     backend: c.runtime.backend,
-  };
+  } satisfies EvaluateParams;
 }
 
 /** The one SAE the controls run on; it must be one 03_train trains. */
@@ -111,12 +121,12 @@ const stages: StageSpec<Config>[] = [
       context_length: c.extract.context_length,
       mcq_sets: [
         {
-          role: "forget",
+          role: "forget" as const,
           name: c.unlearning.forget_set.name,
           source: sourceParam(c.unlearning.forget_set.source),
         },
         ...c.unlearning.retain_sets.map((set) => ({
-          role: "retain",
+          role: "retain" as const,
           name: set.name,
           source: sourceParam(set.source),
         })),
@@ -124,7 +134,7 @@ const stages: StageSpec<Config>[] = [
       forget_corpus: sourceParam(c.unlearning.forget_corpus),
       retain_corpus: sourceParam(c.unlearning.retain_corpus),
       max_corpus_documents: c.unlearning.max_corpus_documents,
-    }),
+    } satisfies FetchParams),
     files: (c) => [
       ...localPaths(c.corpus.source),
       ...localPaths(c.model.source).flatMap((
@@ -155,7 +165,7 @@ const stages: StageSpec<Config>[] = [
       num_tokens: c.extract.num_tokens,
       lm_batch_size: c.extract.lm_batch_size,
       backend: c.runtime.backend,
-    }),
+    } satisfies ExtractParams),
     files: (c) => localPaths(c.model.source),
     outputs: { activations: "activations.parquet", metrics: "metrics.json" },
   },
@@ -181,7 +191,7 @@ const stages: StageSpec<Config>[] = [
         dict_size: c.sae.dict_size,
         learning_rate: c.presets[preset].learning_rate ?? c.sae.learning_rate,
         l1_penalty: c.sae.l1_penalty,
-        batch_size: c.sae.batch_size,
+        sae_batch_size: c.sae.batch_size,
         buffer_contexts: c.sae.buffer_contexts,
         context_length: c.extract.context_length,
         warmup_steps: c.presets[preset].warmup_steps ?? c.sae.warmup_steps,
@@ -192,7 +202,7 @@ const stages: StageSpec<Config>[] = [
         dataset_path: c.corpus.source.kind === "hub" ? c.corpus.source.repo : c.corpus.source.path,
         seed: c.runtime.seed,
         backend: c.runtime.backend,
-      };
+      } satisfies TrainParams;
     },
     outputs: {
       sae: "sae.safetensors",
@@ -224,7 +234,7 @@ const stages: StageSpec<Config>[] = [
         corpus_row_length: c.unlearning.corpus_row_length,
         max_corpus_rows: c.unlearning.max_corpus_rows,
         lm_batch_size: c.extract.lm_batch_size,
-        batch_size: c.sae.batch_size,
+        sae_batch_size: c.sae.batch_size,
         buffer_contexts: c.sae.buffer_contexts,
         context_length: c.extract.context_length,
         memory: c.importance.memory,
@@ -233,7 +243,7 @@ const stages: StageSpec<Config>[] = [
         score_batches: c.importance.score_batches,
         seed: c.runtime.seed,
         backend: c.runtime.backend,
-      };
+      } satisfies ScoreParams;
     },
     files: (c) => localPaths(c.model.source),
     outputs: { scores: "scores.parquet", metrics: "metrics.json" },
@@ -243,7 +253,7 @@ const stages: StageSpec<Config>[] = [
     description: "training-time overhead of each variant over run0",
     module: new URL("./04_overhead.ts", import.meta.url),
     inputs: { metrics: "03_train/metrics" },
-    params: () => ({ baseline: "run0" }),
+    params: () => ({ baseline: "run0" } satisfies OverheadParams),
     outputs: { metrics: "metrics.json" },
   },
   {
@@ -257,9 +267,9 @@ const stages: StageSpec<Config>[] = [
       mcq_format: c.unlearning.mcq_format,
       max_questions: c.unlearning.max_questions,
       forget_set: c.unlearning.forget_set.name,
-      batch_size: c.extract.lm_batch_size,
+      lm_batch_size: c.extract.lm_batch_size,
       backend: c.runtime.backend,
-    }),
+    } satisfies KnownParams),
     files: (c) => localPaths(c.model.eval_source),
     outputs: { known: "known.parquet", metrics: "metrics.json" },
   },
@@ -298,7 +308,7 @@ const stages: StageSpec<Config>[] = [
       ...evaluateParams(c, variant),
       positive_control_fractions: c.unlearning.positive_control_fractions,
       seed: c.runtime.seed,
-    }),
+    } satisfies ControlsParams),
     files: (c) => localPaths(c.model.eval_source),
     outputs: { sweep: "sweep.parquet", metrics: "metrics.json" },
   },
@@ -329,7 +339,7 @@ const stages: StageSpec<Config>[] = [
       quoted_sources: quotedTextHashes(QUOTED_SOURCES),
       // Provenance: the whole config, hashed (any config edit renders the report again).
       config_sha256: sha256Hex(JSON.stringify(c)),
-    }),
+    } satisfies ReportParams),
     outputs: { report_md: "report.md", report_html: "report.html" },
     publish: { report_md: "report.md", report_html: "report.html" },
   },

@@ -23,11 +23,11 @@ import { tf } from "../tensor/backend.ts";
 import { decode, encode, rowNorms, type SaeParameters } from "./sae.ts";
 
 /** Weights of the three components of eq. 3. */
-export interface ImportanceWeights {
+export type ImportanceWeights = {
   activation: number;
   gradient: number;
   mutual_information: number;
-}
+};
 
 /** Per-feature activation rate and mean gradient magnitude on one batch x [batch, dIn]. */
 export function batchComponents(

@@ -9,11 +9,11 @@ import type { ImportanceWeights } from "./importance.ts";
 import type { SaeTrainer, TrainerSettings } from "./trainer.ts";
 
 /** The config's `importance` section, as the importance-driven methods train with it. */
-export interface TrainingImportanceSettings {
+export type TrainingImportanceSettings = {
   update_every: number;
   memory: number;
   weights: ImportanceWeights;
-}
+};
 
 /** What a method needs besides its own options. */
 export interface MethodInputs {
