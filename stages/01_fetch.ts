@@ -21,6 +21,7 @@ import { hubOptionsFor } from "./hub/hub_cache.ts";
 import { type ModelSource, resolveModelDirectory } from "./model/load_model.ts";
 import { readMultipleChoiceSet } from "./data/mcq_sets.ts";
 import { loadTokenizer } from "./data/tokenizer.ts";
+import { dataKey } from "./metric_keys.ts";
 
 /** The slice of the config 01_fetch depends on. */
 export interface FetchParams {
@@ -125,16 +126,16 @@ export async function run(context: StageContext<FetchParams>): Promise<void> {
   }
 
   const metrics: Record<string, number> = {
-    "data.documents": docId,
-    "data.sequences": docId,
-    "data.tokens": realTokens,
-    "data.malformed_lines": malformed.length,
+    [dataKey("documents")]: docId,
+    [dataKey("sequences")]: docId,
+    [dataKey("tokens")]: realTokens,
+    [dataKey("malformed_lines")]: malformed.length,
   };
   const questions = [];
   for (const set of params.mcq_sets) {
     const [path] = await resolveSourceFiles(set.source, context.root, hub);
     const items = await readMultipleChoiceSet(path);
-    metrics[`data.mcq.${set.name}.questions`] = items.length;
+    metrics[dataKey(`mcq.${set.name}.questions`)] = items.length;
     questions.push(...items.map((item) => ({ ...item, role: set.role, subject: set.name })));
   }
   await writeParquetFile(context.output("mcq"), mcqTable(questions));
@@ -155,7 +156,7 @@ export async function run(context: StageContext<FetchParams>): Promise<void> {
         kept++;
       }
     }
-    metrics[`data.${corpus}_corpus.documents`] = kept;
+    metrics[dataKey(`${corpus}_corpus.documents`)] = kept;
   }
   await writeParquetFile(context.output("corpora"), frequencyCorporaTable(corpora));
   await Deno.writeTextFile(context.output("metrics"), JSON.stringify(metrics));

@@ -15,6 +15,7 @@ import {
 import { type BackendName, useBackend } from "./tensor/backend.ts";
 import type { ModelSource } from "./model/load_model.ts";
 import { loadStageModel } from "./model/stage_model.ts";
+import { extractKey } from "./metric_keys.ts";
 
 /** The slice of the config 02_extract depends on. */
 export interface ExtractParams {
@@ -98,10 +99,10 @@ export async function run(context: StageContext<ExtractParams>): Promise<void> {
   await Deno.writeTextFile(
     context.output("metrics"),
     JSON.stringify({
-      "extract.tokens": extracted,
-      "extract.sequences": sequences,
-      "extract.d_model": model.config.hidden_size,
-      "extract.mean_norm": extracted > 0 ? sumOfNorms / extracted : null,
+      [extractKey("tokens")]: extracted,
+      [extractKey("sequences")]: sequences,
+      [extractKey("d_model")]: model.config.hidden_size,
+      [extractKey("mean_norm")]: extracted > 0 ? sumOfNorms / extracted : null,
     }),
   );
 }

@@ -19,6 +19,7 @@ import { saeMethod } from "./sae/trainers/registry.ts";
 import { readCorporaArtifact } from "./data/fetch_artifacts.ts";
 import { corpusRows } from "./data/corpus_rows.ts";
 import { corpusResiduals } from "./model/corpus_residuals.ts";
+import { trainKey } from "./metric_keys.ts";
 
 /** The slice of the config 03_train depends on. */
 export interface TrainParams {
@@ -150,22 +151,22 @@ export async function run(context: StageContext<TrainParams>): Promise<void> {
   await Deno.writeTextFile(context.output("cfg"), JSON.stringify(cfg, null, 2) + "\n");
   await writeTrainingLog(context.output("training_log"), log);
   trainer.dispose();
-  const prefix = `train.${p.run}.${p.preset}`;
+  const variant = `${p.run}.${p.preset}`;
   await Deno.writeTextFile(
     context.output("metrics"),
     JSON.stringify({
-      [`${prefix}.steps`]: steps,
-      [`${prefix}.tokens`]: steps * p.sae_batch_size,
-      [`${prefix}.mse`]: final.mse,
-      [`${prefix}.l2`]: final.l2,
-      [`${prefix}.l1`]: final.l1,
-      [`${prefix}.l0`]: final.l0,
-      [`${prefix}.explained_variance`]: final.explained_variance,
-      [`${prefix}.dead_fraction`]: final.dead_fraction,
-      [`${prefix}.seconds_per_step`]: final.seconds_per_step,
+      [trainKey(variant, "steps")]: steps,
+      [trainKey(variant, "tokens")]: steps * p.sae_batch_size,
+      [trainKey(variant, "mse")]: final.mse,
+      [trainKey(variant, "l2")]: final.l2,
+      [trainKey(variant, "l1")]: final.l1,
+      [trainKey(variant, "l0")]: final.l0,
+      [trainKey(variant, "explained_variance")]: final.explained_variance,
+      [trainKey(variant, "dead_fraction")]: final.dead_fraction,
+      [trainKey(variant, "seconds_per_step")]: final.seconds_per_step,
       // Optimisation steps only, over the whole run (regrouping, importance, clustering
       // included): the base of each variant's training-time overhead over run0.
-      [`${prefix}.mean_step_seconds`]: meanStepSeconds,
+      [trainKey(variant, "mean_step_seconds")]: meanStepSeconds,
     }),
   );
   context.log(

@@ -6,6 +6,7 @@
  * Wall-clock numbers: they vary from run to run by a few per cent.
  */
 import type { StageContext } from "../pipeline/stage.ts";
+import { scoreKey, trainKey, trainKeyVariant } from "./metric_keys.ts";
 
 /** The slice of the config 04_overhead depends on: which run is the baseline. */
 export interface OverheadParams {
@@ -19,11 +20,11 @@ export function trainingOverheads(
 ): Record<string, number | null> {
   const out: Record<string, number | null> = {};
   for (const [key, value] of Object.entries(metrics)) {
-    const match = /^train\.([^.]+)\.([^.]+)\.mean_step_seconds$/.exec(key);
-    if (!match) continue;
-    const [, run, preset] = match;
-    const base = metrics[`train.${baseline}.${preset}.mean_step_seconds`];
-    out[`score.${run}.${preset}.time_overhead_vs_run0`] =
+    const variant = trainKeyVariant(key, "mean_step_seconds");
+    if (variant === null) continue;
+    const preset = variant.split(".")[1];
+    const base = metrics[trainKey(`${baseline}.${preset}`, "mean_step_seconds")];
+    out[scoreKey(variant, "time_overhead_vs_run0")] =
       typeof value === "number" && typeof base === "number" && base > 0 ? value / base - 1 : null;
   }
   return out;

@@ -25,6 +25,7 @@ import {
 import { readCorporaArtifact } from "./data/fetch_artifacts.ts";
 import { corpusRows, countedTokens } from "./data/corpus_rows.ts";
 import { featureFrequencies } from "./unlearning/frequencies.ts";
+import { scoreKey } from "./metric_keys.ts";
 
 /** The slice of the config 04_score depends on. */
 export interface ScoreParams {
@@ -113,17 +114,17 @@ export async function run(context: StageContext<ScoreParams>): Promise<void> {
   const mean = (values: ArrayLike<number>) =>
     values.length > 0 ? Array.from(values).reduce((a, b) => a + b, 0) / values.length : null;
   const candidateCount = candidates.reduce((a, b) => a + b, 0);
-  const prefix = `score.${p.run}.${p.preset}`;
+  const variant = `${p.run}.${p.preset}`;
   await Deno.writeTextFile(
     context.output("metrics"),
     JSON.stringify({
-      [`${prefix}.activation_rate`]: mean(activation),
-      [`${prefix}.gradient_magnitude`]: mean(gradient),
-      [`${prefix}.mutual_information`]: mean(mutualInformation),
-      [`${prefix}.importance_consistency`]: mean(tracker.consistency),
-      [`${prefix}.silhouette`]: clustering.silhouette,
-      [`${prefix}.candidates`]: candidateCount,
-      [`${prefix}.candidate_fraction`]: candidateCount / dSae,
+      [scoreKey(variant, "activation_rate")]: mean(activation),
+      [scoreKey(variant, "gradient_magnitude")]: mean(gradient),
+      [scoreKey(variant, "mutual_information")]: mean(mutualInformation),
+      [scoreKey(variant, "importance_consistency")]: mean(tracker.consistency),
+      [scoreKey(variant, "silhouette")]: clustering.silhouette,
+      [scoreKey(variant, "candidates")]: candidateCount,
+      [scoreKey(variant, "candidate_fraction")]: candidateCount / dSae,
     }),
   );
   context.log(

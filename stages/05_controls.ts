@@ -35,6 +35,7 @@ import {
 import { ResidualCache } from "./unlearning/residual_cache.ts";
 import { type InterventionSetting, measureSettings, type SweepRow } from "./unlearning/sweep.ts";
 import { sweepTable } from "./unlearning/sweep_table.ts";
+import { controlKey, modelKey } from "./metric_keys.ts";
 
 /** The slice of the config 05_controls depends on: 05_evaluate's, plus the seed. */
 export interface ControlsParams extends EvaluateParams {
@@ -120,18 +121,18 @@ export async function run(context: StageContext<ControlsParams>): Promise<void> 
   await Deno.writeTextFile(
     context.output("metrics"),
     JSON.stringify({
-      "unlearning.model.forget_accuracy": unmodified.forget,
-      "unlearning.model.retain_accuracy": unmodified.retain,
-      "unlearning.control.spliced_no_clamp.score": results.spliced.score,
-      "unlearning.control.spliced_no_clamp.forget_accuracy": spliced.forgetAccuracy,
-      "unlearning.control.spliced_no_clamp.retain_accuracy": spliced.retainAccuracy,
-      "unlearning.control.random.score": results.random.score,
-      "unlearning.control.random.best_n_features": results.random.best?.nFeatures ?? null,
-      "unlearning.control.random.best_multiplier": results.random.best?.multiplier ?? null,
-      "unlearning.control.positive.score": results.positive.score,
-      "unlearning.control.positive.best_retain_threshold": results.positive.best?.retainThreshold ??
+      [modelKey("forget_accuracy")]: unmodified.forget,
+      [modelKey("retain_accuracy")]: unmodified.retain,
+      [controlKey("spliced_no_clamp.score")]: results.spliced.score,
+      [controlKey("spliced_no_clamp.forget_accuracy")]: spliced.forgetAccuracy,
+      [controlKey("spliced_no_clamp.retain_accuracy")]: spliced.retainAccuracy,
+      [controlKey("random.score")]: results.random.score,
+      [controlKey("random.best_n_features")]: results.random.best?.nFeatures ?? null,
+      [controlKey("random.best_multiplier")]: results.random.best?.multiplier ?? null,
+      [controlKey("positive.score")]: results.positive.score,
+      [controlKey("positive.best_retain_threshold")]: results.positive.best?.retainThreshold ??
         null,
-      "unlearning.control.positive.best_multiplier": results.positive.best?.multiplier ?? null,
+      [controlKey("positive.best_multiplier")]: results.positive.best?.multiplier ?? null,
     }),
   );
   context.log(

@@ -23,6 +23,7 @@ import { describeKnown, readKnownQuestions } from "./unlearning/known_questions.
 import { ResidualCache } from "./unlearning/residual_cache.ts";
 import { runSweep, type Selection } from "./unlearning/sweep.ts";
 import { sweepTable } from "./unlearning/sweep_table.ts";
+import { type Selector, SELECTORS, unlearningKey } from "./metric_keys.ts";
 
 /** The slice of the config 05_evaluate depends on. */
 export interface EvaluateParams {
@@ -74,7 +75,7 @@ export async function run(context: StageContext<EvaluateParams>): Promise<void> 
     importance.candidate,
     p.n_features,
   );
-  const selectors: Record<string, Selection[]> = {
+  const selectors: Record<Selector, Selection[]> = {
     frequency: p.retain_thresholds.flatMap((retainThreshold) =>
       p.n_features.map((nFeatures) => ({
         retainThreshold,
@@ -105,7 +106,8 @@ export async function run(context: StageContext<EvaluateParams>): Promise<void> 
   const summary: string[] = [];
   // Every setting of every selector asks the same questions: one cache for all of them.
   const cache = new ResidualCache(model, p.layer);
-  for (const [selector, selections] of Object.entries(selectors)) {
+  for (const selector of SELECTORS) {
+    const selections = selectors[selector];
     const { rows, score } = await runSweep(model, sae, sets, selections, {
       cache,
       layer: p.layer,
@@ -119,15 +121,14 @@ export async function run(context: StageContext<EvaluateParams>): Promise<void> 
     const best = rows[score.bestSetting];
     // max_selected 0 explains a score of 0.0 by construction: nothing was selected to clamp.
     const selectedMost = Math.max(0, ...selections.map((s) => s.features.length));
-    const prefix = `unlearning.${p.run}.${p.preset}.${selector}`;
+    const variant = `${p.run}.${p.preset}`;
     Object.assign(metrics, {
-      [`${prefix}.score`]: score.score,
-      [`${prefix}.best_retain_threshold`]: Number.isNaN(best?.retainThreshold)
-        ? null
-        : best?.retainThreshold ?? null,
-      [`${prefix}.best_n_features`]: best?.nFeatures ?? null,
-      [`${prefix}.best_multiplier`]: best?.multiplier ?? null,
-      [`${prefix}.max_selected`]: selectedMost,
+      [unlearningKey(variant, `${selector}.score`)]: score.score,
+      [unlearningKey(variant, `${selector}.best_retain_threshold`)]:
+        Number.isNaN(best?.retainThreshold) ? null : best?.retainThreshold ?? null,
+      [unlearningKey(variant, `${selector}.best_n_features`)]: best?.nFeatures ?? null,
+      [unlearningKey(variant, `${selector}.best_multiplier`)]: best?.multiplier ?? null,
+      [unlearningKey(variant, `${selector}.max_selected`)]: selectedMost,
     });
     summary.push(`${selector} ${score.score.toFixed(3)} (at most ${selectedMost} features)`);
   }

@@ -14,6 +14,7 @@ import type { McqFormat } from "./unlearning/accuracy.ts";
 import { loadEvaluationModel } from "./unlearning/evaluation_model.ts";
 import { readMcqArtifact } from "./data/fetch_artifacts.ts";
 import { describeKnown, knownQuestionRows, knownQuestions } from "./unlearning/known_questions.ts";
+import { modelKey } from "./metric_keys.ts";
 
 /** The slice of the config 05_known depends on. */
 export interface KnownParams {
@@ -37,8 +38,8 @@ export async function run(context: StageContext<KnownParams>): Promise<void> {
   context.log(describeKnown(asked, sets));
   await writeParquetFile(context.output("known"), mcqTable(knownQuestionRows(sets, p.forget_set)));
   const metrics: Record<string, number> = {
-    "unlearning.model.known_forget_questions": sets.forget.length,
-    "unlearning.model.known_retain_questions": [...sets.retain.values()]
+    [modelKey("known_forget_questions")]: sets.forget.length,
+    [modelKey("known_retain_questions")]: [...sets.retain.values()]
       .reduce((sum, questions) => sum + questions.length, 0),
   };
   await Deno.writeTextFile(context.output("metrics"), JSON.stringify(metrics));

@@ -14,6 +14,16 @@ import {
   sweepHeatmapSpec,
   trainingCurvesSpec,
 } from "./plots.ts";
+import {
+  type Control,
+  controlKey,
+  modelKey,
+  scoreKey,
+  SELECTORS,
+  trainKey,
+  type TrainMetric,
+  unlearningKey,
+} from "../metric_keys.ts";
 
 /** One row of a sweep artifact (05_evaluate or 05_controls). */
 export interface SweepRecord {
@@ -46,8 +56,6 @@ export interface ReportData {
   configSha256: string;
 }
 
-const SELECTORS = ["frequency", "importance_low", "importance_high"];
-
 function value(metrics: Metrics, key: string): number | null {
   const v = metrics[key];
   return typeof v === "number" ? v : null;
@@ -63,7 +71,7 @@ export function bestVariant(data: ReportData): string | undefined {
   let bestScore = -Infinity;
   for (const run of Object.keys(data.variants)) {
     for (const selector of SELECTORS) {
-      const score = value(data.metrics, `unlearning.${run}.trained.${selector}.score`);
+      const score = value(data.metrics, unlearningKey(`${run}.trained`, `${selector}.score`));
       if (score !== null && score > bestScore) [best, bestScore] = [run, score];
     }
   }
@@ -73,11 +81,11 @@ export function bestVariant(data: ReportData): string | undefined {
 function summarySection(data: ReportData): Section {
   const m = data.metrics;
   const runs = Object.keys(data.variants).filter((run) =>
-    value(m, `unlearning.${run}.trained.frequency.score`) !== null
+    value(m, unlearningKey(`${run}.trained`, "frequency.score")) !== null
   );
   const scores = runs.flatMap((run) =>
     data.presets.flatMap((preset) =>
-      SELECTORS.map((selector) => value(m, `unlearning.${run}.${preset}.${selector}.score`))
+      SELECTORS.map((selector) => value(m, unlearningKey(`${run}.${preset}`, `${selector}.score`)))
     )
   ).filter((s): s is number => s !== null);
   const highest = scores.length > 0 ? Math.max(...scores) : null;
@@ -89,12 +97,10 @@ function summarySection(data: ReportData): Section {
         `${data.presets.length} presets were evaluated with ${SELECTORS.length} feature selectors; ` +
         `the highest unlearning score among them is **${formatNumber(highest)}**. On the same ` +
         `setup the positive control (a forget-minus-retain direction) scores ` +
-        `**${formatNumber(value(m, "unlearning.control.positive.score"))}** and random features ` +
-        `score ${formatNumber(value(m, "unlearning.control.random.score"))}. The unmodified ` +
-        `model answers ${
-          percent(value(m, "unlearning.model.forget_accuracy"))
-        } of the forget and ` +
-        `${percent(value(m, "unlearning.model.retain_accuracy"))} of the retain questions.`,
+        `**${formatNumber(value(m, controlKey("positive.score")))}** and random features ` +
+        `score ${formatNumber(value(m, controlKey("random.score")))}. The unmodified ` +
+        `model answers ${percent(value(m, modelKey("forget_accuracy")))} of the forget and ` +
+        `${percent(value(m, modelKey("retain_accuracy")))} of the retain questions.`,
     }],
   };
 }
@@ -109,7 +115,7 @@ function claimsSection(data: ReportData): Section {
         text: "Every number the paper states, next to ours in both presets. The verdict is " +
           "taken on the trained preset (tolerance in the last column); the as-published preset " +
           "is the paper's own setting" +
-          (value(data.metrics, "train.run1.as_published.steps") === 0
+          (value(data.metrics, trainKey("run1.as_published", "steps")) === 0
             ? ", in which the SAEs train 0 steps and every feature is dead (see the diagnosis " +
               "below)."
             : "."),
@@ -136,27 +142,29 @@ async function scoresSection(data: ReportData): Promise<Section> {
   const bars: ScoreBar[] = [];
   for (const run of Object.keys(data.variants)) {
     for (const preset of data.presets) {
-      const scores = SELECTORS.map((s) => value(m, `unlearning.${run}.${preset}.${s}.score`));
+      const scores = SELECTORS.map((s) =>
+        value(m, unlearningKey(`${run}.${preset}`, `${s}.score`))
+      );
       if (scores.every((s) => s === null)) continue;
       rows.push([
         run,
         preset,
         ...scores.map(formatNumber),
-        formatNumber(value(m, `unlearning.${run}.${preset}.frequency.max_selected`)),
+        formatNumber(value(m, unlearningKey(`${run}.${preset}`, "frequency.max_selected"))),
       ]);
       SELECTORS.forEach((selector, i) => {
         if (scores[i] !== null) bars.push({ run, preset, selector, score: scores[i]! });
       });
     }
   }
-  const controls = [
+  const controls: [string, Control][] = [
     ["SAE spliced in, nothing clamped", "spliced_no_clamp"],
     ["random features (negative)", "random"],
     ["forget-minus-retain direction (positive)", "positive"],
   ];
   for (const preset of data.presets) {
     for (const [, key] of controls.slice(1)) {
-      const score = value(m, `unlearning.control.${key}.score`);
+      const score = value(m, controlKey(`${key}.score`));
       if (score !== null) bars.push({ run: "control", preset, selector: key, score });
     }
   }
@@ -175,17 +183,17 @@ async function scoresSection(data: ReportData): Promise<Section> {
           [
             "unmodified model",
             "—",
-            percent(value(m, "unlearning.model.forget_accuracy")),
-            percent(value(m, "unlearning.model.retain_accuracy")),
+            percent(value(m, modelKey("forget_accuracy"))),
+            percent(value(m, modelKey("retain_accuracy"))),
           ],
           ...controls.map(([label, key]) => [
             label,
-            formatNumber(value(m, `unlearning.control.${key}.score`)),
+            formatNumber(value(m, controlKey(`${key}.score`))),
             key === "spliced_no_clamp"
-              ? percent(value(m, `unlearning.control.${key}.forget_accuracy`))
+              ? percent(value(m, controlKey(`${key}.forget_accuracy`)))
               : "—",
             key === "spliced_no_clamp"
-              ? percent(value(m, `unlearning.control.${key}.retain_accuracy`))
+              ? percent(value(m, controlKey(`${key}.retain_accuracy`)))
               : "—",
           ]),
         ],
@@ -205,7 +213,7 @@ async function trainingSection(data: ReportData): Promise<Section> {
   const rows: string[][] = [];
   for (const run of Object.keys(data.variants)) {
     for (const preset of data.presets) {
-      const at = (metric: string) => value(m, `train.${run}.${preset}.${metric}`);
+      const at = (metric: TrainMetric) => value(m, trainKey(`${run}.${preset}`, metric));
       if (at("steps") === null) continue;
       rows.push([
         run,
@@ -216,7 +224,7 @@ async function trainingSection(data: ReportData): Promise<Section> {
         formatNumber(at("explained_variance")),
         percent(at("dead_fraction")),
         formatNumber(at("mean_step_seconds")),
-        percent(value(m, `score.${run}.${preset}.time_overhead_vs_run0`)),
+        percent(value(m, scoreKey(`${run}.${preset}`, "time_overhead_vs_run0"))),
       ]);
     }
   }
@@ -282,12 +290,12 @@ async function sweepSection(data: ReportData): Promise<Section | undefined> {
 function diagnosisSection(data: ReportData): Section {
   const m = data.metrics;
   const runs = Object.keys(data.variants).filter((run) =>
-    value(m, `train.${run}.as_published.steps`) !== null
+    value(m, trainKey(`${run}.as_published`, "steps")) !== null
   );
-  const steps = runs.map((run) => value(m, `train.${run}.as_published.steps`));
-  const dead = runs.map((run) => value(m, `train.${run}.as_published.dead_fraction`));
+  const steps = runs.map((run) => value(m, trainKey(`${run}.as_published`, "steps")));
+  const dead = runs.map((run) => value(m, trainKey(`${run}.as_published`, "dead_fraction")));
   const selected = runs.map((run) =>
-    value(m, `unlearning.${run}.as_published.frequency.max_selected`)
+    value(m, unlearningKey(`${run}.as_published`, "frequency.max_selected"))
   );
   return {
     title: "The as-published setting, diagnosed",

@@ -5,6 +5,8 @@
  * preset (0 training steps, the paper's actual setting) is shown beside it.
  */
 
+import { controlKey, scoreKey, trainKey, unlearningKey } from "../metric_keys.ts";
+
 /** Flat metrics as in results/<config>/metrics.json. */
 export type Metrics = Record<string, number | string | null>;
 
@@ -36,11 +38,14 @@ function numeric(metrics: Metrics, key: string): number | null {
   return typeof value === "number" && Number.isFinite(value) ? value : null;
 }
 
-/** Mean of a metric over the paper's runs (null when none has it). */
-function meanOverRuns(metrics: Metrics, preset: string, metric: string): number | null {
-  const values = PAPER_RUNS.map((run) =>
-    numeric(metrics, metric.replace("<run>", run).replace("<preset>", preset))
-  ).filter((v): v is number => v !== null);
+/** Mean of a metric over the paper's runs (null when none has it); `keyOf` gets `<run>.<preset>`. */
+function meanOverRuns(
+  metrics: Metrics,
+  preset: string,
+  keyOf: (variant: string) => string,
+): number | null {
+  const values = PAPER_RUNS.map((run) => numeric(metrics, keyOf(`${run}.${preset}`)))
+    .filter((v): v is number => v !== null);
   return values.length === 0 ? null : values.reduce((a, b) => a + b, 0) / values.length;
 }
 
@@ -50,7 +55,7 @@ export const CLAIMS: Claim[] = [
     statement: `reconstruction loss of ${PAPER_RUNS[i]}`,
     paper,
     paperText: paper.toFixed(2),
-    measure: (m, preset) => numeric(m, `train.${PAPER_RUNS[i]}.${preset}.mse`),
+    measure: (m, preset) => numeric(m, trainKey(`${PAPER_RUNS[i]}.${preset}`, "mse")),
     tolerance: 0.02,
     how: "mean squared error per element on 16 384 held activations (train.<run>.<preset>.mse)",
   })),
@@ -58,7 +63,7 @@ export const CLAIMS: Claim[] = [
     statement: "reconstruction loss across the variants",
     paper: 0.15,
     paperText: "0.15 ± 0.02",
-    measure: (m, preset) => meanOverRuns(m, preset, "train.<run>.<preset>.mse"),
+    measure: (m, preset) => meanOverRuns(m, preset, (v) => trainKey(v, "mse")),
     tolerance: 0.02,
     how: "mean of train.<run>.<preset>.mse over run1–run4",
   },
@@ -66,13 +71,13 @@ export const CLAIMS: Claim[] = [
     statement: `unlearning score of ${run}`,
     paper: 0,
     paperText: "0.0",
-    measure: (m, preset) => numeric(m, `unlearning.${run}.${preset}.frequency.score`),
+    measure: (m, preset) => numeric(m, unlearningKey(`${run}.${preset}`, "frequency.score")),
     tolerance: 0.005,
     how:
       "SAEBench's score with its frequency selection (unlearning.<run>.<preset>.frequency.score)",
     explain: (m) => {
-      const selected = numeric(m, `unlearning.${run}.trained.frequency.max_selected`);
-      const positive = numeric(m, "unlearning.control.positive.score");
+      const selected = numeric(m, unlearningKey(`${run}.trained`, "frequency.max_selected"));
+      const positive = numeric(m, controlKey("positive.score"));
       return `${
         selected === 0
           ? "no feature qualified for SAEBench's selection, so nothing was clamped"
@@ -84,7 +89,7 @@ export const CLAIMS: Claim[] = [
     statement: "mean activation rate",
     paper: 0.12,
     paperText: "0.12",
-    measure: (m, preset) => meanOverRuns(m, preset, "score.<run>.<preset>.activation_rate"),
+    measure: (m, preset) => meanOverRuns(m, preset, (v) => scoreKey(v, "activation_rate")),
     tolerance: 0.02,
     how: "fraction of tokens a feature fires on, mean over features, then over run1–run4",
   },
@@ -92,7 +97,7 @@ export const CLAIMS: Claim[] = [
     statement: "mean gradient magnitude",
     paper: 0.08,
     paperText: "0.08",
-    measure: (m, preset) => meanOverRuns(m, preset, "score.<run>.<preset>.gradient_magnitude"),
+    measure: (m, preset) => meanOverRuns(m, preset, (v) => scoreKey(v, "gradient_magnitude")),
     tolerance: 0.02,
     how: "mean |∂L_rec/∂f_i| per token, mean over features, then over run1–run4",
   },
@@ -100,7 +105,7 @@ export const CLAIMS: Claim[] = [
     statement: "mean mutual information",
     paper: 0.23,
     paperText: "0.23",
-    measure: (m, preset) => meanOverRuns(m, preset, "score.<run>.<preset>.mutual_information"),
+    measure: (m, preset) => meanOverRuns(m, preset, (v) => scoreKey(v, "mutual_information")),
     tolerance: 0.05,
     how: "bits between a feature firing and forget-vs-retain corpus, mean over features and runs",
   },
@@ -108,7 +113,7 @@ export const CLAIMS: Claim[] = [
     statement: "importance consistency",
     paper: 0.85,
     paperText: "85 %",
-    measure: (m, preset) => meanOverRuns(m, preset, "score.<run>.<preset>.importance_consistency"),
+    measure: (m, preset) => meanOverRuns(m, preset, (v) => scoreKey(v, "importance_consistency")),
     tolerance: 0.05,
     how: "top-10 % overlap between consecutive importance updates, mean over run1–run4",
   },
@@ -116,7 +121,7 @@ export const CLAIMS: Claim[] = [
     statement: "cluster silhouette (hierarchical variant)",
     paper: 0.72,
     paperText: "0.72",
-    measure: (m, preset) => numeric(m, `score.run4.${preset}.silhouette`),
+    measure: (m, preset) => numeric(m, scoreKey(`run4.${preset}`, "silhouette")),
     tolerance: 0.05,
     how: "mean silhouette of run4's 32 average-linkage clusters of decoder directions",
   },
@@ -133,7 +138,7 @@ export const CLAIMS: Claim[] = [
     statement: "training-time overhead of the hierarchical variant",
     paper: 0.15,
     paperText: "+15 %",
-    measure: (m, preset) => numeric(m, `score.run4.${preset}.time_overhead_vs_run0`),
+    measure: (m, preset) => numeric(m, scoreKey(`run4.${preset}`, "time_overhead_vs_run0")),
     tolerance: 0.05,
     how: "mean optimisation-step time of run4 over run0's, minus 1",
   },
