@@ -4,7 +4,7 @@
  */
 import { extname } from "node:path";
 import { copyFileAtomic } from "./atomic.ts";
-import { UsageError } from "./errors.ts";
+import { PipelineError, UsageError } from "./errors.ts";
 import type { OutputRecord } from "./lock_file.ts";
 import { decodeParquet } from "./parquet.ts";
 import { decodeTensor, parseSafetensorsHeader } from "./safetensors.ts";
@@ -17,7 +17,10 @@ export interface ResolvedArtifact {
   path: string;
 }
 
-/** Finds `<stage>[@<variant>]/<output>` in the lock file and checks the object is intact. */
+/**
+ * Finds `<stage>[@<variant>]/<output>` in the lock file and re-hashes its object (every byte,
+ * no stat cache): a corrupt object is removed, never shown or exported.
+ */
 export async function resolveArtifact(session: Session, name: string): Promise<ResolvedArtifact> {
   const slash = name.lastIndexOf("/");
   const instanceId = name.slice(0, slash);
@@ -35,9 +38,16 @@ export async function resolveArtifact(session: Session, name: string): Promise<R
     );
   }
   const record = entry.outputs[output];
-  const state = await session.store.check(record.sha256, record.size, session.statCache);
+  const state = await session.store.verify(record.sha256);
+  if (state === "corrupt") {
+    await session.store.remove(record.sha256, session.statCache);
+    await session.statCache.save();
+  }
   if (state !== "ok") {
-    throw new UsageError(`artifact ${name} is ${state} in the cache; \`run\` recomputes it`);
+    const what = state === "corrupt"
+      ? "no longer matches its recorded hash (removed from the cache)"
+      : "is not in the cache";
+    throw new PipelineError(`artifact ${name} ${what}; \`run\` recomputes it`);
   }
   return { name, record, path: session.store.pathFor(record.sha256) };
 }

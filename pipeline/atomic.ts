@@ -7,22 +7,43 @@
 import { dirname, join } from "node:path";
 import { readTextIfExists } from "./files.ts";
 
-/** Writes `data` to `path` atomically, creating parent directories as needed. */
+/**
+ * Writes `data` to `path` atomically, creating parent directories as needed. A failure (disk
+ * full, no permission) names `path` and leaves no temporary file behind.
+ */
 export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
-  const directory = dirname(path);
-  await Deno.mkdir(directory, { recursive: true });
-  const temporary = temporaryNameFor(path);
   const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
-  const file = await Deno.open(temporary, { write: true, createNew: true });
+  await replaceAtomically(path, async (temporary) => {
+    const file = await Deno.open(temporary, { write: true, createNew: true });
+    try {
+      let written = 0;
+      while (written < bytes.length) written += await file.write(bytes.subarray(written));
+      await file.sync();
+    } finally {
+      file.close();
+    }
+  });
+}
+
+/**
+ * Makes `path` by writing a temporary sibling with `write`, then renaming it into place; on
+ * failure the temporary file is removed and the error names `path`.
+ */
+async function replaceAtomically(
+  path: string,
+  write: (temporary: string) => Promise<void>,
+): Promise<void> {
+  const directory = dirname(path);
+  const temporary = temporaryNameFor(path);
   try {
-    let written = 0;
-    while (written < bytes.length) written += await file.write(bytes.subarray(written));
-    await file.sync();
-  } finally {
-    file.close();
+    await Deno.mkdir(directory, { recursive: true });
+    await write(temporary);
+    await Deno.rename(temporary, path);
+    await syncDirectory(directory);
+  } catch (error) {
+    await Deno.remove(temporary).catch(() => {});
+    throw new Error(`cannot write ${path}: ${(error as Error).message}`, { cause: error });
   }
-  await Deno.rename(temporary, path);
-  await syncDirectory(directory);
 }
 
 /** Writes `text` to `path` atomically unless the file already holds exactly that text. */
@@ -34,12 +55,10 @@ export async function writeTextIfChanged(path: string, text: string): Promise<bo
 
 /** Copies `source` to `destination` atomically (the copy is fsynced before it gets its name). */
 export async function copyFileAtomic(source: string, destination: string): Promise<void> {
-  await Deno.mkdir(dirname(destination), { recursive: true });
-  const temporary = temporaryNameFor(destination);
-  await Deno.copyFile(source, temporary);
-  await fsyncPath(temporary);
-  await Deno.rename(temporary, destination);
-  await syncDirectory(dirname(destination));
+  await replaceAtomically(destination, async (temporary) => {
+    await Deno.copyFile(source, temporary);
+    await fsyncPath(temporary);
+  });
 }
 
 /** fsyncs a file's contents to disk. */
@@ -61,6 +80,27 @@ export async function syncDirectory(directory: string): Promise<void> {
 export function temporaryNameFor(path: string): string {
   const suffix = crypto.randomUUID().slice(0, 8);
   return join(dirname(path), `.${basename(path)}.tmp-${Deno.pid}-${suffix}`);
+}
+
+const TEMPORARY_NAME = /^\..+\.tmp-\d+-[0-9a-f]{8}$/;
+
+/**
+ * Deletes the temporary files `temporaryNameFor` made in `directory` (not below it) that a
+ * killed writer left; call it only while holding the lock of everything that writes there.
+ * Returns their names.
+ */
+export async function removeStaleTemporaries(directory: string): Promise<string[]> {
+  const removed: string[] = [];
+  try {
+    for await (const entry of Deno.readDir(directory)) {
+      if (!entry.isFile || !TEMPORARY_NAME.test(entry.name)) continue;
+      await Deno.remove(join(directory, entry.name)).catch(() => {});
+      removed.push(entry.name);
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  return removed;
 }
 
 function basename(path: string): string {

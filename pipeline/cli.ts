@@ -5,7 +5,7 @@
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { describeArtifact, exportArtifact, resolveArtifact } from "./artifact_view.ts";
-import { acquireCacheLock } from "./cache_lock.ts";
+import { acquireFileLock } from "./cache_lock.ts";
 import { describeError, exitCodeFor, UsageError } from "./errors.ts";
 import { diffResults, formatDiff } from "./diff.ts";
 import { collectGarbage, verifyCache } from "./maintenance.ts";
@@ -175,9 +175,10 @@ async function withCacheLock(
   body: (current: Session) => Promise<number>,
 ): Promise<number> {
   const current = await session(invocation);
-  const lock = await acquireCacheLock(current.paths.cacheLockFile, {
+  const lock = await acquireFileLock(current.paths.cacheLockFile, {
     wait: !invocation.flags["no-wait"],
     log: invocation.print,
+    what: `the cache ${current.paths.cacheDir}`,
   });
   try {
     return await body(current);

@@ -59,18 +59,24 @@ export function emptyLockFile(configPath: string): LockFile {
   return { version: 1, config: configPath, stages: {} };
 }
 
+/** How to get past a damaged lock file, for error messages. */
+const RECOVERY = "restore it with `git checkout -- <file>`, or delete it (the next `run` then " +
+  "recomputes every stage of this config)";
+
 /** Parses lock-file text; `source` names it in errors (a path, or `REV:path`). */
 export function parseLockFile(text: string, source: string): LockFile {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch (error) {
-    throw new PipelineError(`${source} is not valid JSON (${(error as Error).message})`);
+    throw new PipelineError(
+      `${source} is damaged: not valid JSON (${(error as Error).message}); ${RECOVERY}`,
+    );
   }
   const lock = parsed as Partial<LockFile>;
   if (lock?.version !== 1 || typeof lock.stages !== "object" || lock.stages === null) {
     throw new PipelineError(
-      `${source} is not a pipeline lock file (expected "version": 1 and "stages")`,
+      `${source} is not a pipeline lock file (expected "version": 1 and "stages"); ${RECOVERY}`,
     );
   }
   return lock as LockFile;

@@ -61,19 +61,25 @@ async function readCurrentMetrics(path: string): Promise<Metrics> {
 
 /**
  * Collects the metrics of all instances and writes metrics.json if anything changed; returns
- * the instances whose metrics object is not in the cache (their old numbers were kept).
+ * the instances whose metrics object is not in the cache (their old numbers were kept) and
+ * those whose metrics object no longer matches its hash (removed, nothing written: the caller
+ * recomputes them first).
  */
-export async function writeMetrics(session: Session): Promise<string[]> {
+export async function writeMetrics(
+  session: Session,
+): Promise<{ notCached: string[]; corrupt: string[] }> {
   const merged: Metrics = {};
   const notCached: string[] = [];
+  const corrupt: string[] = [];
   for (const instance of session.instances) {
     const output = session.lock.stages[instance.id]?.outputs[METRICS_OUTPUT];
     if (!output) continue;
-    const text = await readTextIfExists(session.store.pathFor(output.sha256));
-    if (text === undefined) {
-      notCached.push(instance.id);
+    const read = await session.store.readChecked(output.sha256, session.statCache);
+    if (read.state !== "ok") {
+      (read.state === "missing" ? notCached : corrupt).push(instance.id);
       continue;
     }
+    const text = new TextDecoder().decode(read.bytes);
     const metrics = asMetrics(JSON.parse(text), `metrics of ${instance.id}`);
     for (const [key, value] of Object.entries(metrics)) {
       if (key in merged) {
@@ -84,18 +90,19 @@ export async function writeMetrics(session: Session): Promise<string[]> {
       merged[key] = value;
     }
   }
+  if (corrupt.length > 0) return { notCached, corrupt };
   if (notCached.length > 0) {
     for (const path of [session.paths.metricsFile, session.paths.timingsFile]) {
       const current = await readCurrentMetrics(path);
       for (const [key, value] of Object.entries(current)) if (!(key in merged)) merged[key] = value;
     }
   }
-  if (Object.keys(merged).length === 0) return notCached;
+  if (Object.keys(merged).length === 0) return { notCached, corrupt };
   const { science, timings } = splitTimings(merged);
   await writeTextIfChanged(session.paths.metricsFile, prettyJson(science));
   await writeTextIfChanged(join(session.paths.resultsDir, "summary.csv"), metricsCsv(science));
   await writeTextIfChanged(session.paths.timingsFile, prettyJson(timings));
-  return notCached;
+  return { notCached, corrupt };
 }
 
 /** The flat metrics as CSV (`metric,value`, sorted by name; empty value for null). */

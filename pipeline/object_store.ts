@@ -5,7 +5,7 @@
  */
 import { join } from "node:path";
 import { fsyncPath, syncDirectory } from "./atomic.ts";
-import { sha256File, type StatCache } from "./hashing.ts";
+import { sha256File, sha256Hex, type StatCache } from "./hashing.ts";
 
 /** Where an object stands after a check. */
 export type ObjectState = "ok" | "missing" | "corrupt";
@@ -69,6 +69,26 @@ export class ObjectStore {
       if (error instanceof Deno.errors.NotFound) return "missing";
       throw error;
     }
+  }
+
+  /**
+   * Reads a small object whole and checks its bytes against its hash: its bytes when they
+   * match; otherwise "missing", or "corrupt" (a corrupt object is removed, never served).
+   */
+  async readChecked(
+    sha256: string,
+    statCache: StatCache,
+  ): Promise<{ state: "ok"; bytes: Uint8Array } | { state: "missing" | "corrupt" }> {
+    let bytes: Uint8Array;
+    try {
+      bytes = await Deno.readFile(this.pathFor(sha256));
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return { state: "missing" };
+      throw error;
+    }
+    if (sha256Hex(bytes) === sha256) return { state: "ok", bytes };
+    await this.remove(sha256, statCache);
+    return { state: "corrupt" };
   }
 
   /** Deletes an object (used by `gc` and when `verify` finds it corrupt). */

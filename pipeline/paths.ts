@@ -2,7 +2,7 @@
  * Where things live in a workspace (the directory the pipeline runs in, normally the repo root):
  * the cache under `.cache/`, committed results under `results/<config name>/`.
  */
-import { basename, join, resolve } from "node:path";
+import { basename, join, relative, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
 /** Filesystem path of a `file:` URL or plain path. */
@@ -24,6 +24,8 @@ export interface WorkspacePaths {
   metricsFile: string;
   /** The wall-clock metrics, kept apart from metrics.json (pipeline/metrics.ts). */
   timingsFile: string;
+  /** Lock of results/<config>/ (pipeline/cache_lock.ts); not committed. */
+  resultsLockFile: string;
 }
 
 /** Name of a config as used for `results/<name>/`: the file name without `.json`. */
@@ -47,7 +49,16 @@ export function workspacePaths(root: string, configPath: string): WorkspacePaths
     lockFile: join(resultsDir, "pipeline.lock.json"),
     metricsFile: join(resultsDir, "metrics.json"),
     timingsFile: join(resultsDir, "timings.json"),
+    resultsLockFile: join(resultsDir, ".pipeline.pid"),
   };
+}
+
+/** The locks a run takes, in order: its results folder, then its cache. */
+export function runLocks(paths: WorkspacePaths): { path: string; what: string }[] {
+  return [
+    { path: paths.resultsLockFile, what: relative(paths.root, paths.resultsDir) },
+    { path: paths.cacheLockFile, what: `the cache ${paths.cacheDir}` },
+  ];
 }
 
 /** `file:` URL of a path (resolved against the current directory). */

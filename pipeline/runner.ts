@@ -1,32 +1,27 @@
 /**
  * `run`: brings every stage instance up to date, in dependency order.
  *
- * Each instance runs in this process with its outputs going to a private temporary directory;
- * only when `run` returns are they hashed and moved into the object store, and only then is the
- * lock file (written atomically) updated. A crash at any point leaves the cache and the lock
- * file valid; the next run redoes just the unfinished instance.
+ * A run first takes the locks of its results folder and its cache (cache_lock.ts) and only then
+ * reads the lock file it plans from, so a run that waited for another starts from that one's
+ * results. Each instance runs in this process (execute.ts) with its outputs going to a private
+ * temporary directory; only when it returns are they hashed and moved into the object store,
+ * and only then is the lock file (written atomically) updated. A crash at any point leaves the
+ * cache and the lock file valid; the next run redoes just the unfinished instance. Whatever is
+ * handed over or published is re-hashed first: an object corrupted in place is removed and
+ * recomputed, never served.
  */
-import { join, resolve } from "node:path";
-import { writeTextIfChanged } from "./atomic.ts";
-import { acquireCacheLock } from "./cache_lock.ts";
-import { readTextIfExists } from "./files.ts";
-import type { JsonValue } from "./json.ts";
-import { PipelineError, StageFailure, UsageError } from "./errors.ts";
-import {
-  parseArtifactReference,
-  producersOf,
-  selects,
-  type StageInstance,
-  variantMatches,
-} from "./graph.ts";
-import { type LockEntry, type OutputRecord, writeLockFile } from "./lock_file.ts";
-import { peakRssMiB, resetPeakRss } from "./memory.ts";
+import { join } from "node:path";
+import { removeStaleTemporaries, writeTextIfChanged } from "./atomic.ts";
+import { acquireLocks } from "./cache_lock.ts";
+import { checkInputs, executeInstance, loadStageRun } from "./execute.ts";
+import { PipelineError, UsageError } from "./errors.ts";
+import { parseArtifactReference, producersOf, selects, variantMatches } from "./graph.ts";
+import { StatCache } from "./hashing.ts";
+import { readLockFile, writeLockFile } from "./lock_file.ts";
 import { writeMetrics } from "./metrics.ts";
-import { fromFileUrl, toFileUrl } from "./paths.ts";
+import { runLocks } from "./paths.ts";
 import { assess, type Assessment, codeIdentityOf } from "./plan.ts";
-import { createProgressReporter, isInteractiveTerminal } from "./progress.ts";
 import type { Session } from "./session.ts";
-import type { StageContext, StageRun } from "./stage.ts";
 
 /** Flags of `run` (and `status`, which is a dry run). */
 export interface RunOptions {
@@ -135,13 +130,19 @@ export async function runPipeline(session: Session, options: RunOptions): Promis
     }
     return summary;
   }
-  const lock = await acquireCacheLock(session.paths.cacheLockFile, {
+  const held = await acquireLocks(runLocks(session.paths), {
     wait: options.wait,
     log: options.log,
   });
   try {
-    // We hold the lock, so any temporary directory left here belongs to a run that died.
+    // Another run may have finished while this one waited for the locks: plan from what it
+    // left, not from the lock file read before waiting.
+    session.lock = await readLockFile(session.paths.lockFile, session.configPath);
+    session.statCache = await StatCache.load(session.paths.statCacheFile, session.paths.root);
+    // We hold the locks, so temporary files left here belong to a run that died.
     await Deno.remove(session.paths.temporaryDir, { recursive: true }).catch(() => {});
+    await removeStaleTemporaries(session.paths.resultsDir);
+    await removeStaleTemporaries(session.paths.cacheDir);
     // Hash the code of every stage that may run and load its modules now, together: a source
     // file edited while a long run is under way must not end up in a cache key computed from
     // one version and a result computed by another.
@@ -150,52 +151,105 @@ export async function runPipeline(session: Session, options: RunOptions): Promis
       await codeIdentityOf(session, assessment.instance);
       await loadStageRun(assessment.instance);
     }
-    const scope = instancesInScope(session, options);
-    for (const instance of session.instances) {
-      if (!scope.has(instance.id)) continue;
-      const forced = options.force !== undefined && selects(options.force, instance);
-      const assessment = await assess(session, instance, { pendingInstances: new Set(), forced });
-      if (assessment.missingInputs.length > 0) {
-        if (options.only !== undefined) {
-          throw new PipelineError(
-            `--only ${options.only}: ${instance.id} needs inputs that are not in the cache: ` +
-              `${assessment.missingInputs.join(", ")}; run the pipeline without --only first`,
-          );
-        }
-        options.log(
-          `${instance.id}: skipped, inputs not available: ${assessment.missingInputs.join(", ")}`,
-        );
-        summary.skipped.push(instance.id);
-        continue;
-      }
-      if (options.only !== undefined) await requireCachedInputs(session, assessment);
-      if (assessment.reasons.length === 0) {
-        options.log(`${instance.id}: up to date`);
-        summary.upToDate.push(instance.id);
-        continue;
-      }
-      options.log(`${instance.id}: running (${assessment.reasons.join("; ")})`);
-      session.lock.stages[instance.id] = await executeInstance(session, assessment, options.log);
+    // A corrupt object found on the way (an input about to be read, a metrics or published
+    // file) is removed and its producer runs again in the next pass.
+    for (let pass = 1;; pass++) {
+      const complete = await runInstances(session, options, summary);
+      pruneLockFile(session);
       await writeLockFile(session.paths.lockFile, session.lock);
-      await session.statCache.save();
-      summary.ran.push(instance.id);
-    }
-    pruneLockFile(session);
-    await writeLockFile(session.paths.lockFile, session.lock);
-    const notCached = await writeMetrics(session);
-    const published = await publishOutputs(session);
-    if (published.length > 0) options.log(`updated in results: ${published.join(", ")}`);
-    if (notCached.length > 0) {
-      options.log(
-        `metrics.json keeps its numbers for ${notCached.length} stage instance(s) whose ` +
-          `results are not in this cache (computed elsewhere): ${notCached.join(", ")}`,
-      );
+      if (!complete) {
+        if (pass < MAX_PASSES) continue;
+        throw new PipelineError(`objects kept turning out corrupt after ${pass} passes`);
+      }
+      const { notCached, corrupt } = await writeMetrics(session);
+      const published = await publishOutputs(session);
+      if (corrupt.length + published.corrupt.length > 0 && pass < MAX_PASSES) {
+        for (const id of [...corrupt, ...published.corrupt]) {
+          options.log(`${id}: an output no longer matches its recorded hash: removed, rerunning`);
+        }
+        continue;
+      }
+      if (published.changed.length > 0) {
+        options.log(`updated in results: ${published.changed.join(", ")}`);
+      }
+      if (notCached.length > 0) {
+        options.log(
+          `metrics.json keeps its numbers for ${notCached.length} stage instance(s) whose ` +
+            `results are not in this cache (computed elsewhere): ${notCached.join(", ")}`,
+        );
+      }
+      break;
     }
   } finally {
     await session.statCache.save();
-    lock.release();
+    held.release();
   }
   return summary;
+}
+
+/** Passes over the instances before `run` gives up on objects that keep turning out corrupt. */
+const MAX_PASSES = 3;
+
+/**
+ * One pass over the in-scope instances in dependency order, running those out of date. Returns
+ * false when an input turned out corrupt (it was removed; another pass reruns its producer).
+ */
+async function runInstances(
+  session: Session,
+  options: RunOptions,
+  summary: RunSummary,
+): Promise<boolean> {
+  summary.upToDate = [];
+  summary.skipped = [];
+  const scope = instancesInScope(session, options);
+  for (const instance of session.instances) {
+    if (!scope.has(instance.id)) continue;
+    // --force means once: a later pass reruns an instance only when it is out of date.
+    const forced = options.force !== undefined && selects(options.force, instance) &&
+      !summary.ran.includes(instance.id);
+    const assessment = await assess(session, instance, { pendingInstances: new Set(), forced });
+    if (assessment.missingInputs.length > 0) {
+      if (options.only !== undefined) {
+        throw new PipelineError(
+          `--only ${options.only}: ${instance.id} needs inputs that are not in the cache: ` +
+            `${assessment.missingInputs.join(", ")}; run the pipeline without --only first`,
+        );
+      }
+      options.log(
+        `${instance.id}: skipped, inputs not available: ${assessment.missingInputs.join(", ")}`,
+      );
+      summary.skipped.push(instance.id);
+      continue;
+    }
+    if (options.only !== undefined) await requireCachedInputs(session, assessment);
+    if (assessment.reasons.length === 0) {
+      options.log(`${instance.id}: up to date`);
+      summary.upToDate.push(instance.id);
+      continue;
+    }
+    const corrupt = await checkInputs(session, assessment);
+    if (corrupt.length > 0) {
+      for (const record of corrupt) {
+        options.log(
+          `${instance.id}: its input ${record.artifact} no longer matches its recorded hash ` +
+            `(object ${record.sha256.slice(0, 12)}…): removed; its producer runs again`,
+        );
+      }
+      if (options.only !== undefined) {
+        throw new PipelineError(
+          `--only ${options.only}: the corrupt inputs were removed; run the pipeline without ` +
+            `--only to recompute them`,
+        );
+      }
+      return false;
+    }
+    options.log(`${instance.id}: running (${assessment.reasons.join("; ")})`);
+    session.lock.stages[instance.id] = await executeInstance(session, assessment, options.log);
+    await writeLockFile(session.paths.lockFile, session.lock);
+    await session.statCache.save();
+    summary.ran.push(instance.id);
+  }
+  return true;
 }
 
 async function requireCachedInputs(session: Session, assessment: Assessment): Promise<void> {
@@ -220,168 +274,29 @@ function pruneLockFile(session: Session): void {
   }
 }
 
-async function loadStageRun(instance: StageInstance): Promise<StageRun> {
-  const modulePath = fromFileUrl(instance.stage.module);
-  const module = await import(toFileUrl(modulePath).href) as { run?: StageRun };
-  if (typeof module.run !== "function") {
-    throw new UsageError(`stage ${instance.stage.id}: ${modulePath} must export a "run" function`);
-  }
-  return module.run;
-}
-
-/** Runs one instance and stores its outputs; returns its new lock entry. */
-async function executeInstance(
-  session: Session,
-  assessment: Assessment,
-  log: (line: string) => void,
-): Promise<LockEntry> {
-  const { instance, parts, key } = assessment;
-  if (!parts || !key) throw new PipelineError(`${instance.id}: inputs are not ready`);
-  const run = await loadStageRun(instance);
-  await Deno.mkdir(session.paths.temporaryDir, { recursive: true });
-  const workDir = await Deno.makeTempDir({
-    dir: session.paths.temporaryDir,
-    prefix: `${instance.id}-`,
-  });
-  const notes: Record<string, JsonValue> = {};
-  const context = makeContext(session, assessment, { workDir, log, notes });
-  resetPeakRss();
-  const started = performance.now();
-  try {
-    await run(context);
-  } catch (error) {
-    await Deno.remove(workDir, { recursive: true }).catch(() => {});
-    throw new StageFailure(instance.id, error);
-  }
-  const seconds = (performance.now() - started) / 1000;
-  const peakMiB = peakRssMiB();
-  const outputs: Record<string, OutputRecord> = {};
-  for (const [name, file] of Object.entries(instance.stage.outputs)) {
-    const path = join(workDir, file);
-    try {
-      await Deno.stat(path);
-    } catch {
-      throw new StageFailure(
-        instance.id,
-        `it finished without writing its output "${name}" (${file})`,
-      );
-    }
-    const stored = await session.store.adopt(path, session.statCache);
-    outputs[name] = { file, sha256: stored.sha256, size: stored.size };
-  }
-  await Deno.remove(workDir, { recursive: true });
-  log(`${instance.id}: done in ${seconds.toFixed(1)} s, peak memory ${peakMiB} MiB`);
-  return {
-    stage: instance.stage.id,
-    ...(instance.variant !== undefined ? { variant: instance.variant } : {}),
-    key,
-    ...parts,
-    outputs,
-    run: {
-      seconds: Math.round(seconds * 1000) / 1000,
-      peak_rss_mb: peakMiB,
-      versions: {
-        deno: Deno.version.deno,
-        v8: Deno.version.v8,
-        typescript: Deno.version.typescript,
-        ...session.definition.runtimeVersions?.(),
-      },
-      ...(Object.keys(notes).length > 0 ? { notes } : {}),
-    },
-  };
-}
-
-function makeContext(
-  session: Session,
-  assessment: Assessment,
-  run: { workDir: string; log: (line: string) => void; notes: Record<string, JsonValue> },
-): StageContext {
-  const { workDir, log, notes } = run;
-  const { instance } = assessment;
-  const inputsOf = (name: string) => {
-    const records = assessment.parts!.inputs[name];
-    if (!records) {
-      throw new PipelineError(
-        `stage ${instance.stage.id} asked for input "${name}", which its spec does not declare ` +
-          `(declared: ${Object.keys(instance.stage.inputs ?? {}).join(", ") || "none"})`,
-      );
-    }
-    return records;
-  };
-  return {
-    stageId: instance.stage.id,
-    variant: instance.variant,
-    instanceId: instance.id,
-    params: assessment.parts!.params,
-    root: session.paths.root,
-    input(name) {
-      const records = inputsOf(name);
-      if (records.length !== 1) {
-        throw new PipelineError(
-          `input "${name}" of ${instance.id} has ${records.length} artifacts; use inputsByVariant`,
-        );
-      }
-      return session.store.pathFor(records[0].sha256);
-    },
-    inputsByVariant(name) {
-      return new Map(
-        inputsOf(name).map((record) => {
-          const producer = record.artifact.slice(0, record.artifact.lastIndexOf("/"));
-          const at = producer.indexOf("@");
-          return [at < 0 ? "" : producer.slice(at + 1), session.store.pathFor(record.sha256)];
-        }),
-      );
-    },
-    output(name) {
-      const file = instance.stage.outputs[name];
-      if (file === undefined) {
-        throw new PipelineError(
-          `stage ${instance.stage.id} tried to write "${name}", which its spec does not declare ` +
-            `(declared: ${Object.keys(instance.stage.outputs).join(", ")})`,
-        );
-      }
-      return resolve(workDir, file);
-    },
-    progress: createProgressReporter(instance.id, {
-      interactive: isInteractiveTerminal(),
-      writeLine: (line) => log(line),
-    }),
-    log: (message) => log(`[${instance.id}] ${message}`),
-    upstream() {
-      const producers = new Set(
-        Object.values(assessment.parts!.inputs).flat().map((record) =>
-          record.artifact.slice(0, record.artifact.lastIndexOf("/"))
-        ),
-      );
-      return [...producers].sort().flatMap((producer) => {
-        const entry = session.lock.stages[producer];
-        if (!entry) return [];
-        return [{ instance: producer, key: entry.key, ...entry.run }];
-      });
-    },
-    note(key, value) {
-      notes[key] = value;
-    },
-  };
-}
-
 /**
  * Copies the `publish` outputs of every instance in the lock file to `results/<config>/`;
- * returns the files that changed. Outputs computed elsewhere (not in this cache) are left as
- * they are.
+ * returns the files that changed and the instances whose published output turned out corrupt
+ * (removed, to be recomputed). Outputs computed elsewhere (not in this cache) are left as they
+ * are.
  */
-async function publishOutputs(session: Session): Promise<string[]> {
+async function publishOutputs(
+  session: Session,
+): Promise<{ changed: string[]; corrupt: string[] }> {
   const changed: string[] = [];
+  const corrupt: string[] = [];
   for (const instance of session.instances) {
     for (const [artifact, file] of Object.entries(instance.stage.publish ?? {})) {
       const output = session.lock.stages[instance.id]?.outputs[artifact];
       if (!output) continue;
-      const text = await readTextIfExists(session.store.pathFor(output.sha256));
-      if (text === undefined) continue;
+      const read = await session.store.readChecked(output.sha256, session.statCache);
+      if (read.state === "corrupt") corrupt.push(instance.id);
+      if (read.state !== "ok") continue;
+      const text = new TextDecoder().decode(read.bytes);
       if (await writeTextIfChanged(join(session.paths.resultsDir, file), text)) {
         changed.push(file);
       }
     }
   }
-  return changed;
+  return { changed, corrupt };
 }

@@ -114,6 +114,19 @@ export async function run(context: StageContext<FetchParams>): Promise<void> {
     }
     recordShard();
   }
+  if (docId === 0) {
+    const where = params.corpus.source.kind === "local"
+      ? params.corpus.source.path
+      : params.corpus.source.repo;
+    throw new Error(
+      shardsRead.length === 0
+        ? `the corpus ${where} holds no .jsonl.zst shards (expected Pile-format files such as ` +
+          "train/00.jsonl.zst)"
+        : `the corpus shards of ${where} (${shardsRead.length}) gave no documents: ` +
+          `${malformed.length} malformed lines; expected one JSON object per line with "text" ` +
+          'and "meta.pile_set_name"',
+    );
+  }
   // What was read, so that a rerun can be checked against it (the documents are the first
   // max_documents of the shards, in order; a streamed shard was read up to bytes_read).
   context.note("corpus_read", shardsRead);

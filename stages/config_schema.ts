@@ -4,11 +4,11 @@
  * offline world. Objects are strict: an unknown key is an error naming its path.
  */
 import { z } from "zod";
-import { fraction, positiveInt } from "./schema_parts.ts";
+import { fraction, positiveInt, taggedUnion } from "./schema_parts.ts";
 import { SAE_METHODS } from "./sae/trainers/registry.ts";
 
 /** Where a data set or model comes from: a folder in the repo, or a Hugging Face hub repo. */
-const source = z.discriminatedUnion("kind", [
+const source = taggedUnion("kind", [
   z.strictObject({ kind: z.literal("local"), path: z.string().min(1) }),
   z.strictObject({
     kind: z.literal("hub"),
@@ -74,7 +74,7 @@ const preset = z.strictObject({
 const variantSchemas = SAE_METHODS.map((method) =>
   z.strictObject({ method: z.literal(method.name), description: z.string(), ...method.options })
 );
-const variant = z.discriminatedUnion(
+const variant = taggedUnion(
   "method",
   variantSchemas as [(typeof variantSchemas)[number], ...(typeof variantSchemas)[number][]],
 );

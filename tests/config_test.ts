@@ -46,6 +46,23 @@ Deno.test("a wrong type names the key and the expected type", async () => {
   );
 });
 
+Deno.test("an unknown kind or method lists the values it may take", async () => {
+  const badKind = await brokenConfig((c) => {
+    ((c.corpus as Record<string, unknown>).source as Record<string, unknown>).kind = "s3";
+  });
+  await assertRejects(
+    () => loadConfig(badKind, configSchema),
+    'corpus.source.kind: expected "kind" to be "local", "hub"',
+  );
+  const badMethod = await brokenConfig((c) => {
+    (c.variants as Record<string, Record<string, unknown>>).run0.method = "magic";
+  });
+  await assertRejects(
+    () => loadConfig(badMethod, configSchema),
+    'variants.run0.method: expected "method" to be "plain", "correlation_contrastive"',
+  );
+});
+
 Deno.test("a missing field is named", async () => {
   const path = await brokenConfig((c) => delete (c.extract as Record<string, unknown>).layer);
   await assertRejects(

@@ -116,6 +116,11 @@ Deno.test("show prints schema, row count and rows; export writes a plain Parquet
     const missing = await ws.cli("show", "03_report/nope");
     assertEquals(missing.code, 2);
     assertStringIncludes(missing.stderr, "03_report/table");
+    // A destination that cannot be written is named as such (not by a temporary name).
+    const unwritable = await ws.cli("export", "03_report/table", "data/numbers.txt/x.parquet");
+    assertEquals(unwritable.code, 1);
+    assertMatch(unwritable.stderr, /cannot write \S*data\/numbers\.txt\/x\.parquet/);
+    assertEquals(unwritable.stderr.includes(".tmp-"), false);
   }));
 
 Deno.test("gc deletes the objects of instances the config no longer has", () =>

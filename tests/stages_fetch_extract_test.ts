@@ -289,3 +289,24 @@ Deno.test("a truncated shard is an error naming the file", async () => {
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("a corpus folder without usable shards is an error naming the folder", async () => {
+  const root = await buildWorkspace();
+  try {
+    await Deno.remove(join(root, "corpus/train"), { recursive: true });
+    await Deno.mkdir(join(root, "corpus/train"));
+    const empty = await cli(root, "run", "--only", "01_fetch");
+    assertEquals(empty.code, 1);
+    assertMatch(empty.output, /the corpus corpus\/train holds no \.jsonl\.zst shards/);
+    const zlib = await import("node:zlib");
+    await Deno.writeFile(
+      join(root, "corpus/train/00.jsonl.zst"),
+      zlib.zstdCompressSync('{"text": "no meta"}\nnot json\n'),
+    );
+    const malformed = await cli(root, "run", "--only", "01_fetch");
+    assertEquals(malformed.code, 1);
+    assertMatch(malformed.output, /the corpus shards of corpus\/train \(1\) gave no documents: 2/);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});

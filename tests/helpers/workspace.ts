@@ -81,6 +81,7 @@ export async function run(context) {
   // Marker files let a test make one instance fail or pause (and then be killed).
   const marker = (name) => Deno.stat(context.root + "/" + name + "." + context.instanceId).then(() => true, () => false);
   if (await marker("fail")) throw new Error("the test asked this stage to fail");
+  if (await marker("slow")) await new Promise((r) => setTimeout(r, 1500));
   if (await marker("pause")) {
     await Deno.writeTextFile(context.root + "/paused." + context.variant, String(Deno.pid));
     await new Promise((r) => setTimeout(r, 60_000));
@@ -169,6 +170,11 @@ export class TestWorkspace {
 
   /** The CLI as a child process (for kills and concurrency); not awaited. */
   spawn(...args: string[]): Deno.ChildProcess {
+    return this.spawnWith({}, ...args);
+  }
+
+  /** `spawn` with extra environment variables (e.g. PIPELINE_CACHE_DIR). */
+  spawnWith(env: Record<string, string>, ...args: string[]): Deno.ChildProcess {
     return new Deno.Command(Deno.execPath(), {
       args: [
         "run",
@@ -185,7 +191,7 @@ export class TestWorkspace {
       cwd: this.root,
       stdout: "piped",
       stderr: "piped",
-      env: { NO_COLOR: "1" },
+      env: { NO_COLOR: "1", ...env },
     }).spawn();
   }
 
