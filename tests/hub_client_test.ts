@@ -1,7 +1,8 @@
 /** The hub client against a fake hub on 127.0.0.1 (no test touches the internet). */
 import { hubDownload, HubError } from "../stages/hub/hub_client.ts";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "./helpers/assert.ts";
-import { type FakeRepo, startFakeHub } from "./helpers/fake_hub.ts";
+import { FAKE_COMMIT, type FakeRepo, startFakeHub } from "./helpers/fake_hub.ts";
+import { sha256Hex } from "../pipeline/hashing.ts";
 
 const TOKEN = "hf_test_token";
 const bytes = (n: number, seed = 7) =>
@@ -18,6 +19,12 @@ const REPOS: Record<string, FakeRepo> = {
       "cut.bin": { bytes: bytes(40_000, 11), lfs: true, cutAfter: 10_000 },
       "busy.bin": { bytes: bytes(1_000, 13), failTimes: 2 },
       "bad-hash.bin": { bytes: bytes(2_000, 17), lfs: true, wrongHash: true },
+      "slow.bin": { bytes: bytes(64_000, 23), pieces: 16, pieceDelayMs: 60 },
+      "stall.bin": { bytes: bytes(20_000, 29), stallFirst: true },
+      "limited.bin": { bytes: bytes(500, 31), rateLimitTimes: 1, retryAfterSeconds: 1 },
+      "very-limited.bin": { bytes: bytes(500, 31), rateLimitTimes: 1, retryAfterSeconds: 600 },
+      "loop.bin": { bytes: bytes(10), redirectLoop: true },
+      "plain.bin": { bytes: bytes(5_000, 37) },
     },
   },
   "monology/pile-uncopyrighted": {
@@ -159,4 +166,110 @@ Deno.test("a file whose SHA-256 differs from the announced ETag is discarded", (
     } catch (error) {
       assert(error instanceof HubError);
     }
+  }));
+
+Deno.test("a slow but steady transfer outlasts the idle timeout; a silent one is resumed", () =>
+  withHub(async (hub, cacheDir) => {
+    const logs: string[] = [];
+    // 16 pieces 60 ms apart: about 1 s in all, never 300 ms without bytes.
+    const options = { endpoint: hub.url, cacheDir, token: "", idleTimeoutMs: 300, backoffMs: 10 };
+    const slow = await hubDownload(model("acme/flaky"), "slow.bin", {
+      ...options,
+      log: (line) => logs.push(line),
+    });
+    assertEquals(await Deno.readFile(slow), bytes(64_000, 23));
+    assertEquals(logs, []);
+    // Half the file, then silence: abandoned after 300 ms and resumed from where it stopped.
+    const stalled = await hubDownload(model("acme/flaky"), "stall.bin", {
+      ...options,
+      log: (line) => logs.push(line),
+    });
+    assertEquals(await Deno.readFile(stalled), bytes(20_000, 29));
+    assertStringIncludes(logs.join("\n"), "no bytes for 0.3 s");
+    assertEquals(hub.requests.at(-1)!.range, "bytes=10000-");
+  }));
+
+Deno.test("429 waits as long as Retry-After asks, then downloads", () =>
+  withHub(async (hub, cacheDir) => {
+    const logs: string[] = [];
+    const started = Date.now();
+    const path = await hubDownload(model("acme/flaky"), "limited.bin", {
+      endpoint: hub.url,
+      cacheDir,
+      token: "",
+      backoffMs: 10,
+      log: (line) => logs.push(line),
+    });
+    assert(Date.now() - started >= 950, "it waited less than the hub asked");
+    assertEquals(await Deno.readFile(path), bytes(500, 31));
+    assertStringIncludes(logs[0], "HTTP 429");
+    // A hub that asks for longer than we are willing to wait gets a clear refusal.
+    await assertRejects(
+      () =>
+        hubDownload(model("acme/flaky"), "very-limited.bin", {
+          endpoint: hub.url,
+          cacheDir,
+          token: "",
+        }),
+      "the hub asks to wait 600 s",
+    );
+  }));
+
+Deno.test("a redirect loop fails at once, naming the URL", () =>
+  withHub(async (hub, cacheDir) => {
+    await assertRejects(
+      () =>
+        hubDownload(model("acme/flaky"), "loop.bin", { endpoint: hub.url, cacheDir, token: "" }),
+      "redirects more than 5 times",
+    );
+    assertEquals(hub.requests.length, 6);
+  }));
+
+Deno.test("every download's SHA-256 is recorded; a cached file changed since is fetched again", () =>
+  withHub(async (hub, cacheDir) => {
+    const logs: string[] = [];
+    const options = { endpoint: hub.url, cacheDir, token: "", log: (l: string) => logs.push(l) };
+    const path = await hubDownload(model("acme/flaky"), "plain.bin", options);
+    const record = JSON.parse(await Deno.readTextFile(`${path}.sha256.json`));
+    assertEquals(record.sha256, sha256Hex(bytes(5_000, 37)));
+    assertEquals(record.commit, FAKE_COMMIT);
+    // Change one byte and keep the size and mtime: the record, not the stat, decides.
+    const before = await Deno.stat(path);
+    const changed = bytes(5_000, 37);
+    changed[100] ^= 1;
+    await Deno.writeFile(path, changed);
+    await Deno.utime(path, before.atime!, before.mtime!);
+    const requests = hub.requests.length;
+    const again = await hubDownload(model("acme/flaky"), "plain.bin", options);
+    assertEquals(await Deno.readFile(again), bytes(5_000, 37));
+    assertEquals(hub.requests.length, requests + 1);
+    assertStringIncludes(logs.join("\n"), "no longer matches the SHA-256 recorded at download");
+  }));
+
+Deno.test("two downloads of one file at once fetch it once", () =>
+  withHub(async (hub, cacheDir) => {
+    const options = { endpoint: hub.url, cacheDir, token: "" };
+    const [a, b] = await Promise.all([
+      hubDownload(model("acme/flaky"), "slow.bin", options),
+      hubDownload(model("acme/flaky"), "slow.bin", options),
+    ]);
+    assertEquals(a, b);
+    assertEquals(await Deno.readFile(a), bytes(64_000, 23));
+    assertEquals(hub.requests.filter((r) => r.path.endsWith("slow.bin")).length, 1);
+  }));
+
+Deno.test("a partial download of another version of the file is not resumed", () =>
+  withHub(async (hub, cacheDir) => {
+    const folder = `${cacheDir}/models/acme/flaky/main`;
+    await Deno.mkdir(folder, { recursive: true });
+    // Left by a killed process, when the hub still had other bytes under this name.
+    await Deno.writeFile(`${folder}/plain.bin.incomplete`, new Uint8Array(3_000).fill(9));
+    await Deno.writeTextFile(`${folder}/plain.bin.incomplete.etag`, '"an-older-version"');
+    const path = await hubDownload(model("acme/flaky"), "plain.bin", {
+      endpoint: hub.url,
+      cacheDir,
+      token: "",
+    });
+    assertEquals(await Deno.readFile(path), bytes(5_000, 37));
+    assertEquals(hub.requests.at(-1)!.range, "bytes=3000-"); // asked, with If-Range: got it whole
   }));

@@ -2,18 +2,19 @@
  * Reading a hub file as a stream, without storing it: for a corpus shard of many GB of which a
  * run needs the first few documents. The consumer stops reading when it has enough, which
  * closes the connection. A connection cut mid-file is resumed with an HTTP Range request from
- * the last byte received (5xx answers and timeouts are retried with backoff, as downloads are);
- * refused access and missing files fail at once with the hub client's messages.
+ * the last byte received (silences, 5xx answers and 429s are retried as downloads are, see
+ * hub_http.ts); refused access and missing files fail at once with the hub's messages.
  */
 import {
   getFollowingRedirects,
   hubAccess,
-  HubError,
   type HubOptions,
   type HubRepo,
+  IdleWatchdog,
+  nextRetryDelay,
   refuseUnusableResponse,
   resolveUrl,
-} from "./hub_client.ts";
+} from "./hub_http.ts";
 
 /** What a stream learned about the file it read. */
 export interface HubStreamInfo {
@@ -39,17 +40,15 @@ export async function* hubStream(
   const { endpoint, token } = hubAccess(options);
   const url = resolveUrl(endpoint, repo, file);
   Object.assign(info, { url, bytesRead: 0 });
-  const attempts = options.attempts ?? 5;
   let delay = options.backoffMs ?? 500;
   for (let attempt = 1;; attempt++) {
     const received = info.bytesRead!;
+    const watchdog = new IdleWatchdog(options.idleTimeoutMs ?? 60_000);
     try {
       const headers = new Headers();
       if (token) headers.set("authorization", `Bearer ${token}`);
       if (received > 0) headers.set("range", `bytes=${received}-`);
-      const { response } = await getFollowingRedirects(url, headers, {
-        timeoutMs: options.timeoutMs ?? 60_000,
-      });
+      const { response } = await getFollowingRedirects(url, headers, watchdog);
       await refuseUnusableResponse(response, { repo, file, url, hasToken: Boolean(token) });
       info.commit ??= response.headers.get("x-repo-commit") ?? undefined;
       const total = response.headers.get("content-range")?.match(/\/(\d+)$/)?.[1] ??
@@ -58,6 +57,7 @@ export async function* hubStream(
       // A server that ignores the Range header sends the file from the start again.
       let skip = received > 0 && response.status === 200 ? received : 0;
       for await (const chunk of response.body!) {
+        watchdog.touch();
         let bytes = chunk;
         if (skip > 0) {
           const dropped = Math.min(skip, bytes.length);
@@ -66,25 +66,30 @@ export async function* hubStream(
           if (bytes.length === 0) continue;
         }
         info.bytesRead! += bytes.length;
+        // The consumer's time is not the connection's silence.
+        watchdog.stop();
         yield bytes;
+        watchdog.touch();
       }
       if (info.totalBytes !== undefined && info.bytesRead! < info.totalBytes) {
         throw new Error(`connection ended after ${info.bytesRead} of ${info.totalBytes} bytes`);
       }
       return;
     } catch (error) {
-      if (error instanceof HubError) throw error;
-      if (attempt >= attempts) {
-        throw new HubError(
-          `reading ${url} failed after ${attempts} attempts: ${(error as Error).message}`,
-        );
-      }
+      const wait = nextRetryDelay(error, {
+        attempt,
+        delayMs: delay,
+        options,
+        what: `reading ${url}`,
+      });
       options.log?.(
-        `${file}: ${(error as Error).message}; resuming at byte ${info.bytesRead} in ${delay} ms ` +
-          `(attempt ${attempt + 1} of ${attempts})`,
+        `${file}: ${(error as Error).message}; resuming at byte ${info.bytesRead} in ${wait} ms ` +
+          `(attempt ${attempt + 1} of ${options.attempts ?? 5})`,
       );
-      await new Promise((resolve) => setTimeout(resolve, delay));
+      await new Promise((resolve) => setTimeout(resolve, wait));
       delay *= 2;
+    } finally {
+      watchdog.stop();
     }
   }
 }

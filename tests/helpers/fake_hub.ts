@@ -1,8 +1,9 @@
 /**
  * A stand-in for the Hugging Face hub on 127.0.0.1: `resolve/<revision>/<file>` URLs for models
  * and data sets, gated repos that want a bearer token, LFS files redirected (302) to a second
- * "CDN" server with `X-Linked-Etag`, HTTP Range, and injectable failures (5xx answers, a
- * connection cut mid-body, a wrong announced hash).
+ * "CDN" server with `X-Linked-Etag`, HTTP Range with `If-Range`, and injectable failures (5xx
+ * and 429 answers, a connection cut mid-body or silent mid-body, a slow link, a wrong announced
+ * hash, a redirect loop).
  */
 import { createHash } from "node:crypto";
 
@@ -19,6 +20,16 @@ export interface FakeFile {
   cutAfter?: number;
   /** The first N requests get HTTP 503. */
   failTimes?: number;
+  /** The first N requests get HTTP 429 with `Retry-After: retryAfterSeconds` (default 1). */
+  rateLimitTimes?: number;
+  retryAfterSeconds?: number;
+  /** The body comes in this many pieces, `pieceDelayMs` apart (a slow but steady link). */
+  pieces?: number;
+  pieceDelayMs?: number;
+  /** The first response sends `cutAfter` bytes (default half) and then falls silent. */
+  stallFirst?: boolean;
+  /** The hub redirects the file to itself, forever. */
+  redirectLoop?: boolean;
 }
 
 /** A repo: its files and whether it is gated. */
@@ -78,27 +89,56 @@ async function bodyFrom(file: FakeFile, start: number): Promise<BodyInit> {
   return handle.readable;
 }
 
+/** A body that arrives in `pieces` parts, `delayMs` apart. */
+function slowBody(bytes: Uint8Array, pieces: number, delayMs: number): ReadableStream<Uint8Array> {
+  const size = Math.ceil(bytes.length / pieces);
+  let sent = 0;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (sent >= bytes.length) return controller.close();
+      if (sent > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+      controller.enqueue(bytes.slice(sent, sent + size));
+      sent += size;
+    },
+  });
+}
+
 async function serveBytes(file: FakeFile, request: Request, firstTime: boolean): Promise<Response> {
   const size = sizeOf(file);
-  const range = request.headers.get("range")?.match(/^bytes=(\d+)-$/);
+  const etag = `"${await hashOf(file)}"`;
+  const ifRange = request.headers.get("if-range");
+  // Like a real server: a Range for another version of the file gets the whole file.
+  const range = ifRange === null || ifRange === etag
+    ? request.headers.get("range")?.match(/^bytes=(\d+)-$/)
+    : undefined;
   const start = range ? Number(range[1]) : 0;
   if (start >= size && range) return new Response(null, { status: 416 });
   const headers = new Headers({
     "content-length": String(size - start),
     "x-repo-commit": FAKE_COMMIT,
+    etag,
   });
   if (range) headers.set("content-range", `bytes ${start}-${size - 1}/${size}`);
-  if (firstTime && file.cutAfter !== undefined) {
+  const status = range ? 206 : 200;
+  if (firstTime && (file.cutAfter !== undefined || file.stallFirst)) {
     const body = file.bytes!.subarray(start);
+    const sent = file.cutAfter ?? Math.floor(body.length / 2);
     const stream = new ReadableStream<Uint8Array>({
       start(controller) {
-        controller.enqueue(body.subarray(0, file.cutAfter));
-        setTimeout(() => controller.error(new Error("connection cut by the test")), 20);
+        controller.enqueue(body.subarray(0, sent));
+        // A cut errors the stream; a stall just never sends the rest.
+        if (!file.stallFirst) {
+          setTimeout(() => controller.error(new Error("connection cut by the test")), 20);
+        }
       },
     });
-    return new Response(stream, { status: range ? 206 : 200, headers });
+    return new Response(stream, { status, headers });
   }
-  return new Response(await bodyFrom(file, start), { status: range ? 206 : 200, headers });
+  if (file.pieces !== undefined) {
+    const body = file.bytes!.subarray(start);
+    return new Response(slowBody(body, file.pieces, file.pieceDelayMs ?? 0), { status, headers });
+  }
+  return new Response(await bodyFrom(file, start), { status, headers });
 }
 
 /** Starts the hub and its CDN on ephemeral ports; `token` opens gated repos. */
@@ -144,6 +184,18 @@ export function startFakeHub(repos: Record<string, FakeRepo>, token: string): Fa
     const key = `${repoId}/${file}`;
     counts.set(key, (counts.get(key) ?? 0) + 1);
     if ((served.failTimes ?? 0) >= counts.get(key)!) return new Response("busy", { status: 503 });
+    if ((served.rateLimitTimes ?? 0) >= counts.get(key)!) {
+      return new Response("slow down", {
+        status: 429,
+        headers: { "retry-after": String(served.retryAfterSeconds ?? 1) },
+      });
+    }
+    if (served.redirectLoop) {
+      return new Response(null, {
+        status: 302,
+        headers: { location: new URL(request.url).pathname },
+      });
+    }
     if (served.lfs) {
       const hash = served.wrongHash
         ? sha256(new TextEncoder().encode("something else"))
@@ -153,7 +205,8 @@ export function startFakeHub(repos: Record<string, FakeRepo>, token: string): Fa
         headers: { location: `${cdnUrl}/cdn/${repoId}/${file}`, "x-linked-etag": `"${hash}"` },
       });
     }
-    return await serveBytes(served, request, counts.get(key) === 1 + (served.failTimes ?? 0));
+    const refusals = (served.failTimes ?? 0) + (served.rateLimitTimes ?? 0);
+    return await serveBytes(served, request, counts.get(key) === 1 + refusals);
   });
   return {
     url: `http://127.0.0.1:${hub.addr.port}`,
