@@ -2,12 +2,14 @@
  * 04_score: the paper's feature importance (eq. 3, see sae/importance.ts) for one SAE: the
  * activation and gradient components over `importance.score_batches` batches of the extracted
  * activations, the mutual information between firing and the forget/retain corpus, the running
- * importance s with memory γ, the candidate flag s < τ, and the top-k consistency between
- * updates; for the clustered variant (run4) the final SAE's clusters and their silhouette.
+ * importance s with memory γ and the candidate flag s < τ; the paper's importance consistency
+ * (top-10 % overlap between consecutive updates *during training*, from 03_train's log, for the
+ * variants that track importance while training); for the clustered variant (run4) the final
+ * SAE's clusters and their silhouette.
  * Writes `scores` (one row per feature) and `metrics` (score.<run>.<preset>.*).
  */
 import * as arrow from "apache-arrow";
-import { writeParquetFile } from "../pipeline/parquet.ts";
+import { readParquetFile, writeParquetFile } from "../pipeline/parquet.ts";
 import type { StageContext } from "../pipeline/stage.ts";
 import { type BackendName, tf, useBackend } from "./tensor/backend.ts";
 import type { ModelSource } from "./model/load_model.ts";
@@ -15,6 +17,7 @@ import { loadStageModel } from "./model/stage_model.ts";
 import { ActivationBuffer } from "./sae/activation_buffer.ts";
 import { readSaeWeights } from "./sae/artifacts.ts";
 import { decoderClusters } from "./sae/feature_clusters.ts";
+import { consistencyDuringTraining } from "./sae/training_importance.ts";
 import {
   batchComponents,
   combinedImportance,
@@ -26,6 +29,13 @@ import { readCorporaArtifact } from "./data/fetch_artifacts.ts";
 import { corpusRows, countedTokens } from "./data/corpus_rows.ts";
 import { featureFrequencies } from "./unlearning/frequencies.ts";
 import { scoreKey } from "./metric_keys.ts";
+
+/** The `importance_overlap` column of a training log. */
+async function trainingOverlaps(path: string): Promise<(number | null)[]> {
+  const column = (await readParquetFile(path)).getChild("importance_overlap");
+  if (!column) throw new Error(`${path} has no "importance_overlap" column (a training log?)`);
+  return [...column].map((value) => (typeof value === "number" ? value : null));
+}
 
 /** The slice of the config 04_score depends on. */
 export interface ScoreParams {
@@ -121,7 +131,9 @@ export async function run(context: StageContext<ScoreParams>): Promise<void> {
       [scoreKey(variant, "activation_rate")]: mean(activation),
       [scoreKey(variant, "gradient_magnitude")]: mean(gradient),
       [scoreKey(variant, "mutual_information")]: mean(mutualInformation),
-      [scoreKey(variant, "importance_consistency")]: mean(tracker.consistency),
+      [scoreKey(variant, "importance_consistency")]: consistencyDuringTraining(
+        await trainingOverlaps(context.input("training_log")),
+      ),
       [scoreKey(variant, "silhouette")]: clustering.silhouette,
       [scoreKey(variant, "candidates")]: candidateCount,
       [scoreKey(variant, "candidate_fraction")]: candidateCount / dSae,
@@ -129,6 +141,7 @@ export async function run(context: StageContext<ScoreParams>): Promise<void> {
   );
   context.log(
     `${candidateCount} of ${dSae} features have importance below τ = ${p.threshold}; ` +
-      `top-${tracker.k} consistency ${(mean(tracker.consistency) ?? 0).toFixed(3)}`,
+      `top-${tracker.k} agreement between scoring batches of the final SAE ` +
+      `${(mean(tracker.consistency) ?? 0).toFixed(3)}`,
   );
 }

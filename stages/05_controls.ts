@@ -36,6 +36,7 @@ import { ResidualCache } from "./unlearning/residual_cache.ts";
 import { type InterventionSetting, measureSettings, type SweepRow } from "./unlearning/sweep.ts";
 import { sweepTable } from "./unlearning/sweep_table.ts";
 import { controlKey, modelKey } from "./metric_keys.ts";
+import { lowestAccuracies } from "./unlearning/score.ts";
 
 /** The slice of the config 05_controls depends on: 05_evaluate's, plus the seed. */
 export interface ControlsParams extends EvaluateParams {
@@ -111,6 +112,8 @@ export async function run(context: StageContext<ControlsParams>): Promise<void> 
   cache.dispose();
 
   const spliced = results.spliced.rows[0];
+  const randomLowest = lowestAccuracies(results.random.rows);
+  const positiveLowest = lowestAccuracies(results.positive.rows);
   const tables = Object.entries(results).map(([name, { rows }]) =>
     sweepTable(rows, { run: p.run, preset: p.preset, selector: `control_${name}` })
   );
@@ -129,6 +132,10 @@ export async function run(context: StageContext<ControlsParams>): Promise<void> 
       [controlKey("random.score")]: results.random.score,
       [controlKey("random.best_n_features")]: results.random.best?.nFeatures ?? null,
       [controlKey("random.best_multiplier")]: results.random.best?.multiplier ?? null,
+      [controlKey("random.min_forget_accuracy")]: randomLowest.forget,
+      [controlKey("random.min_retain_accuracy")]: randomLowest.retain,
+      [controlKey("positive.min_forget_accuracy")]: positiveLowest.forget,
+      [controlKey("positive.min_retain_accuracy")]: positiveLowest.retain,
       [controlKey("positive.score")]: results.positive.score,
       [controlKey("positive.best_retain_threshold")]: results.positive.best?.retainThreshold ??
         null,

@@ -91,6 +91,7 @@ export async function run(context: StageContext<ReportParams>): Promise<void> {
       "overhead",
       "evaluate_metrics",
       "controls_metrics",
+      "known_metrics",
     ]),
     curves: await trainingCurves(context),
     sweeps: await sweepRecords(context),

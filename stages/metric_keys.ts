@@ -34,7 +34,8 @@ export type ScoreMetric =
   | "silhouette"
   | "candidates"
   | "candidate_fraction"
-  | "time_overhead_vs_run0";
+  | "time_overhead_vs_run0"
+  | "time_overhead_spread";
 
 /** What 05_evaluate reports per selector. */
 export type UnlearningMetric =
@@ -54,7 +55,9 @@ export type ControlMetric =
   | "retain_accuracy"
   | "best_retain_threshold"
   | "best_n_features"
-  | "best_multiplier";
+  | "best_multiplier"
+  | "min_forget_accuracy"
+  | "min_retain_accuracy";
 
 /** What 05_known and 05_controls report of the unmodified evaluation model. */
 export type ModelMetric =

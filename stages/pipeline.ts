@@ -218,6 +218,7 @@ const stages: StageSpec<Config>[] = [
     variants: (c) => trainedVariants(c),
     inputs: {
       sae: "03_train/sae",
+      training_log: "03_train/training_log",
       activations: "02_extract/activations",
       corpora: "01_fetch/corpora",
     },
@@ -252,7 +253,7 @@ const stages: StageSpec<Config>[] = [
     id: "04_overhead",
     description: "training-time overhead of each variant over run0",
     module: new URL("./04_overhead.ts", import.meta.url),
-    inputs: { metrics: "03_train/metrics" },
+    inputs: { metrics: "03_train/metrics", training_logs: "03_train/training_log" },
     params: () => ({ baseline: "run0" } satisfies OverheadParams),
     outputs: { metrics: "metrics.json" },
   },
@@ -325,6 +326,7 @@ const stages: StageSpec<Config>[] = [
       sweeps: "05_evaluate/sweep",
       controls_metrics: "05_controls/metrics",
       controls_sweep: "05_controls/sweep",
+      known_metrics: "05_known/metrics",
     },
     params: (c) => ({
       description: c.description,

@@ -10,8 +10,9 @@ import {
   ImportanceTracker,
 } from "../stages/sae/importance.ts";
 import { createSae, decode, encode } from "../stages/sae/sae.ts";
-import { trainingOverheads } from "../stages/04_overhead.ts";
+import { overheadSpreads, relativeSpread, trainingOverheads } from "../stages/04_overhead.ts";
 import { SeededRandom } from "../stages/random.ts";
+import { consistencyDuringTraining } from "../stages/sae/training_importance.ts";
 import { importanceSelections } from "../stages/unlearning/selection.ts";
 import { assert, assertEquals } from "./helpers/assert.ts";
 
@@ -117,4 +118,30 @@ Deno.test("training-time overhead: each run's step time over the baseline's, per
   assert(Math.abs(overheads["score.run4.trained.time_overhead_vs_run0"]! - 0.15) < 1e-12);
   assertEquals(overheads["score.run0.trained.time_overhead_vs_run0"], 0);
   assertEquals(overheads["score.run4.as_published.time_overhead_vs_run0"], null);
+});
+
+Deno.test("training-time overhead comes with a noise band from the per-interval step times", () => {
+  assertEquals(relativeSpread([0.2]), null);
+  assertNear(relativeSpread([0.18, 0.2, 0.22])!, 0.1, 1e-12, "relative spread");
+  const overheads = {
+    "score.run4.trained.time_overhead_vs_run0": 0.15,
+    "score.run4.as_published.time_overhead_vs_run0": null,
+  };
+  const spreads = new Map<string, number | null>([
+    ["run0.trained", 0.03],
+    ["run4.trained", 0.04],
+    ["run0.as_published", null],
+    ["run4.as_published", null],
+  ]);
+  const bands = overheadSpreads(overheads, spreads, "run0");
+  // 2 · 1.15 · √(0.03² + 0.04²) = 2 · 1.15 · 0.05
+  assertNear(bands["score.run4.trained.time_overhead_spread"]!, 0.115, 1e-12, "band");
+  assertEquals(bands["score.run4.as_published.time_overhead_spread"], null);
+});
+
+Deno.test("importance consistency is the mean overlap between updates during training", () => {
+  // The log's overlap column: null before the first update, then one value per interval.
+  assertNear(consistencyDuringTraining([null, 0.8, 0.9, 1])!, 0.9, 1e-12, "mean overlap");
+  // A variant that does not track importance while training has no such consistency.
+  assertEquals(consistencyDuringTraining([null, null]), null);
 });

@@ -6,7 +6,7 @@ import { renderHtml, renderMarkdown } from "../stages/report/document.ts";
 import { assert, assertEquals, assertStringIncludes } from "./helpers/assert.ts";
 import { smallReportData } from "./helpers/report_data.ts";
 
-Deno.test("claim verdicts: within tolerance, outside it, and not measurable", () => {
+Deno.test("claim verdicts: within tolerance, outside it, and not testable with the reason", () => {
   const rows = claimRows(smallReportData().metrics);
   const verdictOf = (statement: string) => rows.find((r) => r.claim.statement === statement)!;
   // run1's trained MSE is 0.15 against the paper's 0.16 (tolerance 0.02).
@@ -14,11 +14,32 @@ Deno.test("claim verdicts: within tolerance, outside it, and not measurable", ()
   assertEquals(verdictOf("reconstruction loss of run1").asPublished, 8);
   // Consistency 0.98 against 85 % ± 5.
   assertEquals(verdictOf("importance consistency").verdict, "not reproduced");
-  assertEquals(verdictOf("feature-selection precision").verdict, "not measurable");
+  assertEquals(verdictOf("feature-selection precision").verdict, "not testable");
+  // A 0.0 from an empty selection cannot test the paper's 0.0.
   const unlearning = verdictOf("unlearning score of run2");
-  assertEquals(unlearning.verdict, "reproduced");
-  assertStringIncludes(unlearning.why, "no feature qualified for SAEBench's selection");
+  assertEquals(unlearning.verdict, "not testable");
+  assertStringIncludes(unlearning.why, "nothing was selectable");
   assertStringIncludes(unlearning.why, "positive control scores 0.2");
+  // With something selected, the same score is a verdict.
+  const selected = smallReportData().metrics;
+  selected["unlearning.run2.trained.frequency.max_selected"] = 10;
+  assertEquals(
+    claimRows(selected).find((r) => r.claim.statement === "unlearning score of run2")!.verdict,
+    "reproduced",
+  );
+  // A timing claim whose noise band exceeds the tolerance is within noise, not a verdict.
+  const timing = "training-time overhead of the hierarchical variant";
+  const noisy = smallReportData().metrics;
+  noisy["score.run4.trained.time_overhead_spread"] = 0.2;
+  const noisyRow = claimRows(noisy).find((r) => r.claim.statement === timing)!;
+  assertEquals(noisyRow.verdict, "not testable");
+  assertStringIncludes(noisyRow.why, "within noise");
+  const quiet = smallReportData().metrics;
+  quiet["score.run4.trained.time_overhead_spread"] = 0.02;
+  assertEquals(
+    claimRows(quiet).find((r) => r.claim.statement === timing)!.verdict,
+    "not reproduced",
+  );
   assertEquals(formatNumber(0.123456), "0.123");
   assertEquals(formatNumber(null), "—");
 });
@@ -39,6 +60,13 @@ Deno.test("markdown and HTML carry the same tables; the best variant is the top 
   assertStringIncludes(markdown, "| run3 | trained | 0 | 0 | 0.4 | 0 |");
   assertStringIncludes(html, "<td>0.4</td>");
   assertStringIncludes(markdown, "> run0 — the plain SAE.");
+  // Each accuracy says which questions it counts; the random control shows what it damaged.
+  assertStringIncludes(markdown, "| unmodified model | — | 90.0 % | 88.0 % | all asked |");
+  assertStringIncludes(
+    markdown,
+    "| random features (negative) | 0 | 97.0 % | 40.0 % | the 180 forget / 176 retain " +
+      "questions it knows; lowest over the sweep |",
+  );
   assert(!markdown.includes("<svg"), "plots only in the HTML");
 });
 

@@ -10,7 +10,7 @@ import {
   featuresThatCanFire,
   reconstructionHook,
 } from "../stages/unlearning/intervention.ts";
-import { unlearningScore } from "../stages/unlearning/score.ts";
+import { lowestAccuracies, unlearningScore } from "../stages/unlearning/score.ts";
 import { selectFeatures } from "../stages/unlearning/selection.ts";
 import { SeededRandom } from "../stages/random.ts";
 import { join } from "node:path";
@@ -206,4 +206,15 @@ Deno.test("features that can never fire are recognised, and clamping them is the
   clamped[0].forEach((row, t) =>
     row.forEach((value, i) => assert(Math.abs(value - original[0][t][i]) < 1e-5, `[${t},${i}]`))
   );
+});
+
+Deno.test("the lowest accuracies over a sweep tell no effect from damage to everything", () => {
+  const settings = [
+    { forgetAccuracy: 0.99, retainAccuracy: 1 },
+    { forgetAccuracy: 0.95, retainAccuracy: 0.3 },
+  ];
+  assertEquals(lowestAccuracies(settings), { forget: 0.95, retain: 0.3 });
+  // The score sees only the first setting: the second one's damage shows only here.
+  assertEquals(unlearningScore(settings, 0.99).bestSetting, 0);
+  assertEquals(lowestAccuracies([]), { forget: 1, retain: 1 });
 });

@@ -65,6 +65,44 @@ function percent(fraction: number | null): string {
   return fraction === null ? "—" : `${(100 * fraction).toFixed(1)} %`;
 }
 
+/** Rows of the controls table, each with the questions its accuracies count. */
+function controlRows(m: Metrics): string[][] {
+  const known = `the ${formatNumber(value(m, modelKey("known_forget_questions")))} forget / ` +
+    `${formatNumber(value(m, modelKey("known_retain_questions")))} retain questions it knows`;
+  const lowest = (control: Control) => [
+    percent(value(m, controlKey(`${control}.min_forget_accuracy`))),
+    percent(value(m, controlKey(`${control}.min_retain_accuracy`))),
+  ];
+  return [
+    [
+      "unmodified model",
+      "—",
+      percent(value(m, modelKey("forget_accuracy"))),
+      percent(value(m, modelKey("retain_accuracy"))),
+      "all asked",
+    ],
+    [
+      "SAE spliced in, nothing clamped",
+      formatNumber(value(m, controlKey("spliced_no_clamp.score"))),
+      percent(value(m, controlKey("spliced_no_clamp.forget_accuracy"))),
+      percent(value(m, controlKey("spliced_no_clamp.retain_accuracy"))),
+      known,
+    ],
+    [
+      "random features (negative)",
+      formatNumber(value(m, controlKey("random.score"))),
+      ...lowest("random"),
+      `${known}; lowest over the sweep`,
+    ],
+    [
+      "forget-minus-retain direction (positive)",
+      formatNumber(value(m, controlKey("positive.score"))),
+      ...lowest("positive"),
+      `${known}; lowest over the sweep`,
+    ],
+  ];
+}
+
 /** The trained SAE whose best selector scores highest (ties: the first run). */
 export function bestVariant(data: ReportData): string | undefined {
   let best: string | undefined;
@@ -177,26 +215,17 @@ async function scoresSection(data: ReportData): Promise<Section> {
         rows,
       },
       {
+        kind: "paragraph",
+        text: "Accuracies below count different questions, as the last column says: the " +
+          "unmodified model is scored on every question asked; an intervention only on the " +
+          "questions the unmodified model knows (all of them right by construction), and for " +
+          "the controls swept over settings the lowest accuracy over the sweep is shown, " +
+          "which tells no effect (both near 100 %) from damage to everything (retain low).",
+      },
+      {
         kind: "table",
-        header: ["control", "score", "forget accuracy", "retain accuracy"],
-        rows: [
-          [
-            "unmodified model",
-            "—",
-            percent(value(m, modelKey("forget_accuracy"))),
-            percent(value(m, modelKey("retain_accuracy"))),
-          ],
-          ...controls.map(([label, key]) => [
-            label,
-            formatNumber(value(m, controlKey(`${key}.score`))),
-            key === "spliced_no_clamp"
-              ? percent(value(m, controlKey(`${key}.forget_accuracy`)))
-              : "—",
-            key === "spliced_no_clamp"
-              ? percent(value(m, controlKey(`${key}.retain_accuracy`)))
-              : "—",
-          ]),
-        ],
+        header: ["control", "score", "forget accuracy", "retain accuracy", "questions"],
+        rows: controlRows(m),
       },
       {
         kind: "plot",

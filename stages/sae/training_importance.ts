@@ -113,3 +113,14 @@ export class TrainingImportance {
     return [...scores.keys()].sort((a, b) => scores[a] - scores[b] || a - b);
   }
 }
+
+/**
+ * The paper's "importance consistency": the mean top-10 % overlap between consecutive
+ * importance updates during training, from the training log's `importance_overlap` column (one
+ * value per logging interval, null before the first update and for variants that do not track
+ * importance while training); null when there is none.
+ */
+export function consistencyDuringTraining(overlaps: (number | null)[]): number | null {
+  const values = overlaps.filter((value): value is number => value !== null);
+  return values.length === 0 ? null : values.reduce((a, b) => a + b, 0) / values.length;
+}

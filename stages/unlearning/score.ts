@@ -33,3 +33,14 @@ export function unlearningScore(
   });
   return { score: 1 - lowest, bestSetting };
 }
+
+/**
+ * The lowest forget and the lowest retain accuracy over a sweep, whatever the retain bar: what
+ * tells "no effect" (both near 1) from "destroys retain too" (retain low) when a score is 0.
+ */
+export function lowestAccuracies(settings: SettingAccuracy[]): { forget: number; retain: number } {
+  return {
+    forget: Math.min(1, ...settings.map((setting) => setting.forgetAccuracy)),
+    retain: Math.min(1, ...settings.map((setting) => setting.retainAccuracy)),
+  };
+}

@@ -15,6 +15,12 @@ export function smallReportData(): ReportData {
     "unlearning.control.spliced_no_clamp.score": 0,
     "unlearning.control.spliced_no_clamp.forget_accuracy": 0.7,
     "unlearning.control.spliced_no_clamp.retain_accuracy": 0.8,
+    "unlearning.control.random.min_forget_accuracy": 0.97,
+    "unlearning.control.random.min_retain_accuracy": 0.4,
+    "unlearning.control.positive.min_forget_accuracy": 0.5,
+    "unlearning.control.positive.min_retain_accuracy": 0.9,
+    "unlearning.model.known_forget_questions": 180,
+    "unlearning.model.known_retain_questions": 176,
   };
   const curves: ReportData["curves"] = [];
   const sweeps: SweepRecord[] = [];
