@@ -62,6 +62,7 @@ reproduce: deps blas
 	$(PIPELINE) run --config $(CONFIG) $(if $(BACKEND),--backend $(BACKEND))
 
 stage: deps
+	@if [ -z "$(STAGE)" ]; then echo "make stage needs STAGE=<stage id>, e.g. make stage STAGE=03_train [VARIANT=run0]" >&2; exit 2; fi
 	$(PIPELINE) run --config $(CONFIG) --only $(STAGE) --force $(STAGE) $(if $(VARIANT),--variant $(VARIANT))
 
 status: deps

@@ -26,15 +26,24 @@ export async function resolveArtifact(session: Session, name: string): Promise<R
   const instanceId = name.slice(0, slash);
   const output = name.slice(slash + 1);
   const entry = session.lock.stages[instanceId];
-  const known = () =>
-    Object.entries(session.lock.stages).flatMap(([id, e]) =>
-      Object.keys(e.outputs).map((o) => `${id}/${o}`)
-    );
   if (slash <= 0 || !entry || !(output in entry.outputs)) {
+    // Name what is close: the outputs of the instance, or a few instances of the stage.
+    const candidates = entry
+      ? Object.keys(entry.outputs).map((o) => `${instanceId}/${o}`)
+      : Object.entries(session.lock.stages)
+        .filter(([id]) => id.split("@")[0] === instanceId.split("@")[0])
+        .flatMap(([id, e]) => Object.keys(e.outputs).map((o) => `${id}/${o}`));
+    const all = Object.values(session.lock.stages).reduce(
+      (count, e) => count + Object.keys(e.outputs).length,
+      0,
+    );
+    const listed = shortList(candidates.length > 0 ? candidates : Object.keys(session.lock.stages));
     throw new UsageError(
-      `no artifact "${name}" in ${session.paths.lockFile} (artifacts: ${
-        known().join(", ") || "none; run the pipeline first"
-      })`,
+      all === 0
+        ? `no artifact "${name}": ${session.paths.lockFile} has none yet; run the pipeline first`
+        : `no artifact "${name}" in ${session.paths.lockFile}; ` +
+          (candidates.length > 0 ? `did you mean: ${listed}` : `its stage instances: ${listed}`) +
+          " (names are <stage>[@<variant>]/<output>; `status` lists the instances)",
     );
   }
   const record = entry.outputs[output];
@@ -50,6 +59,13 @@ export async function resolveArtifact(session: Session, name: string): Promise<R
     throw new PipelineError(`artifact ${name} ${what}; \`run\` recomputes it`);
   }
   return { name, record, path: session.store.pathFor(record.sha256) };
+}
+
+/** The first few items, then how many more. */
+function shortList(items: string[], shown = 6): string {
+  return items.length <= shown
+    ? items.join(", ")
+    : `${items.slice(0, shown).join(", ")} … and ${items.length - shown} more`;
 }
 
 function preview(value: unknown): string {
@@ -105,6 +121,59 @@ export async function describeArtifact(artifact: ResolvedArtifact, rows = 5): Pr
     lines.push(new TextDecoder().decode(bytes.subarray(0, 2000)));
   }
   return lines.join("\n");
+}
+
+/** The same as describeArtifact, as a JSON value: metadata, and rows, tensors or the JSON itself. */
+export async function describeArtifactJson(
+  artifact: ResolvedArtifact,
+  rows = 5,
+): Promise<Record<string, unknown>> {
+  const bytes = await Deno.readFile(artifact.path);
+  const summary: Record<string, unknown> = {
+    artifact: artifact.name,
+    file: artifact.record.file,
+    bytes: bytes.length,
+    sha256: artifact.record.sha256,
+  };
+  const format = extname(artifact.record.file);
+  if (format === ".parquet") {
+    const table = decodeParquet(bytes);
+    summary.rows = table.numRows;
+    summary.schema = table.schema.fields.map((field) => ({
+      name: field.name,
+      type: `${field.type}`,
+    }));
+    summary.head = Array.from(
+      { length: Math.min(rows, table.numRows) },
+      (_, i) =>
+        Object.fromEntries(
+          Object.entries(table.get(i)!.toJSON() as Record<string, unknown>)
+            .map(([key, value]) => [key, jsonValue(value)]),
+        ),
+    );
+  } else if (format === ".safetensors") {
+    const header = parseSafetensorsHeader(bytes, artifact.name);
+    summary.metadata = header.metadata;
+    summary.tensors = Object.fromEntries(
+      Object.entries(header.tensors).map(([name, info]) => [name, {
+        dtype: info.dtype,
+        shape: info.shape,
+      }]),
+    );
+  } else if (format === ".json") {
+    summary.json = JSON.parse(new TextDecoder().decode(bytes));
+  }
+  return summary;
+}
+
+/** A cell of an Arrow row as plain JSON (typed arrays as lists, bigints as numbers). */
+function jsonValue(value: unknown): unknown {
+  if (typeof value === "bigint") return Number(value);
+  if (ArrayBuffer.isView(value)) return Array.from(value as unknown as ArrayLike<number>);
+  if (value !== null && typeof value === "object" && "toArray" in value) {
+    return jsonValue((value as { toArray(): unknown }).toArray());
+  }
+  return value;
 }
 
 /** Copies an artifact out of the cache to `destination` (a plain, writable file). */

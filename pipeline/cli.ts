@@ -4,7 +4,12 @@
  */
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { describeArtifact, exportArtifact, resolveArtifact } from "./artifact_view.ts";
+import {
+  describeArtifact,
+  describeArtifactJson,
+  exportArtifact,
+  resolveArtifact,
+} from "./artifact_view.ts";
 import { acquireFileLock } from "./cache_lock.ts";
 import { describeError, exitCodeFor, UsageError } from "./errors.ts";
 import { diffResults, formatDiff } from "./diff.ts";
@@ -14,36 +19,7 @@ import { planPipeline, runPipeline } from "./runner.ts";
 import { loadPipelineDefinition, openSession, type Session } from "./session.ts";
 import { fromFileUrl, toFileUrl } from "./paths.ts";
 import type { PipelineCommand } from "./stage.ts";
-
-const DEFAULT_CONFIG = "configs/default.json";
-const DEFAULT_PIPELINE = "stages/pipeline.ts";
-
-const HELP = `Usage: deno task pipeline <command> [options]
-
-Commands:
-  run      [--only STAGE] [--force STAGE] [--variant V] [--dry-run] [--no-wait]
-           Run every stage instance that is out of date, in dependency order.
-           --only runs one stage on cached inputs; --force reruns a stage even if cached;
-           --variant restricts fan-out stages to one variant (run0 selects run0.*).
-  status   [--variant V]   Say, per stage instance, whether it is up to date and if not, why.
-  diff     [REV_A] [REV_B] [--json] [--timings]
-           Compare results/<config>/ between two git revisions (default HEAD vs working tree);
-           --timings adds the wall-clock figures of timings.json.
-  show     ARTIFACT [--rows N]   Schema, row count and first rows of an artifact,
-           named <stage>[@<variant>]/<output>, e.g. 01_fetch/tokens.
-  export   ARTIFACT PATH   Copy an artifact out of the cache as a plain file.
-  verify   Re-hash every cached object the lock file references; remove corrupt ones.
-  gc       Delete cached objects no lock file under results/ references.
-  probe    --model DIR|hf:REPO --layer L (--text T | --tokens 2,17,…) [--json]
-           Residual at layer L and top next-token predictions (defined by stages/pipeline.ts).
-
-Common options:
-  --config FILE     config to use (default ${DEFAULT_CONFIG})
-  --pipeline FILE   pipeline definition module (default ${DEFAULT_PIPELINE})
-  --backend NAME    tfjs backend instead of the config's runtime.backend: auto, wasm, cpu, or
-                    tensorflow (@tensorflow/tfjs-node-gpu or -node, when installed; README)
-  -h, --help        this help
-`;
+import { commandHelp, DEFAULT_CONFIG, DEFAULT_PIPELINE, overviewHelp } from "./cli_help.ts";
 
 const OPTIONS = {
   config: { type: "string", default: DEFAULT_CONFIG },
@@ -66,7 +42,7 @@ function parseCommandLine(args: string[]) {
   try {
     return parseArgs({ args, options: OPTIONS, allowPositionals: true, strict: true });
   } catch (error) {
-    throw new UsageError(`${(error as Error).message}\n\n${HELP}`);
+    throw new UsageError(`${(error as Error).message} (\`--help\` lists the options)`);
   }
 }
 
@@ -75,7 +51,7 @@ function expectPositionals(command: string, positionals: string[], min: number, 
     throw new UsageError(
       `"${command}" takes ${
         min === max ? min : `${min} to ${max}`
-      } argument(s), got ${positionals.length}\n\n${HELP}`,
+      } argument(s), got ${positionals.length}\n\n${commandHelp(command)}`,
     );
   }
 }
@@ -156,7 +132,11 @@ async function commandShow(invocation: Invocation): Promise<number> {
     throw new UsageError(`--rows must be a whole number, got "${flags.rows}"`);
   }
   const artifact = await resolveArtifact(await session(invocation), positionals[0]);
-  print(await describeArtifact(artifact, rows));
+  print(
+    flags.json
+      ? JSON.stringify(await describeArtifactJson(artifact, rows), null, 2)
+      : await describeArtifact(artifact, rows),
+  );
   return 0;
 }
 
@@ -270,12 +250,16 @@ export async function main(
     if (extraResult !== undefined) return extraResult;
     const { values: flags, positionals } = parseCommandLine(commandLine);
     const [command, ...args] = positionals;
+    if (command === "help" && args[0] in COMMANDS) {
+      print(commandHelp(args[0]));
+      return 0;
+    }
     if (flags.help || command === undefined || command === "help") {
-      print(HELP);
+      print(command !== undefined && command in COMMANDS ? commandHelp(command) : overviewHelp());
       return command === undefined && !flags.help ? 2 : 0;
     }
     const handler = COMMANDS[command];
-    if (!handler) throw new UsageError(`unknown command "${command}"\n\n${HELP}`);
+    if (!handler) throw new UsageError(`unknown command "${command}"\n\n${overviewHelp()}`);
     if (!["diff", "show", "export"].includes(command)) expectPositionals(command, args, 0, 0);
     return await handler({ flags, args, root, print });
   } catch (error) {

@@ -49,6 +49,18 @@ export function cacheKey(instance: StageInstance, parts: KeyParts): string {
   }));
 }
 
+/**
+ * "tokens (from 01_fetch, which runs first)", or for an input read from many instances of a
+ * stage "sweeps (from 10 instances of 05_evaluate, which run first)".
+ */
+function describePending(pending: Map<string, string[]>): string {
+  return [...pending].map(([name, producers]) => {
+    if (producers.length === 1) return `${name} (from ${producers[0]}, which runs first)`;
+    const stages = [...new Set(producers.map((id) => id.split("@")[0]))];
+    return `${name} (from ${producers.length} instances of ${stages.join(", ")}, which run first)`;
+  }).join(", ");
+}
+
 /** The code identity of an instance's module, hashed once per session and reused after. */
 export async function codeIdentityOf(session: Session, instance: StageInstance) {
   const modulePath = fromFileUrl(instance.stage.module);
@@ -102,7 +114,7 @@ export async function assess(
 ): Promise<Assessment> {
   const previous = session.lock.stages[instance.id] as LockEntry | undefined;
   const inputs: Record<string, InputRecord[]> = {};
-  const pendingInputs: string[] = [];
+  const pendingInputs = new Map<string, string[]>();
   const missingInputs: string[] = [];
   for (const [name, reference] of Object.entries(instance.stage.inputs ?? {})) {
     const parsed = parseArtifactReference(reference);
@@ -110,7 +122,7 @@ export async function assess(
     for (const producer of producersOf(instance, parsed, session.instances)) {
       const output = session.lock.stages[producer.id]?.outputs[parsed.artifact];
       if (options.pendingInstances.has(producer.id)) {
-        pendingInputs.push(`${name} (from ${producer.id}, which runs first)`);
+        pendingInputs.set(name, [...pendingInputs.get(name) ?? [], producer.id]);
       } else if (!output) {
         missingInputs.push(`${name} (${producer.id} has not run yet)`);
       } else {
@@ -123,11 +135,11 @@ export async function assess(
     }
   }
   const forcedReason = options.forced ? ["forced with --force"] : [];
-  if (missingInputs.length > 0 || pendingInputs.length > 0) {
+  if (missingInputs.length > 0 || pendingInputs.size > 0) {
     const reasons = [...forcedReason];
     if (!previous) reasons.push("it has never run");
-    if (pendingInputs.length > 0) {
-      reasons.push(`its inputs will be recomputed: ${pendingInputs.join(", ")}`);
+    if (pendingInputs.size > 0) {
+      reasons.push(`its inputs will be recomputed: ${describePending(pendingInputs)}`);
     }
     if (missingInputs.length > 0) reasons.push(`inputs not available: ${missingInputs.join(", ")}`);
     return { instance, reasons, missingInputs };

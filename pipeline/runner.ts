@@ -210,7 +210,7 @@ async function runInstances(
     const assessment = await assess(session, instance, { pendingInstances: new Set(), forced });
     if (assessment.missingInputs.length > 0) {
       if (options.only !== undefined) {
-        throw new PipelineError(
+        throw new UsageError(
           `--only ${options.only}: ${instance.id} needs inputs that are not in the cache: ` +
             `${assessment.missingInputs.join(", ")}; run the pipeline without --only first`,
         );
@@ -236,7 +236,7 @@ async function runInstances(
         );
       }
       if (options.only !== undefined) {
-        throw new PipelineError(
+        throw new UsageError(
           `--only ${options.only}: the corrupt inputs were removed; run the pipeline without ` +
             `--only to recompute them`,
         );
@@ -257,7 +257,7 @@ async function requireCachedInputs(session: Session, assessment: Assessment): Pr
     for (const record of records) {
       const state = await session.store.check(record.sha256, record.size, session.statCache);
       if (state !== "ok") {
-        throw new PipelineError(
+        throw new UsageError(
           `--only: input ${record.artifact} of ${assessment.instance.id} is ${state} in the cache; ` +
             `run the pipeline without --only to recompute it`,
         );

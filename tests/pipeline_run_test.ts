@@ -86,7 +86,7 @@ Deno.test("changing a declared data file reruns its stage and everything downstr
 Deno.test("--only runs one stage on cached inputs, and refuses when they are missing", () =>
   withWorkspace(async (ws) => {
     const refused = await ws.cli("run", "--only", "02_train");
-    assertEquals(refused.code, 1);
+    assertEquals(refused.code, 2); // a usage refusal, not a failed stage
     assertStringIncludes(refused.stderr, "not in the cache");
     await ws.cli("run");
     await ws.writeConfig({ scale: 5, variants: ["a", "b"] });
@@ -176,4 +176,34 @@ Deno.test("bad usage exits 2 with a message naming the flag", () =>
       "--only nope: no such stage (stages: 01_make, 02_train, 03_report)",
     );
     assertEquals((await ws.cli("frobnicate")).code, 2);
+  }));
+
+Deno.test("each command has its own help with examples; the overview lists them all", () =>
+  withWorkspace(async (ws) => {
+    const run = await ws.cli("run", "--help");
+    assertEquals(run.code, 0);
+    assertStringIncludes(run.stdout, "Usage: ./pipeline.sh run [--only STAGE]");
+    assertStringIncludes(run.stdout, "Examples:");
+    assertEquals((await ws.cli("help", "show")).stdout, (await ws.cli("show", "--help")).stdout);
+    const overview = await ws.cli("--help");
+    for (const command of ["run", "status", "diff", "show", "export", "verify", "gc", "probe"]) {
+      assertMatch(overview.stdout, new RegExp(`^  ${command}\\b`, "m"));
+    }
+    const wrongCount = await ws.cli("export", "01_make/numbers");
+    assertEquals(wrongCount.code, 2);
+    assertStringIncludes(wrongCount.stderr, "Usage: ./pipeline.sh export ARTIFACT PATH");
+  }));
+
+Deno.test("an unknown artifact names the close ones, not every artifact", () =>
+  withWorkspace(async (ws) => {
+    await ws.cli("run");
+    const wrongOutput = await ws.cli("show", "02_train@a/weight");
+    assertEquals(wrongOutput.code, 2);
+    assertStringIncludes(
+      wrongOutput.stderr,
+      "did you mean: 02_train@a/metrics, 02_train@a/weights",
+    );
+    const json = JSON.parse((await ws.cli("show", "02_train@b/metrics", "--json")).stdout);
+    assertEquals(json.json["train.b.sum"], 106);
+    assertEquals(json.artifact, "02_train@b/metrics");
   }));

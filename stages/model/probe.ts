@@ -19,6 +19,21 @@ function parseModelSource(model: string): ModelSource {
     : { kind: "local", path: model };
 }
 
+const PROBE_HELP =
+  `Usage: ./pipeline.sh probe --model DIR|hf:REPO --layer L (--text T | --tokens IDS) [--json]
+
+Runs a model on one sequence and prints the residual stream at the output of decoder layer L
+(its norm and first values) and the most likely next tokens.
+  --model DIR|hf:REPO   a model folder (config.json, safetensors, tokenizer.json) or a hub repo
+  --layer L             decoder layer, 0 … num_hidden_layers − 1
+  --text T              text to tokenize (BOS is added), or
+  --tokens IDS          token ids, comma-separated
+  --json                machine-readable output
+
+Examples:
+  ./pipeline.sh probe --model data/models/gemma2-tiny --layer 2 --text "Question: What is the capital of Kelnoria?"
+  ./pipeline.sh probe --model hf:google/gemma-2-2b --layer 19 --tokens 2,651,6037 --json`;
+
 /** Runs the probe command; returns the exit code. */
 export async function command(args: string[], io: CommandIo): Promise<number> {
   let values;
@@ -31,10 +46,15 @@ export async function command(args: string[], io: CommandIo): Promise<number> {
         text: { type: "string" },
         tokens: { type: "string" },
         json: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
       },
     }));
   } catch (error) {
-    throw new UsageError(`probe: ${(error as Error).message}`);
+    throw new UsageError(`probe: ${(error as Error).message} (\`probe --help\` lists the options)`);
+  }
+  if (values.help) {
+    io.print(PROBE_HELP);
+    return 0;
   }
   if (
     !values.model || values.layer === undefined ||

@@ -1,0 +1,108 @@
+/** The help texts of the command line: one overview, and one page per command with examples. */
+
+/** Defaults the help mentions. */
+export const DEFAULT_CONFIG = "configs/default.json";
+export const DEFAULT_PIPELINE = "stages/pipeline.ts";
+
+const COMMON = `Common options:
+  --config FILE     config to use (default ${DEFAULT_CONFIG})
+  --pipeline FILE   pipeline definition module (default ${DEFAULT_PIPELINE})
+  --backend NAME    tfjs backend instead of the config's runtime.backend: auto, wasm, cpu, or
+                    tensorflow (@tensorflow/tfjs-node-gpu or -node, when installed; README)
+  -h, --help        help (after a command: that command's help)`;
+
+/** Per command: its synopsis line, what it does, and examples. */
+export const COMMAND_HELP: Record<string, { synopsis: string; text: string }> = {
+  run: {
+    synopsis: "[--only STAGE] [--force STAGE] [--variant V] [--dry-run] [--no-wait]",
+    text: `Run every stage instance that is out of date, in dependency order.
+  --only STAGE     run one stage on cached inputs (refused when they are not in the cache)
+  --force STAGE    rerun a stage even if it is up to date (STAGE or STAGE@VARIANT)
+  --variant V      only the instances of variant V (run0 selects run0.*) and what they feed
+  --dry-run        say what would run, and why, without running it
+  --no-wait        refuse instead of waiting when another run holds the locks
+
+Examples:
+  ./pipeline.sh run
+  ./pipeline.sh run --only 03_train --force 03_train --variant run0
+  ./pipeline.sh run --config configs/paper-cpu.json --dry-run`,
+  },
+  status: {
+    synopsis: "[--variant V]",
+    text: `Say, per stage instance, whether it is up to date and if not, why (a changed file,
+param or input).
+
+Examples:
+  ./pipeline.sh status
+  ./pipeline.sh status --variant run3`,
+  },
+  diff: {
+    synopsis: "[REV_A] [REV_B] [--json] [--timings]",
+    text: `Compare results/<config>/ between two git revisions (default HEAD vs the working tree):
+metrics (old, new, delta, % change), params and stage keys.
+  --json      machine-readable output
+  --timings   also compare the wall-clock figures of timings.json
+
+Examples:
+  ./pipeline.sh diff
+  ./pipeline.sh diff HEAD~3 HEAD --json`,
+  },
+  show: {
+    synopsis: "ARTIFACT [--rows N] [--json]",
+    text: `Schema, row count and first rows of an artifact (tensors of a .safetensors file), named
+<stage>[@<variant>]/<output>. The object is re-hashed first: a corrupt one is never shown.
+  --rows N   rows to show (default 5)
+  --json     the same as JSON
+
+Examples:
+  ./pipeline.sh show 01_fetch/tokens
+  ./pipeline.sh show 03_train@run0.trained/sae
+  ./pipeline.sh show 05_evaluate@run3.trained/metrics --json`,
+  },
+  export: {
+    synopsis: "ARTIFACT PATH",
+    text: `Copy an artifact out of the cache as a plain file (PATH keeps the artifact's extension).
+
+Examples:
+  ./pipeline.sh export 03_train@run0.trained/sae sae_weights.safetensors
+  ./pipeline.sh export 05_evaluate@run0.trained/sweep sweep.parquet`,
+  },
+  verify: {
+    synopsis: "",
+    text: `Re-hash every cached object the lock file references; remove corrupt ones (the next
+\`run\` recomputes them). Exits 1 when it found a problem.`,
+  },
+  gc: {
+    synopsis: "",
+    text: "Delete cached objects that no lock file under results/ references.",
+  },
+  probe: {
+    synopsis: "--model DIR|hf:REPO --layer L (--text T | --tokens 2,17,…) [--json]",
+    text: `The residual at layer L and the top next-token predictions of a model (a command of
+the pipeline definition, stages/pipeline.ts; \`probe --help\` has its details).`,
+  },
+};
+
+/** The overview: every command with its synopsis. */
+export function overviewHelp(): string {
+  const lines = ["Usage: ./pipeline.sh <command> [options]   (or: deno task pipeline …)", ""];
+  lines.push("Commands:");
+  for (const [name, { synopsis, text }] of Object.entries(COMMAND_HELP)) {
+    // The first sentence of the command's page.
+    const summary = text.replace(/\s+/g, " ").split(/(?<=[.)])\s/)[0];
+    lines.push(`  ${name.padEnd(8)} ${synopsis}`.trimEnd(), `           ${summary}`);
+  }
+  lines.push(
+    "",
+    COMMON,
+    "",
+    "`./pipeline.sh <command> --help` shows a command's options and examples.",
+  );
+  return lines.join("\n");
+}
+
+/** One command's page. */
+export function commandHelp(name: string): string {
+  const { synopsis, text } = COMMAND_HELP[name];
+  return `Usage: ./pipeline.sh ${name} ${synopsis}\n\n${text}\n\n${COMMON}`;
+}
