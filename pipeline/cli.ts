@@ -87,7 +87,8 @@ async function commandRun(invocation: Invocation): Promise<number> {
   });
   if (!flags["dry-run"]) {
     print(
-      `${summary.ran.length} ran, ${summary.upToDate.length} up to date, ${summary.skipped.length} skipped`,
+      `${summary.ran.length} ran, ${summary.restored.length} restored from the run cache, ` +
+        `${summary.upToDate.length} up to date, ${summary.skipped.length} skipped`,
     );
   }
   return 0;

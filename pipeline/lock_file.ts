@@ -61,7 +61,7 @@ export function emptyLockFile(configPath: string): LockFile {
 
 /** How to get past a damaged lock file, for error messages. */
 const RECOVERY = "restore it with `git checkout -- <file>`, or delete it (the next `run` then " +
-  "recomputes every stage of this config)";
+  "restores from the cache's run cache what it can and recomputes the rest)";
 
 /** Parses lock-file text; `source` names it in errors (a path, or `REV:path`). */
 export function parseLockFile(text: string, source: string): LockFile {

@@ -17,7 +17,7 @@ import { checkInputs, executeInstance, loadStageRun } from "./execute.ts";
 import { PipelineError, UsageError } from "./errors.ts";
 import { parseArtifactReference, producersOf, selects, variantMatches } from "./graph.ts";
 import { StatCache } from "./hashing.ts";
-import { readLockFile, writeLockFile } from "./lock_file.ts";
+import { type LockEntry, readLockFile, writeLockFile } from "./lock_file.ts";
 import { writeMetrics } from "./metrics.ts";
 import { runLocks } from "./paths.ts";
 import { assess, type Assessment, codeIdentityOf } from "./plan.ts";
@@ -37,6 +37,8 @@ export interface RunOptions {
 /** What happened to each instance. */
 export interface RunSummary {
   ran: string[];
+  /** Served from the run-cache: computed before under the same key. */
+  restored: string[];
   upToDate: string[];
   skipped: string[];
 }
@@ -116,7 +118,7 @@ export async function planPipeline(
 /** Runs what is out of date. Throws StageFailure (exit 1) when a stage fails. */
 export async function runPipeline(session: Session, options: RunOptions): Promise<RunSummary> {
   validateSelectors(session, options);
-  const summary: RunSummary = { ran: [], upToDate: [], skipped: [] };
+  const summary: RunSummary = { ran: [], restored: [], upToDate: [], skipped: [] };
   if (session.instances.length === 0) {
     options.log("nothing to run: the pipeline defines no stages yet");
     return summary;
@@ -187,6 +189,27 @@ export async function runPipeline(session: Session, options: RunOptions): Promis
   return summary;
 }
 
+/**
+ * The lock entry of an earlier run with this instance's key, when the run-cache has one whose
+ * outputs (all of those the stage declares) are still in the store; else undefined.
+ */
+async function restoreFromRunCache(
+  session: Session,
+  assessment: Assessment,
+): Promise<LockEntry | undefined> {
+  if (assessment.key === undefined) return undefined;
+  const entry = await session.runCache.recall(assessment.key);
+  if (!entry) return undefined;
+  const declared = Object.keys(assessment.instance.stage.outputs).sort().join();
+  if (Object.keys(entry.outputs).sort().join() !== declared) return undefined;
+  for (const output of Object.values(entry.outputs)) {
+    if (await session.store.check(output.sha256, output.size, session.statCache) !== "ok") {
+      return undefined;
+    }
+  }
+  return entry;
+}
+
 /** Passes over the instances before `run` gives up on objects that keep turning out corrupt. */
 const MAX_PASSES = 3;
 
@@ -225,7 +248,18 @@ async function runInstances(
     if (assessment.reasons.length === 0) {
       options.log(`${instance.id}: up to date`);
       summary.upToDate.push(instance.id);
+      await session.runCache.remember(session.lock.stages[instance.id]);
       continue;
+    }
+    if (!forced) {
+      const restored = await restoreFromRunCache(session, assessment);
+      if (restored) {
+        options.log(`${instance.id}: restored from the run cache (computed before, same key)`);
+        session.lock.stages[instance.id] = restored;
+        await writeLockFile(session.paths.lockFile, session.lock);
+        summary.restored.push(instance.id);
+        continue;
+      }
     }
     const corrupt = await checkInputs(session, assessment);
     if (corrupt.length > 0) {
@@ -244,8 +278,10 @@ async function runInstances(
       return false;
     }
     options.log(`${instance.id}: running (${assessment.reasons.join("; ")})`);
-    session.lock.stages[instance.id] = await executeInstance(session, assessment, options.log);
+    const entry = await executeInstance(session, assessment, options.log);
+    session.lock.stages[instance.id] = entry;
     await writeLockFile(session.paths.lockFile, session.lock);
+    await session.runCache.remember(entry);
     await session.statCache.save();
     summary.ran.push(instance.id);
   }

@@ -2,7 +2,7 @@
  * Everything one CLI command works with: the pipeline definition, the validated config, the
  * expanded stage instances, the lock file, the object store and the stat cache.
  */
-import { relative, resolve } from "node:path";
+import { join, relative, resolve } from "node:path";
 
 import { type ConfigOverride, loadConfig } from "./config.ts";
 import { UsageError } from "./errors.ts";
@@ -10,6 +10,7 @@ import { expandInstances, type StageInstance } from "./graph.ts";
 import { StatCache } from "./hashing.ts";
 import { type LockFile, readLockFile } from "./lock_file.ts";
 import { ObjectStore } from "./object_store.ts";
+import { RunCache } from "./run_cache.ts";
 import { toFileUrl, type WorkspacePaths, workspacePaths } from "./paths.ts";
 import type { PipelineDefinition } from "./stage.ts";
 
@@ -23,6 +24,8 @@ export interface Session<Config = unknown> {
   paths: WorkspacePaths;
   lock: LockFile;
   store: ObjectStore;
+  /** Earlier runs by cache key, in the same cache (run_cache.ts). */
+  runCache: RunCache;
   statCache: StatCache;
   /** Code identities computed so far in this process, by module path. */
   codeIdentities: Map<string, Record<string, string>>;
@@ -70,6 +73,7 @@ export async function openSession(options: SessionOptions): Promise<Session> {
     paths,
     lock: await readLockFile(paths.lockFile, configPath),
     store: new ObjectStore(paths.objectsDir),
+    runCache: new RunCache(join(paths.cacheDir, "runs")),
     statCache: await StatCache.load(paths.statCacheFile, root),
     codeIdentities: new Map(),
   };

@@ -164,6 +164,9 @@ Deno.test("a damaged lock file says how to recover", () =>
     await Deno.remove(join(ws.root, "results/test/pipeline.lock.json"));
     const rerun = await ws.cli("run");
     assertEquals(rerun.code, 0, rerun.stderr);
+    // Every instance is still in the run cache: the lock file comes back without recomputing.
+    assertEquals(ranIn(rerun), []);
+    assertStringIncludes(rerun.stdout, "4 restored from the run cache");
     assertEquals(await lockWithoutTimings(ws), reference.lock);
   }));
 

@@ -1,6 +1,7 @@
 /** End-to-end behaviour of `run` and `status` on a throwaway three-stage pipeline. */
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "./helpers/assert.ts";
 import { sha256Hex } from "../pipeline/hashing.ts";
+import { main } from "../pipeline/cli.ts";
 import { TestWorkspace, withWorkspace } from "./helpers/workspace.ts";
 
 const ranIn = TestWorkspace.ranIn;
@@ -13,7 +14,7 @@ Deno.test("a first run runs everything; a second run is a full cache hit", () =>
     assertEquals(ranIn(first), ALL);
     const second = await ws.cli("run");
     assertEquals(ranIn(second), []);
-    assertStringIncludes(second.stdout, "0 ran, 4 up to date");
+    assertStringIncludes(second.stdout, "0 ran, 0 restored from the run cache, 4 up to date");
     const metrics = JSON.parse(await ws.read("results/test/metrics.json"));
     assertEquals(metrics, { "train.a.sum": 6, "train.b.sum": 106 });
     assertEquals(JSON.parse(await ws.read("results/test/timings.json")), {
@@ -206,4 +207,33 @@ Deno.test("an unknown artifact names the close ones, not every artifact", () =>
     const json = JSON.parse((await ws.cli("show", "02_train@b/metrics", "--json")).stdout);
     assertEquals(json.json["train.b.sum"], 106);
     assertEquals(json.artifact, "02_train@b/metrics");
+  }));
+
+Deno.test("a stage computed before under any config is restored from the run cache", () =>
+  withWorkspace(async (ws) => {
+    await ws.cli("run");
+    // Another config sharing the cache: its results go to results/other/, its lock file is new.
+    await ws.write(
+      "configs/other.json",
+      JSON.stringify({ scale: 1, variants: ["a", "b", "c"] }),
+    );
+    const other = await main(
+      ["run", "--config", "configs/other.json", "--pipeline", "pipeline.ts"],
+      { root: ws.root, print: () => {}, printError: () => {} },
+    );
+    assertEquals(other, 0);
+    const lock = JSON.parse(await ws.read("results/other/pipeline.lock.json"));
+    const first = JSON.parse(await ws.read("results/test/pipeline.lock.json"));
+    // 01_make and 02_train@a/b had the same keys: restored, same outputs; c and the report ran.
+    for (const id of ["01_make", "02_train@a", "02_train@b"]) {
+      assertEquals(lock.stages[id].outputs, first.stages[id].outputs, id);
+    }
+    assertEquals(JSON.parse(await ws.read("results/other/metrics.json"))["train.c.sum"], 6);
+    // And back on the first config after a param change and back again: nothing reruns.
+    await ws.writeConfig({ scale: 2, variants: ["a", "b"] });
+    assertEquals(ranIn(await ws.cli("run")), ["01_make", "02_train@a", "02_train@b", "03_report"]);
+    await ws.writeConfig({ scale: 1, variants: ["a", "b"] });
+    const back = await ws.cli("run");
+    assertEquals(ranIn(back), []);
+    assertStringIncludes(back.stdout, "0 ran, 4 restored from the run cache");
   }));
