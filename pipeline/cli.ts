@@ -12,6 +12,7 @@ import {
 } from "./artifact_view.ts";
 import { acquireFileLock } from "./cache_lock.ts";
 import { describeError, exitCodeFor, UsageError } from "./errors.ts";
+import { experimentName, parseSetting } from "./config.ts";
 import { diffResults, formatDiff } from "./diff.ts";
 import { collectGarbage, verifyCache } from "./maintenance.ts";
 import { pinMallocMmapThreshold } from "./memory.ts";
@@ -32,6 +33,8 @@ const OPTIONS = {
   "no-wait": { type: "boolean", default: false },
   json: { type: "boolean", default: false },
   timings: { type: "boolean", default: false },
+  set: { type: "string", short: "S", multiple: true },
+  exp: { type: "string" },
   rows: { type: "string", default: "5" },
   help: { type: "boolean", short: "h", default: false },
 } as const;
@@ -65,13 +68,23 @@ interface Invocation {
 }
 
 async function session({ flags, root }: Invocation): Promise<Session> {
+  const settings = (flags.set ?? []).map(parseSetting);
+  if (flags.exp !== undefined && settings.length === 0) {
+    throw new UsageError("--exp names an experiment made with -S KEY=VALUE; none was given");
+  }
+  if (flags.exp !== undefined && !/^[\w.=,+-]+$/.test(flags.exp)) {
+    throw new UsageError(`--exp ${flags.exp}: use letters, digits and . = , + - _ only`);
+  }
   return await openSession({
     root,
     configPath: flags.config,
     pipelinePath: flags.pipeline,
     overrides: flags.backend === undefined
       ? []
-      : [{ key: ["runtime", "backend"], value: flags.backend, flag: "--backend" }],
+      : [{ key: ["runtime", "backend"], value: flags.backend, flag: `--backend ${flags.backend}` }],
+    experiment: settings.length === 0
+      ? undefined
+      : { name: flags.exp ?? experimentName(settings), overrides: settings },
   });
 }
 

@@ -9,6 +9,10 @@ const COMMON = `Common options:
   --pipeline FILE   pipeline definition module (default ${DEFAULT_PIPELINE})
   --backend NAME    tfjs backend instead of the config's runtime.backend: auto, wasm, cpu, or
                     tensorflow (@tensorflow/tfjs-node-gpu or -node, when installed; README)
+  -S KEY=VALUE      an experiment: set a config value (repeatable; checked by the schema);
+                    its results go to results/<config>/exp/<name>/, and every stage whose key
+                    it does not change is restored from the run cache
+  --exp NAME        the experiment's name (default: made from the -S values)
   -h, --help        help (after a command: that command's help)`;
 
 /** Per command: its synopsis line, what it does, and examples. */
@@ -24,6 +28,7 @@ export const COMMAND_HELP: Record<string, { synopsis: string; text: string }> = 
 
 Examples:
   ./pipeline.sh run
+  ./pipeline.sh run -S sae.l1_penalty=0.08        # an experiment: reruns 03_train onward only
   ./pipeline.sh run --only 03_train --force 03_train --variant run0
   ./pipeline.sh run --config configs/paper-cpu.json --dry-run`,
   },

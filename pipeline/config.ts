@@ -73,8 +73,40 @@ export async function loadConfig<Config>(
   for (const { key, value } of overrides) setKey(parsed, key, value);
   const source = overrides.length === 0
     ? path
-    : `${path} (with ${overrides.map(({ flag, value }) => `${flag} ${value}`).join(", ")})`;
+    : `${path} (with ${overrides.map(({ flag }) => flag).join(", ")})`;
   return { config: validateConfig(parsed, schema, source), text };
+}
+
+/**
+ * Parses `-S key.path=value`: the value is JSON when it reads as JSON (numbers, booleans, null,
+ * lists, objects, quoted strings), else a plain string (`-S runtime.backend=wasm`).
+ */
+export function parseSetting(setting: string): ConfigOverride {
+  const at = setting.indexOf("=");
+  if (at <= 0) {
+    throw new UsageError(`-S ${setting}: expected KEY=VALUE, e.g. -S sae.l1_penalty=0.08`);
+  }
+  const key = setting.slice(0, at);
+  const text = setting.slice(at + 1);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    value = text;
+  }
+  return { key: key.split("."), value, flag: `-S ${key}=${text}` };
+}
+
+/**
+ * The name of the experiment a list of `-S` overrides makes, for its results folder:
+ * `sae.l1_penalty=0.08,extract.layer=1` (file-name safe).
+ */
+export function experimentName(overrides: ConfigOverride[]): string {
+  return overrides
+    .map(({ key, value }) => `${key.join(".")}=${JSON.stringify(value)}`)
+    .join(",")
+    .replace(/["\/\\\s]/g, "")
+    .slice(0, 120);
 }
 
 /** Sets `key` (a path of object keys) in parsed JSON, creating objects on the way. */

@@ -33,11 +33,21 @@ export function configName(configPath: string): string {
   return basename(configPath).replace(/\.json$/, "");
 }
 
-/** Paths for `root` and the config at `configPath`; `PIPELINE_CACHE_DIR` moves the cache. */
-export function workspacePaths(root: string, configPath: string): WorkspacePaths {
+/**
+ * Paths for `root` and the config at `configPath`; `PIPELINE_CACHE_DIR` moves the cache. An
+ * experiment (a run with `-S` overrides) keeps its results in `results/<config>/exp/<name>/`.
+ */
+export function workspacePaths(
+  root: string,
+  configPath: string,
+  experiment?: string,
+): WorkspacePaths {
   const absoluteRoot = resolve(root);
   const cacheDir = resolve(absoluteRoot, Deno.env.get("PIPELINE_CACHE_DIR") ?? ".cache");
-  const resultsDir = join(absoluteRoot, "results", configName(configPath));
+  const configResults = join(absoluteRoot, "results", configName(configPath));
+  const resultsDir = experiment === undefined
+    ? configResults
+    : join(configResults, "exp", experiment);
   return {
     root: absoluteRoot,
     cacheDir,

@@ -12,6 +12,7 @@
  */
 import { join } from "node:path";
 import { removeStaleTemporaries, writeTextIfChanged } from "./atomic.ts";
+import { prettyJson } from "./json.ts";
 import { acquireLocks } from "./cache_lock.ts";
 import { checkInputs, executeInstance, loadStageRun } from "./execute.ts";
 import { PipelineError, UsageError } from "./errors.ts";
@@ -170,6 +171,13 @@ export async function runPipeline(session: Session, options: RunOptions): Promis
           options.log(`${id}: an output no longer matches its recorded hash: removed, rerunning`);
         }
         continue;
+      }
+      if (session.experiment) {
+        // What makes this folder an experiment, for `exp show` and for readers.
+        await writeTextIfChanged(
+          join(session.paths.resultsDir, "experiment.json"),
+          prettyJson({ config: session.configPath, ...session.experiment }),
+        );
       }
       if (published.changed.length > 0) {
         options.log(`updated in results: ${published.changed.join(", ")}`);

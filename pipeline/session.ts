@@ -29,6 +29,8 @@ export interface Session<Config = unknown> {
   statCache: StatCache;
   /** Code identities computed so far in this process, by module path. */
   codeIdentities: Map<string, Record<string, string>>;
+  /** Set for a run with `-S` overrides: its name and the values it changed. */
+  experiment?: { name: string; overrides: Record<string, unknown> };
 }
 
 /** Where to find the workspace, the config and the pipeline definition. */
@@ -39,6 +41,8 @@ export interface SessionOptions {
   pipelinePath: string;
   /** Config values set on the command line (e.g. --backend). */
   overrides?: ConfigOverride[];
+  /** An experiment: `-S` overrides whose results go to results/<config>/exp/<name>/. */
+  experiment?: { name: string; overrides: ConfigOverride[] };
 }
 
 /** Imports the pipeline definition module and checks that it exports `pipeline`. */
@@ -62,9 +66,13 @@ export async function openSession(options: SessionOptions): Promise<Session> {
   const root = resolve(options.root);
   const definition = await loadPipelineDefinition(resolve(root, options.pipelinePath));
   const configFile = resolve(root, options.configPath);
-  const { config } = await loadConfig(configFile, definition.configSchema, options.overrides);
+  const experiment = options.experiment;
+  const { config } = await loadConfig(configFile, definition.configSchema, [
+    ...options.overrides ?? [],
+    ...experiment?.overrides ?? [],
+  ]);
   const configPath = relative(root, configFile);
-  const paths = workspacePaths(root, configPath);
+  const paths = workspacePaths(root, configPath, experiment?.name);
   return {
     definition,
     config,
@@ -76,5 +84,15 @@ export async function openSession(options: SessionOptions): Promise<Session> {
     runCache: new RunCache(join(paths.cacheDir, "runs")),
     statCache: await StatCache.load(paths.statCacheFile, root),
     codeIdentities: new Map(),
+    ...(experiment
+      ? {
+        experiment: {
+          name: experiment.name,
+          overrides: Object.fromEntries(
+            experiment.overrides.map(({ key, value }) => [key.join("."), value]),
+          ),
+        },
+      }
+      : {}),
   };
 }

@@ -93,7 +93,9 @@ Deno.test("the CLI exits 2 on a bad config", async () => {
 });
 
 Deno.test("a command-line override replaces the file's value, and a bad one names its flag", async () => {
-  const override = (value: string) => [{ key: ["runtime", "backend"], value, flag: "--backend" }];
+  const override = (value: string) => [
+    { key: ["runtime", "backend"], value, flag: `--backend ${value}` },
+  ];
   const { config } = await loadConfig(DEFAULT, configSchema, override("cpu"));
   assertEquals(config.runtime.backend, "cpu");
   await assertRejects(

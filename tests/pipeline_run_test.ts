@@ -237,3 +237,31 @@ Deno.test("a stage computed before under any config is restored from the run cac
     assertEquals(ranIn(back), []);
     assertStringIncludes(back.stdout, "0 ran, 4 restored from the run cache");
   }));
+
+Deno.test("-S KEY=VALUE runs an experiment into its own folder, reusing what it does not change", () =>
+  withWorkspace(async (ws) => {
+    await ws.cli("run");
+    const baseline = await ws.read("results/test/metrics.json");
+    const experiment = await ws.cli("run", "-S", "scale=2");
+    assertEquals(experiment.code, 0, experiment.stderr);
+    assertEquals(
+      JSON.parse(await ws.read("results/test/exp/scale=2/metrics.json"))["train.a.sum"],
+      12,
+    );
+    assertEquals(JSON.parse(await ws.read("results/test/exp/scale=2/experiment.json")), {
+      config: "configs/test.json",
+      name: "scale=2",
+      overrides: { scale: 2 },
+    });
+    assertEquals(await ws.read("results/test/metrics.json"), baseline);
+    // The same values as the config: every stage comes from the run cache.
+    const same = await ws.cli("run", "-S", "scale=1", "--exp", "same");
+    assertEquals(ranIn(same), []);
+    assertStringIncludes(same.stdout, "4 restored from the run cache");
+    // A key the schema does not know, and a setting without a value, are usage errors.
+    const typo = await ws.cli("run", "-S", "scal=2");
+    assertEquals(typo.code, 2);
+    assertStringIncludes(typo.stderr, "(with -S scal=2) is not valid");
+    assertStringIncludes(typo.stderr, 'unknown key "scal"');
+    assertEquals((await ws.cli("run", "-S", "scale")).code, 2);
+  }));
