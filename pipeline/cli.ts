@@ -13,6 +13,7 @@ import {
 import { acquireFileLock } from "./cache_lock.ts";
 import { describeError, exitCodeFor, UsageError } from "./errors.ts";
 import { experimentName, parseSetting } from "./config.ts";
+import { chooseColumns, formatExperiments, listExperiments } from "./experiments.ts";
 import { diffResults, formatDiff } from "./diff.ts";
 import { collectGarbage, verifyCache } from "./maintenance.ts";
 import { pinMallocMmapThreshold } from "./memory.ts";
@@ -34,6 +35,7 @@ const OPTIONS = {
   json: { type: "boolean", default: false },
   timings: { type: "boolean", default: false },
   set: { type: "string", short: "S", multiple: true },
+  metrics: { type: "string" },
   exp: { type: "string" },
   rows: { type: "string", default: "5" },
   help: { type: "boolean", short: "h", default: false },
@@ -138,6 +140,29 @@ async function commandDiff(invocation: Invocation): Promise<number> {
   return 0;
 }
 
+async function commandExp(invocation: Invocation): Promise<number> {
+  const { flags, args, print } = invocation;
+  expectPositionals("exp", args, 1, 1);
+  if (args[0] !== "show") throw new UsageError(`exp ${args[0]}: the subcommand is "show"`);
+  const rows = await listExperiments(invocation.root, flags.config);
+  const columns = chooseColumns(rows, flags.metrics?.split(",").filter(Boolean) ?? []);
+  print(
+    flags.json
+      ? JSON.stringify(
+        rows.map((row) => ({
+          ...row,
+          metrics: Object.fromEntries(
+            columns.map((column) => [column, row.metrics[column] ?? null]),
+          ),
+        })),
+        null,
+        2,
+      )
+      : formatExperiments(rows, columns),
+  );
+  return 0;
+}
+
 async function commandShow(invocation: Invocation): Promise<number> {
   const { flags, args: positionals, print } = invocation;
   expectPositionals("show", positionals, 1, 1);
@@ -214,6 +239,7 @@ const COMMANDS: Record<string, (invocation: Invocation) => Promise<number>> = {
   run: commandRun,
   status: commandStatus,
   diff: commandDiff,
+  exp: commandExp,
   show: commandShow,
   export: commandExport,
   verify: commandVerify,
@@ -274,7 +300,9 @@ export async function main(
     }
     const handler = COMMANDS[command];
     if (!handler) throw new UsageError(`unknown command "${command}"\n\n${overviewHelp()}`);
-    if (!["diff", "show", "export"].includes(command)) expectPositionals(command, args, 0, 0);
+    if (!["diff", "show", "export", "exp"].includes(command)) {
+      expectPositionals(command, args, 0, 0);
+    }
     return await handler({ flags, args, root, print });
   } catch (error) {
     printError(`error: ${describeError(error)}`);

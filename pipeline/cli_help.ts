@@ -52,6 +52,17 @@ Examples:
   ./pipeline.sh diff
   ./pipeline.sh diff HEAD~3 HEAD --json`,
   },
+  exp: {
+    synopsis: "show [--metrics PATTERN,…] [--json]",
+    text: `The experiments of the config side by side (its own results, then each
+results/<config>/exp/<name>/): the values each set with -S, and the metrics that differ
+between them, or those --metrics names (prefixes; * matches within a name).
+
+Examples:
+  ./pipeline.sh run -S sae.l1_penalty=0.08
+  ./pipeline.sh exp show
+  ./pipeline.sh exp show --metrics 'unlearning.*.trained.frequency.score,train.run0'`,
+  },
   show: {
     synopsis: "ARTIFACT [--rows N] [--json]",
     text: `Schema, row count and first rows of an artifact (tensors of a .safetensors file), named

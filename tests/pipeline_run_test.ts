@@ -264,4 +264,15 @@ Deno.test("-S KEY=VALUE runs an experiment into its own folder, reusing what it 
     assertStringIncludes(typo.stderr, "(with -S scal=2) is not valid");
     assertStringIncludes(typo.stderr, 'unknown key "scal"');
     assertEquals((await ws.cli("run", "-S", "scale")).code, 2);
+    // exp show: the experiments side by side, with the metrics that differ.
+    const table = await ws.cli("exp", "show");
+    assertEquals(table.code, 0, table.stderr);
+    assertMatch(table.stdout, /^experiment\s+scale\s+train\.a\.sum\s+train\.b\.sum$/m);
+    assertMatch(table.stdout, /^\(config\)\s+—\s+6\s+106$/m);
+    assertMatch(table.stdout, /^scale=2\s+2\s+12\s+112$/m);
+    const json = JSON.parse(
+      (await ws.cli("exp", "show", "--json", "--metrics", "train.*.sum")).stdout,
+    );
+    assertEquals(json.map((row: { name: string }) => row.name), ["(config)", "same", "scale=2"]);
+    assertEquals(json[2].metrics, { "train.a.sum": 12, "train.b.sum": 112 });
   }));
