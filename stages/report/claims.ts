@@ -85,13 +85,11 @@ export const CLAIMS: Claim[] = [
           "so nothing was clamped and 0.0 holds by construction"
         : null,
     explain: (m) => {
+      // An empty selection is already the not-testable reason; a count says how much was tried.
       const selected = numeric(m, unlearningKey(`${run}.trained`, "frequency.max_selected"));
       const positive = numeric(m, controlKey("positive.score"));
-      return `${
-        selected === 0
-          ? "no feature qualified for SAEBench's selection, so nothing was clamped"
-          : `up to ${formatNumber(selected)} features were clamped`
-      }; the positive control scores ${formatNumber(positive)} on the same setup`;
+      return (selected ? `up to ${formatNumber(selected)} features were clamped; ` : "") +
+        `the positive control scores ${formatNumber(positive)} on the same setup`;
     },
   })),
   {
