@@ -187,6 +187,19 @@ function fileRangeBlob(
   } as unknown as Blob;
 }
 
+/** The number of rows of a Parquet file, from its footer (no data is read). */
+export async function parquetRowCount(path: string): Promise<number> {
+  const handle = await Deno.open(path);
+  try {
+    const { size } = await handle.stat();
+    const blob = fileRangeBlob(handle, { start: 0, end: size }, { last: Promise.resolve() });
+    const file = await parquet.ParquetFile.fromFile(blob);
+    return Number(file.metadata().fileMetadata().numRows());
+  } finally {
+    handle.close();
+  }
+}
+
 /** Streams a Parquet file as Arrow tables of at most `batchSize` rows, reading row group by row group. */
 export async function* readParquetBatches(
   path: string,

@@ -9,7 +9,7 @@ import type { StageContext } from "../pipeline/stage.ts";
 import { type BackendName, useBackend } from "./tensor/backend.ts";
 import type { ModelSource } from "./model/load_model.ts";
 import { loadStageModel } from "./model/stage_model.ts";
-import { ActivationBuffer, readFirstActivations } from "./sae/activation_buffer.ts";
+import { ActivationBuffer, heldOutActivations } from "./sae/activation_buffer.ts";
 import { saeConfigJson, writeSaeWeights, writeTrainingLog } from "./sae/artifacts.ts";
 import type { SaeInit } from "./sae/sae.ts";
 import { trainSae } from "./sae/train_sae.ts";
@@ -58,7 +58,10 @@ export type LabelledActivationParams = {
   lm_batch_size: number;
 };
 
-/** Activations the training-log metrics are measured on (the first ones of the artifact). */
+/**
+ * Activations the training-log metrics are measured on: the first ones of the artifact (at most
+ * a quarter of it), held out from training.
+ */
 const EVALUATION_ROWS = 16384;
 
 /** Tokens per corpus for training-time mutual information (enough for rates near 0.001). */
@@ -102,7 +105,7 @@ export async function run(context: StageContext<TrainParams>): Promise<void> {
   const p = context.params;
   await useBackend(p.backend);
   const activations = context.input("activations");
-  const evaluation = await readFirstActivations(activations, EVALUATION_ROWS);
+  const evaluation = await heldOutActivations(activations, EVALUATION_ROWS);
   const dIn = evaluation.dIn;
   const dSae = p.dict_size === "d_model" ? dIn : p.dict_size;
   const steps = Math.floor(p.num_tokens / p.sae_batch_size);
@@ -127,6 +130,7 @@ export async function run(context: StageContext<TrainParams>): Promise<void> {
     capacity: p.buffer_contexts * p.context_length,
     batchSize: p.sae_batch_size,
     seed: p.seed,
+    skipRows: evaluation.heldOut,
   });
   const { log, meanStepSeconds } = await trainSae({
     trainer,

@@ -3,7 +3,7 @@ import * as arrow from "apache-arrow";
 import { writeParquetFile } from "../pipeline/parquet.ts";
 import { fixedSizeListColumn } from "../stages/data/tokens.ts";
 import { tf, useBackend } from "../stages/tensor/backend.ts";
-import { ActivationBuffer } from "../stages/sae/activation_buffer.ts";
+import { ActivationBuffer, heldOutActivations } from "../stages/sae/activation_buffer.ts";
 import { evaluateSae } from "../stages/sae/evaluate.ts";
 import { baseLossTerms, createSae } from "../stages/sae/sae.ts";
 import { createPlainTrainer } from "../stages/sae/trainers/plain.ts";
@@ -80,5 +80,32 @@ Deno.test("the activation buffer serves every activation once per epoch, shuffle
   assert(seen.slice(0, 20).some((v, i) => i > 0 && v < seen[i - 1]), "batches must be shuffled");
   const firstEpoch = seen.slice(0, rows - 64);
   assertEquals(new Set(firstEpoch).size, firstEpoch.length);
+  await Deno.remove(path);
+});
+
+Deno.test("the measuring activations are held out: training never sees them", async () => {
+  const rows = 300;
+  const path = await Deno.makeTempFile({ suffix: ".parquet" });
+  const values = Float32Array.from({ length: rows * 2 }, (_, i) => Math.floor(i / 2));
+  await writeParquetFile(path, new arrow.Table({ act: fixedSizeListColumn(values, 2) }));
+  // At most a quarter of the file: 75 of 300 rows, not the 16 384 asked for.
+  const held = await heldOutActivations(path, 16384);
+  assertEquals(held.heldOut, 75);
+  assertEquals(held.values.length, 75 * 2);
+  assertEquals(held.values[2 * 74], 74);
+  const buffer = new ActivationBuffer(path, {
+    dIn: 2,
+    capacity: 64,
+    batchSize: 10,
+    seed: 1,
+    skipRows: held.heldOut,
+  });
+  const seen = new Set<number>();
+  for (let i = 0; i < 60; i++) {
+    const batch = await buffer.next();
+    for (let r = 0; r < 10; r++) seen.add(batch[2 * r]);
+  }
+  assertEquals(Math.min(...seen), 75); // two epochs, and never a held-out row
+  assertEquals(seen.size, rows - 75);
   await Deno.remove(path);
 });

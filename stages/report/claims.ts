@@ -61,7 +61,8 @@ export const CLAIMS: Claim[] = [
     paperText: paper.toFixed(2),
     measure: (m, preset) => numeric(m, trainKey(`${PAPER_RUNS[i]}.${preset}`, "mse")),
     tolerance: 0.02,
-    how: "mean squared error per element on 16 384 held activations (train.<run>.<preset>.mse)",
+    how: "mean squared error per element on up to 16 384 activations held out from training " +
+      "(train.<run>.<preset>.mse)",
   })),
   {
     statement: "reconstruction loss across the variants",

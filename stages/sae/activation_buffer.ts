@@ -2,9 +2,11 @@
  * The activation buffer of the paper's template (dictionary_learning's ActivationBuffer): holds
  * `capacity` activations read from the 02_extract artifact, shuffled, hands out batches, and
  * refills from the file when half of it has been consumed. The file is read row group by row
- * group and restarted at its end (further epochs), so memory is bounded by the capacity.
+ * group and restarted at its end (further epochs), so memory is bounded by the capacity. The
+ * first `skipRows` rows are never handed out: they are held out to measure the SAE on
+ * (`heldOutActivations`).
  */
-import { readParquetBatches } from "../../pipeline/parquet.ts";
+import { parquetRowCount, readParquetBatches } from "../../pipeline/parquet.ts";
 import { SeededRandom } from "../random.ts";
 
 /** Options of the buffer. */
@@ -14,6 +16,8 @@ export interface BufferOptions {
   capacity: number;
   batchSize: number;
   seed: number;
+  /** Rows at the start of the file that training never sees (held out; default 0). */
+  skipRows?: number;
 }
 
 /** Shuffled batches of activations [batchSize, dIn] from a Parquet file with an `act` column. */
@@ -40,21 +44,30 @@ export class ActivationBuffer {
   }
 
   async *#chunks(): AsyncGenerator<Float32Array> {
+    const { dIn, skipRows = 0 } = this.options;
     while (true) {
       let any = false;
+      let row = 0;
       for await (const table of readParquetBatches(this.path, { columns: ["act"] })) {
         const act = table.getChild("act");
         if (!act) throw new Error(`${this.path} has no "act" column`);
         for (const data of act.data) {
           const values = data.children[0].values as Float32Array;
+          // The held-out rows at the start of the file are passed over.
+          const skip = Math.min(data.length, Math.max(0, skipRows - row));
+          row += data.length;
+          if (skip === data.length) continue;
           any = true;
-          yield values.subarray(
-            data.offset * this.options.dIn,
-            (data.offset + data.length) * this.options.dIn,
-          );
+          yield values.subarray((data.offset + skip) * dIn, (data.offset + data.length) * dIn);
         }
       }
-      if (!any) throw new Error(`${this.path} holds no activations`);
+      if (!any) {
+        throw new Error(
+          `${this.path} holds no activations${
+            skipRows > 0 ? ` after the ${skipRows} held out` : ""
+          }`,
+        );
+      }
       this.epochs++;
     }
   }
@@ -95,6 +108,21 @@ export class ActivationBuffer {
     }
     return batch;
   }
+}
+
+/**
+ * The activations an SAE is measured on, held out from its training: the first
+ * min(`rows`, a quarter of the file) rows, so that a small file still leaves most of itself to
+ * train on. Returns them [heldOut, dIn], their width and how many rows the buffer must skip.
+ */
+export async function heldOutActivations(
+  path: string,
+  rows: number,
+): Promise<{ values: Float32Array; dIn: number; heldOut: number }> {
+  const total = await parquetRowCount(path);
+  const heldOut = Math.max(1, Math.min(rows, Math.floor(total / 4)));
+  const { values, dIn } = await readFirstActivations(path, heldOut);
+  return { values, dIn, heldOut };
 }
 
 /** The first `rows` activations of the file (fewer if it is shorter) and their width. */
