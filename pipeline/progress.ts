@@ -49,6 +49,12 @@ function formatCount(value: number): string {
   return value.toLocaleString("en-US", { maximumFractionDigits: value < 10 ? 2 : 0 });
 }
 
+/** "1m30s" to go at the rate so far, or "—" before the first unit or without a total. */
+export function etaText(done: number, total: number | undefined, elapsedSeconds: number): string {
+  if (total === undefined || done <= 0 || elapsedSeconds <= 0) return "—";
+  return formatDuration(Math.max(0, total - done) / (done / elapsedSeconds));
+}
+
 /** Creates a reporter whose lines are prefixed with `prefix` (the stage instance id). */
 export function createProgressReporter(prefix: string, options: ProgressOptions): ProgressReporter {
   const now = options.now ?? (() => performance.now());
@@ -86,12 +92,13 @@ export function createProgressReporter(prefix: string, options: ProgressOptions)
       if (options.interactive) {
         bar = new cliProgress.SingleBar({
           format: `[${prefix}] ${newTask.label} |{bar}| {value}/{total} ${newTask.unit} ` +
-            `{detail}| {rate} ${newTask.unit}/s | ETA {eta_formatted}`,
+            `{detail}| {rate} ${newTask.unit}/s | ETA {etaText}`,
           stream: process.stderr,
           hideCursor: true,
           etaBuffer: 50,
         }, cliProgress.Presets.shades_classic);
-        bar.start(newTask.total ?? 0, 0, { rate: "0", detail: "" });
+        // No ETA before the first unit is done (cli-progress would say "0s").
+        bar.start(newTask.total ?? 0, 0, { rate: "0", detail: "", etaText: "—" });
       }
     },
     advance(count = 1, newDetail) {
@@ -103,6 +110,7 @@ export function createProgressReporter(prefix: string, options: ProgressOptions)
         bar.update(done, {
           rate: formatCount(done / elapsedSeconds),
           detail: detail ? `(${detail}) ` : "",
+          etaText: etaText(done, task.total, elapsedSeconds),
         });
       } else if (now() - lastLineAt >= intervalMs) {
         lastLineAt = now();

@@ -1,5 +1,5 @@
 import { assertEquals } from "./helpers/assert.ts";
-import { createProgressReporter, formatDuration } from "../pipeline/progress.ts";
+import { createProgressReporter, etaText, formatDuration } from "../pipeline/progress.ts";
 
 Deno.test("plain progress prints at most one line per interval plus a final line", () => {
   let clock = 0;
@@ -25,4 +25,10 @@ Deno.test("formatDuration", () => {
   assertEquals(formatDuration(5), "5s");
   assertEquals(formatDuration(185), "3m05s");
   assertEquals(formatDuration(3720), "1h02m");
+});
+
+Deno.test("the ETA waits for the first unit instead of reading 0 s", () => {
+  assertEquals(etaText(0, 20, 3), "—");
+  assertEquals(etaText(5, undefined, 3), "—");
+  assertEquals(etaText(5, 20, 10), "30s"); // 0.5 units/s, 15 to go
 });
