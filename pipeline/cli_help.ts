@@ -43,14 +43,15 @@ Examples:
   },
   diff: {
     synopsis: "[REV_A] [REV_B] [--json] [--timings]",
-    text: `Compare results/<config>/ between two git revisions (default HEAD vs the working tree):
-metrics (old, new, delta, % change), params and stage keys.
+    text: `Compare results/<config>/ between two git revisions (default HEAD vs the working tree),
+or with an experiment (exp:<name>): metrics (old, new, delta, % change), params and stage keys.
   --json      machine-readable output
   --timings   also compare the wall-clock figures of timings.json
 
 Examples:
   ./pipeline.sh diff
-  ./pipeline.sh diff HEAD~3 HEAD --json`,
+  ./pipeline.sh diff HEAD~3 HEAD --json
+  ./pipeline.sh diff HEAD exp:sae.l1_penalty=0.08`,
   },
   exp: {
     synopsis: "show [--metrics PATTERN,…] [--json]",

@@ -1,6 +1,6 @@
 /**
  * `diff [REV_A] [REV_B]`: what changed in `results/<config>/` between two git revisions (default
- * HEAD vs the working tree): metrics (old, new, delta, % change), params, and stage keys. Keys
+ * HEAD vs the working tree), or between experiments (`exp:<name>`, results/<config>/exp/<name>/): metrics (old, new, delta, % change), params, and stage keys. Keys
  * present on one side only are shown as added or removed, never as a crash (dvc #3437, #2995).
  */
 import { UsageError } from "./errors.ts";
@@ -86,30 +86,41 @@ function compareLocks(before: LockFile, after: LockFile): Pick<ResultsDiff, "par
 export interface DiffRequest {
   root: string;
   configPath: string;
-  /** Git revisions; undefined = the working tree. */
+  /** Git revisions or `exp:<name>` experiments; undefined = the working tree. */
   from: string | undefined;
   to: string | undefined;
   /** Also compare the wall-clock figures of timings.json (they differ between any two runs). */
   timings?: boolean;
 }
 
-/** Compares the results of a config between two revisions. */
+/**
+ * Where one side of a diff lives: a git revision (undefined = the working tree) of the config's
+ * results folder, or `exp:<name>`, an experiment's folder in the working tree.
+ */
+function sideOf(side: string | undefined, directory: string) {
+  if (side?.startsWith("exp:")) {
+    return { revision: undefined, directory: `${directory}/exp/${side.slice(4)}`, label: side };
+  }
+  return { revision: side, directory, label: side ?? "working tree" };
+}
+
+/** Compares the results of a config between two revisions or experiments. */
 export async function diffResults(request: DiffRequest): Promise<ResultsDiff> {
   const { root, configPath } = request;
-  const directory = `results/${configName(configPath)}`;
+  const results = `results/${configName(configPath)}`;
   const notes: string[] = [];
-  const readMetrics = async (revision: string | undefined, label: string, file: string) => {
-    const text = await readAtRevision(root, revision, `${directory}/${file}`);
-    if (text === undefined) {
-      notes.push(`${label} has no ${directory}/${file}`);
-      return {};
-    }
-    return asMetrics(JSON.parse(text), `${label}:${directory}/${file}`);
-  };
-  const load = async (revision: string | undefined) => {
-    const label = revision ?? "working tree";
-    const metrics = await readMetrics(revision, label, "metrics.json");
-    if (request.timings) Object.assign(metrics, await readMetrics(revision, label, "timings.json"));
+  const load = async (side: string | undefined) => {
+    const { revision, directory, label } = sideOf(side, results);
+    const readMetrics = async (file: string) => {
+      const text = await readAtRevision(root, revision, `${directory}/${file}`);
+      if (text === undefined) {
+        notes.push(`${label} has no ${directory}/${file}`);
+        return {};
+      }
+      return asMetrics(JSON.parse(text), `${label}:${directory}/${file}`);
+    };
+    const metrics = await readMetrics("metrics.json");
+    if (request.timings) Object.assign(metrics, await readMetrics("timings.json"));
     const lockText = await readAtRevision(root, revision, `${directory}/pipeline.lock.json`);
     if (lockText === undefined) notes.push(`${label} has no ${directory}/pipeline.lock.json`);
     return {

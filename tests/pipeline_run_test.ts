@@ -275,4 +275,9 @@ Deno.test("-S KEY=VALUE runs an experiment into its own folder, reusing what it 
     );
     assertEquals(json.map((row: { name: string }) => row.name), ["(config)", "same", "scale=2"]);
     assertEquals(json[2].metrics, { "train.a.sum": 12, "train.b.sum": 112 });
+    // diff between the config's results and an experiment's.
+    const diff = await ws.cli("diff", "exp:same", "exp:scale=2");
+    assertEquals(diff.code, 0, diff.stderr);
+    assertMatch(diff.stdout, /train\.a\.sum\s+6\s+12\s+6\s+\+100\.00 %/);
+    assertStringIncludes(diff.stdout, "01_make: scale 1 → 2");
   }));
