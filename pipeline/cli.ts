@@ -18,6 +18,7 @@ import { diffResults, formatDiff } from "./diff.ts";
 import { collectGarbage, verifyCache } from "./maintenance.ts";
 import { pinMallocMmapThreshold } from "./memory.ts";
 import { planPipeline, runPipeline } from "./runner.ts";
+import { transfer } from "./remote.ts";
 import { loadPipelineDefinition, openSession, type Session } from "./session.ts";
 import { fromFileUrl, toFileUrl } from "./paths.ts";
 import type { PipelineCommand } from "./stage.ts";
@@ -206,6 +207,30 @@ async function withCacheLock(
   }
 }
 
+/** `push REMOTE` and `pull REMOTE`. */
+function commandTransfer(direction: "push" | "pull") {
+  return async (invocation: Invocation): Promise<number> => {
+    expectPositionals(direction, invocation.args, 1, 1);
+    return await withCacheLock(invocation, async (current) => {
+      const summary = await transfer(current, invocation.args[0], direction);
+      invocation.print(
+        `${direction === "push" ? "pushed" : "pulled"} ${summary.objects} object(s) ` +
+          `(${summary.bytes} bytes) and ${summary.runs} run-cache entr${
+            summary.runs === 1 ? "y" : "ies"
+          }`,
+      );
+      if (summary.missing.length > 0) {
+        invocation.print(
+          `${summary.missing.length} referenced object(s) are on neither side (or corrupt): ` +
+            `${summary.missing.slice(0, 3).map((h) => h.slice(0, 12)).join(", ")}…; ` +
+            "`run` recomputes them",
+        );
+      }
+      return 0;
+    });
+  };
+}
+
 async function commandVerify(invocation: Invocation): Promise<number> {
   return await withCacheLock(invocation, async (current) => {
     const { checked, problems } = await verifyCache(current);
@@ -243,6 +268,8 @@ const COMMANDS: Record<string, (invocation: Invocation) => Promise<number>> = {
   show: commandShow,
   export: commandExport,
   verify: commandVerify,
+  push: commandTransfer("push"),
+  pull: commandTransfer("pull"),
   gc: commandGc,
 };
 
@@ -300,7 +327,7 @@ export async function main(
     }
     const handler = COMMANDS[command];
     if (!handler) throw new UsageError(`unknown command "${command}"\n\n${overviewHelp()}`);
-    if (!["diff", "show", "export", "exp"].includes(command)) {
+    if (!["diff", "show", "export", "exp", "push", "pull"].includes(command)) {
       expectPositionals(command, args, 0, 0);
     }
     return await handler({ flags, args, root, print });

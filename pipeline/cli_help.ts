@@ -89,6 +89,22 @@ Examples:
     text: `Re-hash every cached object the lock file references; remove corrupt ones (the next
 \`run\` recomputes them). Exits 1 when it found a problem.`,
   },
+  push: {
+    synopsis: "REMOTE",
+    text: `Copy to REMOTE (a directory: NFS, a mounted bucket) the cached objects and run-cache
+entries that the lock files under results/ reference, hashing each one on the way.
+
+Examples:
+  ./pipeline.sh push /mnt/shared/unlearning-cache`,
+  },
+  pull: {
+    synopsis: "REMOTE",
+    text: `Copy from REMOTE the objects and run-cache entries the lock files reference; after it a
+fresh clone's \`make reproduce\` finds every stage up to date.
+
+Examples:
+  git clone … && cd … && ./pipeline.sh pull /mnt/shared/unlearning-cache && make reproduce`,
+  },
   gc: {
     synopsis: "",
     text: "Delete cached objects that no lock file under results/ references.",

@@ -4,7 +4,7 @@
  */
 import { join } from "node:path";
 import { readTextIfExists } from "./files.ts";
-import { parseLockFile, referencedHashes } from "./lock_file.ts";
+import { type LockFile, parseLockFile, referencedHashes } from "./lock_file.ts";
 import type { Session } from "./session.ts";
 
 /** One problem `verify` found. */
@@ -36,21 +36,37 @@ export async function verifyCache(
   return { checked, problems };
 }
 
-/** Every object hash referenced by any `results/*\/pipeline.lock.json` under the workspace. */
+/**
+ * Every lock file under `results/`: each config's (`results/<config>/pipeline.lock.json`) and
+ * each experiment's (`results/<config>/exp/<name>/pipeline.lock.json`), parsed.
+ */
+export async function allLockFiles(root: string): Promise<{ path: string; lock: LockFile }[]> {
+  const found: { path: string; lock: LockFile }[] = [];
+  const visit = async (directory: string, depth: number) => {
+    let entries: Deno.DirEntry[];
+    try {
+      entries = await Array.fromAsync(Deno.readDir(directory));
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return;
+      throw error;
+    }
+    for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+      const path = join(directory, entry.name);
+      if (entry.isDirectory && depth < 3) await visit(path, depth + 1);
+      if (entry.isFile && entry.name === "pipeline.lock.json") {
+        found.push({ path, lock: parseLockFile((await readTextIfExists(path))!, path) });
+      }
+    }
+  };
+  await visit(join(root, "results"), 0);
+  return found;
+}
+
+/** Every object hash referenced by any lock file under results/ (experiments included). */
 async function hashesReferencedByAllLockFiles(root: string): Promise<Set<string>> {
   const referenced = new Set<string>();
-  const resultsDir = join(root, "results");
-  let configs: Deno.DirEntry[] = [];
-  try {
-    configs = await Array.fromAsync(Deno.readDir(resultsDir));
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-  }
-  for (const config of configs.filter((entry) => entry.isDirectory)) {
-    const path = join(resultsDir, config.name, "pipeline.lock.json");
-    const text = await readTextIfExists(path);
-    if (text === undefined) continue;
-    for (const hash of referencedHashes(parseLockFile(text, path))) referenced.add(hash);
+  for (const { lock } of await allLockFiles(root)) {
+    for (const hash of referencedHashes(lock)) referenced.add(hash);
   }
   return referenced;
 }
