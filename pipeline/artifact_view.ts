@@ -68,62 +68,31 @@ function shortList(items: string[], shown = 6): string {
     : `${items.slice(0, shown).join(", ")} … and ${items.length - shown} more`;
 }
 
+/** A value shortened for one line: the first numbers of a list, a JSON text cut at 80. */
 function preview(value: unknown): string {
-  if (
-    value instanceof Float32Array || value instanceof Float64Array || value instanceof Int32Array
-  ) {
-    const head = Array.from(value.slice(0, 4), (x) => Number(x.toPrecision(5)));
+  if (Array.isArray(value) && value.every((x) => typeof x === "number")) {
+    const head = value.slice(0, 4).map((x) => Number(x.toPrecision(5)));
     return `[${head.join(", ")}${value.length > 4 ? `, … (${value.length} values)` : ""}]`;
   }
-  if (value !== null && typeof value === "object" && "toArray" in value) {
-    return preview((value as { toArray(): unknown }).toArray());
-  }
-  if (typeof value === "bigint") return value.toString();
   const text = JSON.stringify(value) ?? String(value);
   return text.length > 80 ? `${text.slice(0, 77)}…` : text;
 }
 
-/** Human-readable description of an artifact: schema, row count and first `rows` rows. */
-export async function describeArtifact(artifact: ResolvedArtifact, rows = 5): Promise<string> {
-  const bytes = await Deno.readFile(artifact.path);
-  const lines = [
-    `${artifact.name}: ${artifact.record.file}, ${bytes.length} bytes, sha256 ${artifact.record.sha256}`,
-  ];
-  const format = extname(artifact.record.file);
-  if (format === ".parquet") {
-    const table = decodeParquet(bytes);
-    lines.push(`rows: ${table.numRows}`, "schema:");
-    for (const field of table.schema.fields) lines.push(`  ${field.name}: ${field.type}`);
-    lines.push(`first ${Math.min(rows, table.numRows)} rows:`);
-    for (let i = 0; i < Math.min(rows, table.numRows); i++) {
-      const row = table.get(i)!.toJSON() as Record<string, unknown>;
-      lines.push("  " + Object.entries(row).map(([k, v]) => `${k}=${preview(v)}`).join("  "));
-    }
-  } else if (format === ".safetensors") {
-    const header = parseSafetensorsHeader(bytes, artifact.name);
-    if (Object.keys(header.metadata).length > 0) {
-      lines.push(`metadata: ${JSON.stringify(header.metadata)}`);
-    }
-    lines.push("tensors:");
-    for (
-      const [name, info] of Object.entries(header.tensors).sort(([a], [b]) => a.localeCompare(b))
-    ) {
-      const values = decodeTensor(bytes, header, name, artifact.name);
-      lines.push(`  ${name}: ${info.dtype} ${JSON.stringify(info.shape)} ${preview(values)}`);
-    }
-  } else if (format === ".json") {
-    const text = JSON.stringify(JSON.parse(new TextDecoder().decode(bytes)), null, 2).split("\n");
-    lines.push(
-      ...text.slice(0, 40),
-      ...(text.length > 40 ? [`… (${text.length - 40} more lines)`] : []),
-    );
-  } else {
-    lines.push(new TextDecoder().decode(bytes.subarray(0, 2000)));
+/** A cell of an Arrow row as plain JSON (typed arrays and vectors as lists, bigints as numbers). */
+function jsonValue(value: unknown): unknown {
+  if (typeof value === "bigint") return Number(value);
+  if (ArrayBuffer.isView(value)) return Array.from(value as unknown as ArrayLike<number>);
+  if (value !== null && typeof value === "object" && "toArray" in value) {
+    return jsonValue((value as { toArray(): unknown }).toArray());
   }
-  return lines.join("\n");
+  return value;
 }
 
-/** The same as describeArtifact, as a JSON value: metadata, and rows, tensors or the JSON itself. */
+/**
+ * What an artifact holds, as JSON: its name, file, size and hash, and by format the row count,
+ * schema and first `rows` rows (Parquet), the tensors with their first values (safetensors), or
+ * the document itself (JSON). `show --json` prints it; `show` renders it as text.
+ */
 export async function describeArtifactJson(
   artifact: ResolvedArtifact,
   rows = 5,
@@ -155,25 +124,67 @@ export async function describeArtifactJson(
     const header = parseSafetensorsHeader(bytes, artifact.name);
     summary.metadata = header.metadata;
     summary.tensors = Object.fromEntries(
-      Object.entries(header.tensors).map(([name, info]) => [name, {
-        dtype: info.dtype,
-        shape: info.shape,
-      }]),
+      Object.entries(header.tensors).sort(([a], [b]) => a.localeCompare(b)).map((
+        [name, info],
+      ) => {
+        const values = decodeTensor(bytes, header, name, artifact.name);
+        return [name, {
+          dtype: info.dtype,
+          shape: info.shape,
+          values: values.length,
+          first: Array.from(values.subarray(0, 4)),
+        }];
+      }),
     );
   } else if (format === ".json") {
     summary.json = JSON.parse(new TextDecoder().decode(bytes));
+  } else {
+    summary.text = new TextDecoder().decode(bytes.subarray(0, 2000));
   }
   return summary;
 }
 
-/** A cell of an Arrow row as plain JSON (typed arrays as lists, bigints as numbers). */
-function jsonValue(value: unknown): unknown {
-  if (typeof value === "bigint") return Number(value);
-  if (ArrayBuffer.isView(value)) return Array.from(value as unknown as ArrayLike<number>);
-  if (value !== null && typeof value === "object" && "toArray" in value) {
-    return jsonValue((value as { toArray(): unknown }).toArray());
+/** Human-readable description of an artifact: schema, row count and first `rows` rows. */
+export async function describeArtifact(artifact: ResolvedArtifact, rows = 5): Promise<string> {
+  const summary = await describeArtifactJson(artifact, rows);
+  const lines = [
+    `${artifact.name}: ${artifact.record.file}, ${summary.bytes} bytes, sha256 ${artifact.record.sha256}`,
+  ];
+  if (summary.rows !== undefined) {
+    const head = summary.head as Record<string, unknown>[];
+    lines.push(`rows: ${summary.rows}`, "schema:");
+    for (const field of summary.schema as { name: string; type: string }[]) {
+      lines.push(`  ${field.name}: ${field.type}`);
+    }
+    lines.push(`first ${head.length} rows:`);
+    for (const row of head) {
+      lines.push("  " + Object.entries(row).map(([k, v]) => `${k}=${preview(v)}`).join("  "));
+    }
+  } else if (summary.tensors !== undefined) {
+    const metadata = summary.metadata as Record<string, string>;
+    if (Object.keys(metadata).length > 0) lines.push(`metadata: ${JSON.stringify(metadata)}`);
+    lines.push("tensors:");
+    const tensors = summary.tensors as Record<
+      string,
+      { dtype: string; shape: number[]; values: number; first: number[] }
+    >;
+    for (const [name, tensor] of Object.entries(tensors)) {
+      const first = tensor.first.map((x) => Number(x.toPrecision(5)));
+      const more = tensor.values > first.length ? `, … (${tensor.values} values)` : "";
+      lines.push(
+        `  ${name}: ${tensor.dtype} ${JSON.stringify(tensor.shape)} [${first.join(", ")}${more}]`,
+      );
+    }
+  } else if (summary.json !== undefined) {
+    const text = JSON.stringify(summary.json, null, 2).split("\n");
+    lines.push(
+      ...text.slice(0, 40),
+      ...(text.length > 40 ? [`… (${text.length - 40} more lines)`] : []),
+    );
+  } else {
+    lines.push(summary.text as string);
   }
-  return value;
+  return lines.join("\n");
 }
 
 /** Copies an artifact out of the cache to `destination` (a plain, writable file). */

@@ -17,23 +17,24 @@ import type { StageContext, StageRun } from "./stage.ts";
 
 /**
  * Re-hashes every input object of an instance (every byte, no stat cache: this is what the
- * stage is about to read). Corrupt ones are removed from the store, so that planning again
- * reruns their producers; returns them (none: the inputs may be handed over).
+ * stage is about to read). Missing ones are reported, corrupt ones also removed from the store,
+ * so that planning again reruns their producers; returns them (none: the inputs may be handed
+ * over).
  */
 export async function checkInputs(
   session: Session,
   assessment: Assessment,
-): Promise<InputRecord[]> {
-  const corrupt: InputRecord[] = [];
+): Promise<{ record: InputRecord; state: "missing" | "corrupt" }[]> {
+  const unusable: { record: InputRecord; state: "missing" | "corrupt" }[] = [];
   for (const records of Object.values(assessment.parts?.inputs ?? {})) {
     for (const record of records) {
       const state = await session.store.verify(record.sha256);
       if (state === "ok") continue;
-      await session.store.remove(record.sha256, session.statCache);
-      corrupt.push(record);
+      if (state === "corrupt") await session.store.remove(record.sha256, session.statCache);
+      unusable.push({ record, state });
     }
   }
-  return corrupt;
+  return unusable;
 }
 
 /** A disk-full error names the disk: the stage's outputs go to the cache's temporary folder. */

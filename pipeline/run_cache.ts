@@ -21,10 +21,11 @@ export class RunCache {
     return join(this.directory, key.slice(0, 2), `${key.slice(2)}.json`);
   }
 
-  /** Records the entry of a finished run under its key (atomically; the last writer wins). */
+  /** Records the entry of a run under its key, unless one is there (the first writer stays). */
   async remember(entry: LockEntry): Promise<void> {
-    if (await readTextIfExists(this.pathFor(entry.key)) !== undefined) return;
-    await writeFileAtomic(this.pathFor(entry.key), prettyJson(entry));
+    const path = this.pathFor(entry.key);
+    if (await Deno.stat(path).then(() => true, () => false)) return;
+    await writeFileAtomic(path, prettyJson(entry));
   }
 
   /** The entry of an earlier run with this key, or undefined (none, or unreadable). */

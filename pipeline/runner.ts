@@ -252,7 +252,6 @@ async function runInstances(
       summary.skipped.push(instance.id);
       continue;
     }
-    if (options.only !== undefined) await requireCachedInputs(session, assessment);
     if (assessment.reasons.length === 0) {
       options.log(`${instance.id}: up to date`);
       summary.upToDate.push(instance.id);
@@ -269,20 +268,21 @@ async function runInstances(
         continue;
       }
     }
-    const corrupt = await checkInputs(session, assessment);
-    if (corrupt.length > 0) {
-      for (const record of corrupt) {
-        options.log(
-          `${instance.id}: its input ${record.artifact} no longer matches its recorded hash ` +
-            `(object ${record.sha256.slice(0, 12)}…): removed; its producer runs again`,
-        );
-      }
+    const unusable = await checkInputs(session, assessment);
+    if (unusable.length > 0) {
+      const described = unusable.map(({ record, state }) =>
+        state === "corrupt"
+          ? `its input ${record.artifact} no longer matches its recorded hash (object ` +
+            `${record.sha256.slice(0, 12)}…): removed`
+          : `its input ${record.artifact} is missing in the cache`
+      );
       if (options.only !== undefined) {
         throw new UsageError(
-          `--only ${options.only}: the corrupt inputs were removed; run the pipeline without ` +
-            `--only to recompute them`,
+          `--only ${options.only}: ${instance.id}: ${described.join("; ")}; run the pipeline ` +
+            "without --only to recompute it",
         );
       }
+      for (const line of described) options.log(`${instance.id}: ${line}; its producer runs again`);
       return false;
     }
     options.log(`${instance.id}: running (${assessment.reasons.join("; ")})`);
@@ -294,20 +294,6 @@ async function runInstances(
     summary.ran.push(instance.id);
   }
   return true;
-}
-
-async function requireCachedInputs(session: Session, assessment: Assessment): Promise<void> {
-  for (const records of Object.values(assessment.parts?.inputs ?? {})) {
-    for (const record of records) {
-      const state = await session.store.check(record.sha256, record.size, session.statCache);
-      if (state !== "ok") {
-        throw new UsageError(
-          `--only: input ${record.artifact} of ${assessment.instance.id} is ${state} in the cache; ` +
-            `run the pipeline without --only to recompute it`,
-        );
-      }
-    }
-  }
 }
 
 /** Drops lock entries of instances the config no longer has (so `gc` can free their objects). */

@@ -106,6 +106,7 @@ export async function run(context: StageContext<EvaluateParams>): Promise<void> 
   const summary: string[] = [];
   // Every setting of every selector asks the same questions: one cache for all of them.
   const cache = new ResidualCache(model, p.layer);
+  const variant = `${p.run}.${p.preset}`;
   for (const selector of SELECTORS) {
     const selections = selectors[selector];
     const { rows, score } = await runSweep(model, sae, sets, selections, {
@@ -121,7 +122,6 @@ export async function run(context: StageContext<EvaluateParams>): Promise<void> 
     const best = rows[score.bestSetting];
     // max_selected 0 explains a score of 0.0 by construction: nothing was selected to clamp.
     const selectedMost = Math.max(0, ...selections.map((s) => s.features.length));
-    const variant = `${p.run}.${p.preset}`;
     Object.assign(metrics, {
       [unlearningKey(variant, `${selector}.score`)]: score.score,
       [unlearningKey(variant, `${selector}.best_retain_threshold`)]:

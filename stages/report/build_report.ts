@@ -195,13 +195,10 @@ async function scoresSection(data: ReportData): Promise<Section> {
       });
     }
   }
-  const controls: [string, Control][] = [
-    ["SAE spliced in, nothing clamped", "spliced_no_clamp"],
-    ["random features (negative)", "random"],
-    ["forget-minus-retain direction (positive)", "positive"],
-  ];
+  // The swept controls repeat in every preset's panel (the table has all three).
+  const sweptControls: Control[] = ["random", "positive"];
   for (const preset of data.presets) {
-    for (const [, key] of controls.slice(1)) {
+    for (const key of sweptControls) {
       const score = value(m, controlKey(`${key}.score`));
       if (score !== null) bars.push({ run: "control", preset, selector: key, score });
     }
