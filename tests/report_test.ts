@@ -76,3 +76,14 @@ Deno.test("the quoted doc comment is the module's first, without comment markers
   assertEquals(leadingDocComment(source), "run9 — a variant:\n  L = x + y");
   assertEquals(leadingDocComment("const x = 1;"), "");
 });
+
+Deno.test("the provenance line does not depend on the order tools were recorded in", async () => {
+  const ordered = smallReportData();
+  ordered.upstream[0].versions = { deno: "2.9.6", openblas: "0.3.21", v8: "15.0" };
+  const shuffled = smallReportData();
+  shuffled.upstream[0].versions = { v8: "15.0", deno: "2.9.6", openblas: "0.3.21" };
+  const markdownOf = async (data: typeof ordered) => renderMarkdown(await buildReport(data));
+  const markdown = await markdownOf(ordered);
+  assertStringIncludes(markdown, "deno 2.9.6, openblas 0.3.21, v8 15.0");
+  assertEquals(await markdownOf(shuffled), markdown);
+});

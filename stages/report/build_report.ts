@@ -369,8 +369,12 @@ function provenanceSection(data: ReportData): Section {
         kind: "paragraph",
         text:
           `Config SHA-256 \`${data.configSha256.slice(0, 16)}…\`, backend \`${data.backend}\`; ${
-            [...versions].map(([tool, version]) => `${tool} ${version}`).join(", ")
-          }. Each row is a stage instance this report reads; its key is the hash of its code, ` +
+            // Sorted: an upstream record just computed and one read back from the lock file
+            // list their tools in different orders, and the report must not change with that.
+            [...versions].sort(([a], [b]) => a.localeCompare(b))
+              .map(([tool, version]) => `${tool} ${version}`).join(
+                ", ",
+              )}. Each row is a stage instance this report reads; its key is the hash of its code, ` +
           "params, inputs and data files (`results/<config>/pipeline.lock.json` has the rest; " +
           "the commit is the one that holds this file — left out here so that a report changes " +
           "only when its numbers do).",
