@@ -34,7 +34,8 @@ export interface TrainParams {
   labelled_activations: LabelledActivationParams | null;
   num_tokens: number;
   init: SaeInit;
-  dict_size: number | "d_model";
+  /** Features: a number, d_model's, or a multiple of d_model (a variant's `expansion`). */
+  dict_size: number | "d_model" | { expansion: number };
   learning_rate: number;
   l1_penalty: number;
   sae_batch_size: number;
@@ -107,7 +108,11 @@ export async function run(context: StageContext<TrainParams>): Promise<void> {
   const activations = context.input("activations");
   const evaluation = await heldOutActivations(activations, EVALUATION_ROWS);
   const dIn = evaluation.dIn;
-  const dSae = p.dict_size === "d_model" ? dIn : p.dict_size;
+  const dSae = p.dict_size === "d_model"
+    ? dIn
+    : typeof p.dict_size === "number"
+    ? p.dict_size
+    : p.dict_size.expansion * dIn;
   const steps = Math.floor(p.num_tokens / p.sae_batch_size);
   context.log(
     `${p.method} SAE ${dIn} → ${dSae}, ${steps} steps (floor(${p.num_tokens} / ${p.sae_batch_size}))`,

@@ -72,7 +72,15 @@ const preset = z.strictObject({
  * schema lives in its module in sae/trainers/, listed in sae/trainers/registry.ts).
  */
 const variantSchemas = SAE_METHODS.map((method) =>
-  z.strictObject({ method: z.literal(method.name), description: z.string(), ...method.options })
+  z.strictObject({
+    method: z.literal(method.name),
+    description: z.string(),
+    /** Dictionary width as a multiple of d_model, for this variant (else sae.dict_size). */
+    expansion: positiveInt.optional(),
+    /** Seed of this variant's SAE init and batch order (else runtime.seed). */
+    seed: z.number().int().min(0).optional(),
+    ...method.options,
+  })
 );
 const variant = taggedUnion(
   "method",

@@ -46,8 +46,20 @@ function trainedVariants(c: Config): string[] {
  * method's, sae/trainers/; the config's static type knows only method and description).
  */
 function variantOptions(c: Config, run: string): JsonObject {
-  const { method: _method, description: _description, ...options } = c.variants[run];
+  const {
+    method: _method,
+    description: _description,
+    expansion: _expansion,
+    seed: _seed,
+    ...options
+  } = c.variants[run];
   return options;
+}
+
+/** The variant's dictionary width: its own expansion × d_model, or the config's dict_size. */
+function variantDictSize(c: Config, run: string): TrainParams["dict_size"] {
+  const { expansion } = c.variants[run];
+  return expansion === undefined ? c.sae.dict_size : { expansion };
 }
 
 /**
@@ -188,7 +200,7 @@ const stages: StageSpec<Config>[] = [
         labelled_activations: labelledActivationParams(c, run),
         num_tokens: c.presets[preset].num_tokens,
         init: c.presets[preset].init,
-        dict_size: c.sae.dict_size,
+        dict_size: variantDictSize(c, run),
         learning_rate: c.presets[preset].learning_rate ?? c.sae.learning_rate,
         l1_penalty: c.sae.l1_penalty,
         sae_batch_size: c.sae.batch_size,
@@ -200,7 +212,7 @@ const stages: StageSpec<Config>[] = [
         layer: c.extract.layer,
         model_name: source.kind === "hub" ? source.repo : source.path,
         dataset_path: c.corpus.source.kind === "hub" ? c.corpus.source.repo : c.corpus.source.path,
-        seed: c.runtime.seed,
+        seed: c.variants[run].seed ?? c.runtime.seed,
         backend: c.runtime.backend,
       } satisfies TrainParams;
     },

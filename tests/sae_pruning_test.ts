@@ -173,6 +173,8 @@ Deno.test("every variant's as-published SAE (zero init, 0 steps) has all feature
     },
     adaptive_pruning: { prune_fraction: 0.1, unlearning_weight: 0.3 },
     hierarchical_clustering: { prune_fraction: 0.1, unlearning_weight: 0.3, clusters: 32 },
+    topk: { k: 2 },
+    batch_topk: { k: 2 },
   };
   for (const method of SAE_METHODS) {
     const trainer = createMethodTrainer(method, {

@@ -65,6 +65,7 @@ function handBuiltSae(direction: Float32Array, threshold: number): SaeParameters
     encoderBias: tf.variable(tf.tensor1d([-threshold, 0, 0, 0, 0, 0, 0, 0])),
     decoderWeight: tf.variable(decoderWeight),
     decoderBias: tf.variable(tf.zeros([dModel]) as tf.Tensor1D),
+    activation: { kind: "relu" },
   };
 }
 

@@ -10,7 +10,7 @@ import {
   writeSafetensorsFile,
 } from "../../pipeline/safetensors.ts";
 import { tf } from "../tensor/backend.ts";
-import { type SaeParameters, saeTensors } from "./sae.ts";
+import { type SaeActivation, type SaeParameters, saeTensors } from "./sae.ts";
 import type { TrainingLogRow } from "./train_sae.ts";
 
 /** Where the SAE was trained, for its cfg.json. */
@@ -25,9 +25,38 @@ export interface SaeProvenance {
   steps: number;
 }
 
-/** Writes `W_enc`, `b_enc`, `W_dec`, `b_dec` (float32) to a safetensors file. */
+/**
+ * Writes `W_enc`, `b_enc`, `W_dec`, `b_dec` (float32; and a JumpReLU's `threshold` [dSae]) to a
+ * safetensors file whose metadata names the activation, so that the file alone loads back.
+ */
 export async function writeSaeWeights(path: string, sae: SaeParameters): Promise<void> {
-  await writeSafetensorsFile(path, await saeTensors(sae), { format: "pt" });
+  const tensors = await saeTensors(sae);
+  const metadata: Record<string, string> = { format: "pt", activation: sae.activation.kind };
+  if (sae.activation.kind === "topk") metadata.k = String(sae.activation.k);
+  if (sae.activation.kind === "jumprelu") {
+    tensors.threshold = {
+      shape: [sae.activation.threshold.length],
+      data: sae.activation.threshold,
+    };
+  }
+  await writeSafetensorsFile(path, tensors, metadata);
+}
+
+/** SAELens's cfg.json fields for an activation (both its current and its older spelling of TopK). */
+function activationConfig(activation: SaeActivation): Record<string, unknown> {
+  switch (activation.kind) {
+    case "relu":
+      return { architecture: "standard", activation_fn_str: "relu" };
+    case "topk":
+      return {
+        architecture: "topk",
+        k: activation.k,
+        activation_fn_str: "topk",
+        activation_fn_kwargs: { k: activation.k },
+      };
+    case "jumprelu":
+      return { architecture: "jumprelu", activation_fn_str: "relu" };
+  }
 }
 
 /** A SAELens-style cfg.json naming model, layer and hook. */
@@ -36,10 +65,9 @@ export function saeConfigJson(
   provenance: SaeProvenance,
 ): Record<string, unknown> {
   return {
-    architecture: "standard",
+    ...activationConfig(sae.activation),
     d_in: sae.decoderBias.shape[0],
     d_sae: sae.encoderBias.shape[0],
-    activation_fn_str: "relu",
     apply_b_dec_to_input: true,
     finetuning_scaling_factor: false,
     context_size: provenance.contextLength,
@@ -85,7 +113,11 @@ export async function writeTrainingLog(path: string, rows: TrainingLogRow[]): Pr
   );
 }
 
-/** Loads an SAE written by `writeSaeWeights` (or any SAELens-layout safetensors file). */
+/**
+ * Loads an SAE written by `writeSaeWeights`, or any SAELens-layout safetensors file: a
+ * `threshold` tensor makes it a JumpReLU, `activation: "topk"` metadata with `k` a TopK, and
+ * anything else a ReLU.
+ */
 export async function readSaeWeights(path: string): Promise<SaeParameters> {
   const bytes = await Deno.readFile(path);
   const header = parseSafetensorsHeader(bytes, path);
@@ -100,7 +132,27 @@ export async function readSaeWeights(path: string): Promise<SaeParameters> {
     encoderBias: tf.variable(tf.tensor1d(load("b_enc").data)),
     decoderWeight: tf.variable(tf.tensor2d(decoder.data, decoder.shape as [number, number])),
     decoderBias: tf.variable(tf.tensor1d(load("b_dec").data)),
+    activation: storedActivation(header.metadata, {
+      threshold: header.tensors.threshold ? load("threshold").data : undefined,
+      path,
+    }),
   };
+}
+
+/** The activation a weights file declares (see `readSaeWeights`). */
+function storedActivation(
+  metadata: Record<string, string>,
+  found: { threshold?: Float32Array; path: string },
+): SaeActivation {
+  if (found.threshold !== undefined) return { kind: "jumprelu", threshold: found.threshold };
+  if (metadata.activation !== "topk") return { kind: "relu" };
+  const k = Number(metadata.k);
+  if (!Number.isInteger(k) || k < 1) {
+    throw new Error(
+      `${found.path}: a TopK SAE needs a positive integer "k" in its metadata (found ${metadata.k})`,
+    );
+  }
+  return { kind: "topk", k };
 }
 
 /** Importance and candidate flag per feature, from 04_score's `scores` artifact. */

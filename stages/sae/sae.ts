@@ -1,25 +1,53 @@
 /**
  * The sparse autoencoder shared by every variant (the template's `AutoEncoder`):
- * `f = relu((x − b_dec) · W_enc + b_enc)`, `x̂ = f · W_dec + b_dec`, with W_enc [dIn, dSae] and
- * W_dec [dSae, dIn] (SAELens/SAEBench layout). Parameters are tfjs variables so that trainers can
- * differentiate through them.
+ * `f = σ((x − b_dec) · W_enc + b_enc)`, `x̂ = f · W_dec + b_dec`, with W_enc [dIn, dSae] and
+ * W_dec [dSae, dIn] (SAELens/SAEBench layout). σ is ReLU for the paper's variants, and TopK or
+ * a JumpReLU for the sparse architectures (sparse_activation.ts). Parameters are tfjs variables
+ * so that trainers can differentiate through them.
  */
 import { tf } from "../tensor/backend.ts";
 import { SeededRandom } from "../random.ts";
+import { jumpRelu, rowTopK } from "./sparse_activation.ts";
 
-/** SAE parameters. */
+/**
+ * How pre-activations become features (SAELens's `architecture`):
+ * - `relu`: ReLU, the template's and SAELens's "standard" SAE;
+ * - `topk`: each token keeps its k largest ReLU values, the rest are 0 (SAELens "topk");
+ * - `jumprelu`: a ReLU value counts only above its feature's threshold θ [dSae] (SAELens
+ *   "jumprelu"; a BatchTopK SAE runs this way after training, one θ shared by every feature,
+ *   as dictionary_learning does).
+ */
+export type SaeActivation =
+  | { kind: "relu" }
+  | { kind: "topk"; k: number }
+  | { kind: "jumprelu"; threshold: Float32Array };
+
+/** SAE parameters and the activation that turns them into features. */
 export interface SaeParameters {
   encoderWeight: tf.Variable<tf.Rank.R2>; // W_enc [dIn, dSae]
   encoderBias: tf.Variable<tf.Rank.R1>; // b_enc [dSae]
   decoderWeight: tf.Variable<tf.Rank.R2>; // W_dec [dSae, dIn]
   decoderBias: tf.Variable<tf.Rank.R1>; // b_dec [dIn]
+  /** Set once by the trainer (a BatchTopK trainer updates its threshold while training). */
+  activation: SaeActivation;
+}
+
+/** The four trainable parameters (what the optimiser steps and `disposeSae` frees). */
+export function saeVariables(sae: SaeParameters): tf.Variable[] {
+  return [sae.encoderWeight, sae.encoderBias, sae.decoderWeight, sae.decoderBias];
 }
 
 /** How the SAE starts: the template's all-zero init, or unit-norm decoder rows with W_enc = W_decᵀ. */
 export type SaeInit = "zeros" | "tied_unit_norm";
 
-/** Creates SAE parameters of shape dIn → dSae → dIn. */
-export function createSae(dIn: number, dSae: number, init: SaeInit, seed: number): SaeParameters {
+/** Creates SAE parameters of shape dIn → dSae → dIn, with a ReLU unless `activation` says otherwise. */
+export function createSae(
+  dIn: number,
+  dSae: number,
+  init: SaeInit,
+  seed: number,
+  activation: SaeActivation = { kind: "relu" },
+): SaeParameters {
   let decoder: Float32Array = new Float32Array(dSae * dIn);
   if (init === "tied_unit_norm") {
     const random = new SeededRandom(seed);
@@ -37,6 +65,7 @@ export function createSae(dIn: number, dSae: number, init: SaeInit, seed: number
     encoderBias: tf.variable(tf.zeros([dSae])) as tf.Variable<tf.Rank.R1>,
     decoderWeight: tf.variable(decoderWeight) as tf.Variable<tf.Rank.R2>,
     decoderBias: tf.variable(tf.zeros([dIn])) as tf.Variable<tf.Rank.R1>,
+    activation,
   };
 }
 
@@ -54,13 +83,30 @@ export function normaliseRows(values: Float32Array, rows: number, cols: number):
 
 /** Feature activations f [batch, dSae] of inputs x [batch, dIn]. */
 export function encode(sae: SaeParameters, x: tf.Tensor2D): tf.Tensor2D {
+  return activate(sae.activation, preActivations(sae, x));
+}
+
+/** σ(pre) for pre-activations [batch, dSae]: the SAE's activation (gradients as σ defines them). */
+export function activate(activation: SaeActivation, pre: tf.Tensor2D): tf.Tensor2D {
+  switch (activation.kind) {
+    case "relu":
+      return tf.relu(pre);
+    case "topk":
+      return rowTopK(pre, activation.k);
+    case "jumprelu":
+      return jumpRelu(pre, activation.threshold);
+  }
+}
+
+/** Pre-activations (x − b_dec) · W_enc + b_enc [batch, dSae] of inputs x [batch, dIn]. */
+export function preActivations(sae: SaeParameters, x: tf.Tensor2D): tf.Tensor2D {
   // x·W_enc + (b_enc − b_dec·W_enc) equals (x − b_dec)·W_enc + b_enc, but backpropagation
   // through it needs no gradient for the [batch, dIn] input: one batch-sized product fewer per
   // training step (b_dec's gradient comes from a [1, dSae] product instead).
   const shift = tf.reshape(tf.matMul(tf.reshape(sae.decoderBias, [1, -1]), sae.encoderWeight), [
     -1,
   ]);
-  return tf.relu(tf.add(tf.matMul(x, sae.encoderWeight), tf.sub(sae.encoderBias, shift)));
+  return tf.add(tf.matMul(x, sae.encoderWeight), tf.sub(sae.encoderBias, shift));
 }
 
 /** L2 norm of each row of a [rows, cols] matrix: [rows] (or [rows, 1] with keepDims). */
@@ -111,5 +157,5 @@ export async function saeTensors(
 
 /** Frees the parameters. */
 export function disposeSae(sae: SaeParameters): void {
-  for (const variable of Object.values(sae)) variable.dispose();
+  for (const variable of saeVariables(sae)) variable.dispose();
 }

@@ -9,7 +9,7 @@
  * (docs/science.md). With 0 training steps (as published) the two never differ.
  */
 import { tf } from "../tensor/backend.ts";
-import { type SaeInit, type SaeParameters, unitRows } from "./sae.ts";
+import { type SaeInit, type SaeParameters, saeVariables, unitRows } from "./sae.ts";
 
 /** Settings every trainer receives. */
 export interface TrainerSettings {
@@ -65,7 +65,12 @@ export class ConstrainedAdam {
 
   constructor(
     readonly sae: SaeParameters,
-    readonly settings: Pick<TrainerSettings, "learningRate" | "warmupSteps" | "weightDecay">,
+    readonly settings:
+      & Pick<TrainerSettings, "learningRate" | "warmupSteps" | "weightDecay">
+      & {
+        /** Gradients are scaled down to this global L2 norm when above it (none when absent). */
+        maxGradientNorm?: number;
+      },
   ) {
     this.#adam = tf.train.adam(settings.learningRate);
   }
@@ -83,7 +88,7 @@ export class ConstrainedAdam {
   ): Record<keyof T, number> & { loss: number } {
     const rate = this.learningRateAt(step);
     (this.#adam as unknown as { learningRate: number }).learningRate = rate;
-    const variables = Object.values(this.sae) as tf.Variable[];
+    const variables = saeVariables(this.sae);
     let terms: Record<string, number> = {};
     tf.tidy(() => {
       const { value, grads } = tf.variableGrads(() => {
@@ -101,6 +106,9 @@ export class ConstrainedAdam {
         decoderGrad,
         tf.mul(tf.sum(tf.mul(decoderGrad, decoder), 1, true), decoder),
       );
+      if (this.settings.maxGradientNorm !== undefined) {
+        clipGlobalNorm(grads, this.settings.maxGradientNorm);
+      }
       this.#adam.applyGradients(Object.entries(grads).map(([name, tensor]) => ({ name, tensor })));
       for (const weight of [this.sae.encoderWeight, this.sae.decoderWeight]) {
         if (this.settings.weightDecay > 0) {
@@ -115,4 +123,12 @@ export class ConstrainedAdam {
   dispose(): void {
     this.#adam.dispose();
   }
+}
+
+/** Scales every gradient in `grads` so that their joint L2 norm is at most `maxNorm` (in place). */
+function clipGlobalNorm(grads: tf.NamedTensorMap, maxNorm: number): void {
+  const squares = Object.values(grads).map((g) => tf.sum(tf.square(g)));
+  const norm = Math.sqrt(tf.addN(squares).dataSync()[0]);
+  if (norm <= maxNorm) return;
+  for (const name of Object.keys(grads)) grads[name] = tf.mul(grads[name], maxNorm / norm);
 }

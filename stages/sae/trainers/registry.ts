@@ -4,18 +4,22 @@
  */
 import type { SaeMethod } from "../method.ts";
 import { adaptivePruningMethod } from "./adaptive_pruning.ts";
+import { batchTopKMethod } from "./batch_topk.ts";
 import { correlationContrastiveMethod } from "./correlation_contrastive.ts";
 import { enhancedSelectionMethod } from "./enhanced_selection.ts";
 import { hierarchicalClusteringMethod } from "./hierarchical_clustering.ts";
 import { plainMethod } from "./plain.ts";
+import { topKMethod } from "./topk.ts";
 
-/** The methods, in the order the report quotes them. */
+/** The methods, in the order the report quotes them: the paper's five, then the sparse ones. */
 export const SAE_METHODS: readonly SaeMethod[] = [
   plainMethod,
   correlationContrastiveMethod,
   enhancedSelectionMethod,
   adaptivePruningMethod,
   hierarchicalClusteringMethod,
+  topKMethod,
+  batchTopKMethod,
 ];
 
 /** The method named `name`, or an error naming the methods that exist. */
