@@ -37,11 +37,11 @@ import { type InterventionSetting, measureSettings, type SweepRow } from "./unle
 import { sweepTable } from "./unlearning/sweep_table.ts";
 import { controlKey, modelKey } from "./metric_keys.ts";
 import { lowestAccuracies } from "./unlearning/score.ts";
+import { bootstrapOptions, type ScoreInterval, scoreInterval } from "./unlearning/bootstrap.ts";
 
-/** The slice of the config 05_controls depends on: 05_evaluate's, plus the seed. */
+/** The slice of the config 05_controls depends on: 05_evaluate's, plus the positive control's. */
 export interface ControlsParams extends EvaluateParams {
   positive_control_fractions: number[];
-  seed: number;
 }
 
 /** Runs the four controls and writes their sweep rows and scores. */
@@ -99,14 +99,22 @@ export async function run(context: StageContext<ControlsParams>): Promise<void> 
   const total = Object.values(settings).reduce((sum, list) => sum + list.length, 0);
   context.progress.start({ label: "controls", unit: "settings", total });
   const cache = new ResidualCache(model, p.layer); // shared by every control setting
-  const results: Record<string, { rows: SweepRow[]; score: number; best?: SweepRow }> = {};
+  const results: Record<
+    string,
+    { rows: SweepRow[]; score: number; best?: SweepRow; interval: ScoreInterval | null }
+  > = {};
   for (const [name, list] of Object.entries(settings)) {
     const { rows, score } = await measureSettings(model, sets, list, {
       ...measure,
       cache,
       onSetting: () => context.progress.advance(),
     });
-    results[name] = { rows, score: score.score, best: rows[score.bestSetting] };
+    results[name] = {
+      rows,
+      score: score.score,
+      best: rows[score.bestSetting],
+      interval: scoreInterval(rows, bootstrapOptions(p.min_retain_accuracy, p.seed)),
+    };
   }
   context.progress.finish();
   cache.dispose();
@@ -130,6 +138,8 @@ export async function run(context: StageContext<ControlsParams>): Promise<void> 
       [controlKey("spliced_no_clamp.forget_accuracy")]: spliced.forgetAccuracy,
       [controlKey("spliced_no_clamp.retain_accuracy")]: spliced.retainAccuracy,
       [controlKey("random.score")]: results.random.score,
+      [controlKey("random.score_ci_low")]: results.random.interval?.low ?? null,
+      [controlKey("random.score_ci_high")]: results.random.interval?.high ?? null,
       [controlKey("random.best_n_features")]: results.random.best?.nFeatures ?? null,
       [controlKey("random.best_multiplier")]: results.random.best?.multiplier ?? null,
       [controlKey("random.min_forget_accuracy")]: randomLowest.forget,
@@ -137,6 +147,8 @@ export async function run(context: StageContext<ControlsParams>): Promise<void> 
       [controlKey("positive.min_forget_accuracy")]: positiveLowest.forget,
       [controlKey("positive.min_retain_accuracy")]: positiveLowest.retain,
       [controlKey("positive.score")]: results.positive.score,
+      [controlKey("positive.score_ci_low")]: results.positive.interval?.low ?? null,
+      [controlKey("positive.score_ci_high")]: results.positive.interval?.high ?? null,
       [controlKey("positive.best_retain_threshold")]: results.positive.best?.retainThreshold ??
         null,
       [controlKey("positive.best_multiplier")]: results.positive.best?.multiplier ?? null,

@@ -23,6 +23,7 @@ import { describeKnown, readKnownQuestions } from "./unlearning/known_questions.
 import { ResidualCache } from "./unlearning/residual_cache.ts";
 import { runSweep, type Selection } from "./unlearning/sweep.ts";
 import { sweepTable } from "./unlearning/sweep_table.ts";
+import { bootstrapOptions, scoreInterval } from "./unlearning/bootstrap.ts";
 import { type Selector, SELECTORS, unlearningKey } from "./metric_keys.ts";
 
 /** The slice of the config 05_evaluate depends on. */
@@ -40,6 +41,8 @@ export interface EvaluateParams {
   corpus_row_length: number;
   max_corpus_rows: number | null;
   lm_batch_size: number;
+  /** Seeds the bootstrap over questions (and the controls' random draws). */
+  seed: number;
   backend: BackendName;
 }
 
@@ -120,10 +123,13 @@ export async function run(context: StageContext<EvaluateParams>): Promise<void> 
     });
     tables.push(sweepTable(rows, { run: p.run, preset: p.preset, selector }));
     const best = rows[score.bestSetting];
+    const interval = scoreInterval(rows, bootstrapOptions(p.min_retain_accuracy, p.seed));
     // max_selected 0 explains a score of 0.0 by construction: nothing was selected to clamp.
     const selectedMost = Math.max(0, ...selections.map((s) => s.features.length));
     Object.assign(metrics, {
       [unlearningKey(variant, `${selector}.score`)]: score.score,
+      [unlearningKey(variant, `${selector}.score_ci_low`)]: interval?.low ?? null,
+      [unlearningKey(variant, `${selector}.score_ci_high`)]: interval?.high ?? null,
       [unlearningKey(variant, `${selector}.best_retain_threshold`)]:
         Number.isNaN(best?.retainThreshold) ? null : best?.retainThreshold ?? null,
       [unlearningKey(variant, `${selector}.best_n_features`)]: best?.nFeatures ?? null,

@@ -40,6 +40,8 @@ export type ScoreMetric =
 /** What 05_evaluate reports per selector. */
 export type UnlearningMetric =
   | "score"
+  | "score_ci_low"
+  | "score_ci_high"
   | "best_retain_threshold"
   | "best_n_features"
   | "best_multiplier"
@@ -51,6 +53,8 @@ export type Control = "spliced_no_clamp" | "random" | "positive";
 /** What 05_controls reports per control. */
 export type ControlMetric =
   | "score"
+  | "score_ci_low"
+  | "score_ci_high"
   | "forget_accuracy"
   | "retain_accuracy"
   | "best_retain_threshold"

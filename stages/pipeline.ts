@@ -106,6 +106,7 @@ function evaluateParams(c: Config, variant?: string) {
     corpus_row_length: u.corpus_row_length,
     max_corpus_rows: u.max_corpus_rows,
     lm_batch_size: c.extract.lm_batch_size,
+    seed: c.runtime.seed,
     backend: c.runtime.backend,
   } satisfies EvaluateParams;
 }
@@ -320,7 +321,6 @@ const stages: StageSpec<Config>[] = [
     params: (c, variant) => ({
       ...evaluateParams(c, variant),
       positive_control_fractions: c.unlearning.positive_control_fractions,
-      seed: c.runtime.seed,
     } satisfies ControlsParams),
     files: (c) => localPaths(c.model.eval_source),
     outputs: { sweep: "sweep.parquet", metrics: "metrics.json" },

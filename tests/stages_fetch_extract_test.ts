@@ -203,6 +203,13 @@ Deno.test("01_fetch through 05_controls run on a local corpus and model folder",
     assertEquals(metrics["unlearning.run0.as_published.frequency.max_selected"], 0);
     const score = metrics["unlearning.run0.trained.frequency.score"];
     assert(score >= 0 && score <= 1, `score ${score}`);
+    // Its bootstrap interval brackets it; the dead SAE's, with no doubt left, is [0, 0].
+    const low = metrics["unlearning.run0.trained.frequency.score_ci_low"];
+    const high = metrics["unlearning.run0.trained.frequency.score_ci_high"];
+    assert(low <= score + 1e-9 && score <= high + 1e-9, `${score} outside [${low}, ${high}]`);
+    assertEquals(metrics["unlearning.run0.as_published.frequency.score_ci_high"], 0);
+    // The TopK SAE (run5) is sparse by construction: L0 is its k or less.
+    assert(metrics["train.run5.trained.l0"] <= 16, `L0 ${metrics["train.run5.trained.l0"]}`);
     const sweep = await readParquetFile(objectOf("05_evaluate@run0.as_published", "sweep"));
     const column = (name: string) =>
       Array.from(sweep.getChild(name)!.toArray() as ArrayLike<unknown>);

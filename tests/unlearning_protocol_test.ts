@@ -17,7 +17,7 @@ import { join } from "node:path";
 import type { LogitsFunction } from "../stages/unlearning/mcq_scoring.ts";
 import { loadTokenizer } from "../stages/data/tokenizer.ts";
 import {
-  accuracyOf,
+  answersCorrect,
   checkFormatFitsModel,
   questionsAnsweredCorrectly,
 } from "../stages/unlearning/accuracy.ts";
@@ -164,7 +164,10 @@ Deno.test("letter format: a model that always says (A) keeps no question; the ba
     { question: "Which is last?", choices: ["w", "x", "y", "z"], answer: 3 },
   ];
   const options = { format: "letter" as const, subject: "tests", batchSize: 8 };
-  assertEquals(await accuracyOf(alwaysA, tokenizer, questions, options), 0.5);
+  assertEquals(
+    Array.from(await answersCorrect(alwaysA, tokenizer, questions, options)),
+    [1, 0],
+  );
   // Right in the original order for the first question, but not under all 24 orderings.
   let settled = 0;
   assertEquals(

@@ -61,6 +61,22 @@ function value(metrics: Metrics, key: string): number | null {
   return typeof v === "number" ? v : null;
 }
 
+/** "0.19 [0.12, 0.26]": a score with its 95 % bootstrap interval over questions, when there is one. */
+function withInterval(m: Metrics, keys: { score: string; low: string; high: string }): string {
+  const [score, low, high] = [value(m, keys.score), value(m, keys.low), value(m, keys.high)];
+  if (low === null || high === null) return formatNumber(score);
+  return `${formatNumber(score)} [${formatNumber(low)}, ${formatNumber(high)}]`;
+}
+
+/** A control's score with its interval. */
+function controlScore(m: Metrics, control: Control): string {
+  return withInterval(m, {
+    score: controlKey(`${control}.score`),
+    low: controlKey(`${control}.score_ci_low`),
+    high: controlKey(`${control}.score_ci_high`),
+  });
+}
+
 function percent(fraction: number | null): string {
   return fraction === null ? "—" : `${(100 * fraction).toFixed(1)} %`;
 }
@@ -90,13 +106,13 @@ function controlRows(m: Metrics): string[][] {
     ],
     [
       "random features (negative)",
-      formatNumber(value(m, controlKey("random.score"))),
+      controlScore(m, "random"),
       ...lowest("random"),
       `${known}; lowest over the sweep`,
     ],
     [
       "forget-minus-retain direction (positive)",
-      formatNumber(value(m, controlKey("positive.score"))),
+      controlScore(m, "positive"),
       ...lowest("positive"),
       `${known}; lowest over the sweep`,
     ],
@@ -135,8 +151,9 @@ function summarySection(data: ReportData): Section {
         `${data.presets.length} presets were evaluated with ${SELECTORS.length} feature selectors; ` +
         `the highest unlearning score among them is **${formatNumber(highest)}**. On the same ` +
         `setup the positive control (a forget-minus-retain direction) scores ` +
-        `**${formatNumber(value(m, controlKey("positive.score")))}** and random features ` +
-        `score ${formatNumber(value(m, controlKey("random.score")))}. The unmodified ` +
+        `**${controlScore(m, "positive")}** and random features ` +
+        `score ${controlScore(m, "random")} (brackets: 95 % bootstrap intervals over ` +
+        `questions). The unmodified ` +
         `model answers ${percent(value(m, modelKey("forget_accuracy")))} of the forget and ` +
         `${percent(value(m, modelKey("retain_accuracy")))} of the retain questions.`,
     }],
@@ -184,10 +201,17 @@ async function scoresSection(data: ReportData): Promise<Section> {
         value(m, unlearningKey(`${run}.${preset}`, `${s}.score`))
       );
       if (scores.every((s) => s === null)) continue;
+      const variant = `${run}.${preset}`;
       rows.push([
         run,
         preset,
-        ...scores.map(formatNumber),
+        ...SELECTORS.map((selector) =>
+          withInterval(m, {
+            score: unlearningKey(variant, `${selector}.score`),
+            low: unlearningKey(variant, `${selector}.score_ci_low`),
+            high: unlearningKey(variant, `${selector}.score_ci_high`),
+          })
+        ),
         formatNumber(value(m, unlearningKey(`${run}.${preset}`, "frequency.max_selected"))),
       ]);
       SELECTORS.forEach((selector, i) => {
@@ -213,7 +237,10 @@ async function scoresSection(data: ReportData): Promise<Section> {
       },
       {
         kind: "paragraph",
-        text: "Accuracies below count different questions, as the last column says: the " +
+        text: "In brackets: the 95 % percentile bootstrap interval of a score over the " +
+          "questions (1000 draws; each draw resamples the forget and the retain questions " +
+          "once for the whole sweep and rescores it, stages/unlearning/bootstrap.ts). " +
+          "Accuracies below count different questions, as the last column says: the " +
           "unmodified model is scored on every question asked; an intervention only on the " +
           "questions the unmodified model knows (all of them right by construction), and for " +
           "the controls swept over settings the lowest accuracy over the sweep is shown, " +

@@ -116,16 +116,21 @@ export async function questionsAnsweredCorrectly(
   return kept;
 }
 
-/** Fraction of `questions` answered correctly. */
-export async function accuracyOf(
+/** 1 where the question was answered correctly, 0 elsewhere: [questions]. */
+export async function answersCorrect(
   logitsOf: LogitsFunction,
   tokenizer: TextTokenizer,
   questions: MultipleChoice[],
   options: { format: McqFormat; subject: string; batchSize: number },
-): Promise<number> {
-  if (questions.length === 0) return Number.NaN;
+): Promise<Uint8Array> {
+  if (questions.length === 0) return new Uint8Array(0);
   const predictions = await predict(logitsOf, tokenizer, questions, options);
-  return questions.filter((q, i) => predictions[i] === q.answer).length / questions.length;
+  return Uint8Array.from(questions, (q, i) => predictions[i] === q.answer ? 1 : 0);
+}
+
+/** Fraction of 1s in a 0/1 vector (NaN when it is empty). */
+export function fractionCorrect(correct: Uint8Array): number {
+  return correct.length === 0 ? Number.NaN : correct.reduce((a, b) => a + b, 0) / correct.length;
 }
 
 /**

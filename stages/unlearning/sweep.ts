@@ -8,7 +8,7 @@ import type { LoadedModel } from "../model/load_model.ts";
 import type { MultipleChoice } from "../data/mcq.ts";
 import type { LogitsFunction } from "./mcq_scoring.ts";
 import type { SaeParameters } from "../sae/sae.ts";
-import { accuracyOf, type McqFormat } from "./accuracy.ts";
+import { answersCorrect, fractionCorrect, type McqFormat } from "./accuracy.ts";
 import { clampingHook, featuresThatCanFire, type ResidualReplacement } from "./intervention.ts";
 import { ResidualCache } from "./residual_cache.ts";
 import { type ScoreResult, unlearningScore } from "./score.ts";
@@ -26,6 +26,10 @@ export interface InterventionAccuracy {
   /** Correct / total over all retain subjects together. */
   retainAccuracy: number;
   retainBySubject: Record<string, number>;
+  /** Per forget question, 1 if answered correctly: [forget questions] (for the bootstrap). */
+  forgetCorrect: Uint8Array;
+  /** Per retain question, subjects in order: [retain questions]. */
+  retainCorrect: Uint8Array;
 }
 
 /** One row of the sweep. */
@@ -81,26 +85,50 @@ export async function measureAccuracy(
       options.hook ? { layer: options.layer, replace: options.hook } : undefined,
     );
   const ask = (questions: MultipleChoice[], subject: string) =>
-    accuracyOf(logitsOf, model.tokenizer, questions, {
+    answersCorrect(logitsOf, model.tokenizer, questions, {
       format: options.format,
       subject,
       batchSize: options.batchSize,
     });
-  const forgetAccuracy = sets.forget.length > 0 ? await ask(sets.forget, "biology") : Number.NaN;
+  const forgetCorrect = await ask(sets.forget, "biology");
   const retainBySubject: Record<string, number> = {};
-  let correct = 0;
-  let total = 0;
+  const retainParts: Uint8Array[] = [];
   for (const [subject, questions] of sets.retain) {
     if (questions.length === 0) continue;
-    const accuracy = await ask(questions, subject.replace(/_/g, " "));
-    retainBySubject[subject] = accuracy;
-    correct += accuracy * questions.length;
-    total += questions.length;
+    const correct = await ask(questions, subject.replace(/_/g, " "));
+    retainBySubject[subject] = fractionCorrect(correct);
+    retainParts.push(correct);
   }
+  const retainCorrect = concatenate(retainParts);
   return {
-    forgetAccuracy,
-    retainAccuracy: total > 0 ? correct / total : Number.NaN,
+    forgetAccuracy: fractionCorrect(forgetCorrect),
+    retainAccuracy: fractionCorrect(retainCorrect),
     retainBySubject,
+    forgetCorrect,
+    retainCorrect,
+  };
+}
+
+/** The parts one after another. */
+function concatenate(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+/** Every known question answered correctly: what no intervention leaves, by construction. */
+export function allCorrect(sets: EvaluationSets): InterventionAccuracy {
+  const retainCount = [...sets.retain.values()].reduce((sum, list) => sum + list.length, 0);
+  return {
+    forgetAccuracy: 1,
+    retainAccuracy: 1,
+    retainBySubject: Object.fromEntries([...sets.retain.keys()].map((subject) => [subject, 1])),
+    forgetCorrect: new Uint8Array(sets.forget.length).fill(1),
+    retainCorrect: new Uint8Array(retainCount).fill(1),
   };
 }
 
@@ -125,11 +153,7 @@ export async function measureSettings(
   options: Omit<SweepOptions, "multipliers"> & { onSetting?: () => void; cache?: ResidualCache },
 ): Promise<{ rows: SweepRow[]; score: ScoreResult }> {
   const cache = options.cache ?? new ResidualCache(model, options.layer);
-  const unmodified: InterventionAccuracy = {
-    forgetAccuracy: 1,
-    retainAccuracy: 1,
-    retainBySubject: Object.fromEntries([...sets.retain.keys()].map((subject) => [subject, 1])),
-  };
+  const unmodified = allCorrect(sets);
   const rows: SweepRow[] = [];
   for (const { hook, ...setting } of settings) {
     const accuracy = hook === null
