@@ -21,10 +21,24 @@ import { featureFrequencies } from "./unlearning/frequencies.ts";
 import { importanceSelections, selectFeatures } from "./unlearning/selection.ts";
 import { describeKnown, readKnownQuestions } from "./unlearning/known_questions.ts";
 import { ResidualCache } from "./unlearning/residual_cache.ts";
-import { runSweep, type Selection } from "./unlearning/sweep.ts";
+import { runSweep, type Selection, type SweepRow } from "./unlearning/sweep.ts";
 import { sweepTable } from "./unlearning/sweep_table.ts";
-import { bootstrapOptions, scoreInterval } from "./unlearning/bootstrap.ts";
-import { type Selector, SELECTORS, unlearningKey } from "./metric_keys.ts";
+import {
+  answersScore,
+  bootstrapOptions,
+  scoreInterval,
+  type SettingAnswers,
+} from "./unlearning/bootstrap.ts";
+import { splitQuestions, testHalfAnswers } from "./unlearning/question_split.ts";
+import { oracleCandidates } from "./unlearning/oracle.ts";
+import { oracleSettingCount, oracleSweep } from "./unlearning/oracle_sweep.ts";
+import type { ScoreResult } from "./unlearning/score.ts";
+import {
+  CORPUS_SELECTORS,
+  type CorpusSelector,
+  type Selector,
+  unlearningKey,
+} from "./metric_keys.ts";
 
 /** The slice of the config 05_evaluate depends on. */
 export interface EvaluateParams {
@@ -41,7 +55,9 @@ export interface EvaluateParams {
   corpus_row_length: number;
   max_corpus_rows: number | null;
   lm_batch_size: number;
-  /** Seeds the bootstrap over questions (and the controls' random draws). */
+  /** Candidate features the oracle clamps one by one on the train half of the questions. */
+  oracle_candidates: number;
+  /** Seeds the question split, the bootstrap (and the controls' random draws). */
   seed: number;
   backend: BackendName;
 }
@@ -78,7 +94,7 @@ export async function run(context: StageContext<EvaluateParams>): Promise<void> 
     importance.candidate,
     p.n_features,
   );
-  const selectors: Record<Selector, Selection[]> = {
+  const selectors: Record<CorpusSelector, Selection[]> = {
     frequency: p.retain_thresholds.flatMap((retainThreshold) =>
       p.n_features.map((nFeatures) => ({
         retainThreshold,
@@ -98,48 +114,81 @@ export async function run(context: StageContext<EvaluateParams>): Promise<void> 
       features: byImportance.high[i],
     })),
   };
-  const settings = Object.values(selectors).reduce((sum, list) => sum + list.length, 0);
+  const split = splitQuestions(sets, p.seed);
+  const candidates = oracleCandidates(forgetFrequency, retainFrequency, p.oracle_candidates);
+  const sweepOptions = {
+    // Every setting of every selector asks questions of the same sets: one cache for all.
+    cache: new ResidualCache(model, p.layer),
+    layer: p.layer,
+    format: p.mcq_format,
+    batchSize: p.lm_batch_size,
+    multipliers: p.multipliers,
+    minRetainAccuracy: p.min_retain_accuracy,
+    nFeatures: p.n_features,
+    onSetting: () => context.progress.advance(),
+  };
+  const corpusSettings = Object.values(selectors).reduce((sum, list) => sum + list.length, 0) *
+    p.multipliers.length;
   context.progress.start({
     label: "sweep",
     unit: "settings",
-    total: settings * p.multipliers.length,
+    total: corpusSettings + oracleSettingCount(candidates.length, sweepOptions),
   });
   const tables: arrow.Table[] = [];
   const metrics: Record<string, number | null> = {};
   const summary: string[] = [];
-  // Every setting of every selector asks the same questions: one cache for all of them.
-  const cache = new ResidualCache(model, p.layer);
   const variant = `${p.run}.${p.preset}`;
-  for (const selector of SELECTORS) {
-    const selections = selectors[selector];
-    const { rows, score } = await runSweep(model, sae, sets, selections, {
-      cache,
-      layer: p.layer,
-      format: p.mcq_format,
-      batchSize: p.lm_batch_size,
-      multipliers: p.multipliers,
-      minRetainAccuracy: p.min_retain_accuracy,
-      onSetting: () => context.progress.advance(),
-    });
+  const bootstrap = bootstrapOptions(p.min_retain_accuracy, p.seed);
+  const record = (selector: Selector, sweep: { rows: SweepRow[]; score: ScoreResult }, extra: {
+    /** Outcomes on the test half (the oracle's rows are already). */
+    testHalf: SettingAnswers[];
+    selectedMost: number;
+  }) => {
+    const { rows, score } = sweep;
     tables.push(sweepTable(rows, { run: p.run, preset: p.preset, selector }));
     const best = rows[score.bestSetting];
-    const interval = scoreInterval(rows, bootstrapOptions(p.min_retain_accuracy, p.seed));
-    // max_selected 0 explains a score of 0.0 by construction: nothing was selected to clamp.
-    const selectedMost = Math.max(0, ...selections.map((s) => s.features.length));
+    const interval = scoreInterval(rows, bootstrap);
+    const heldOut = extra.testHalf.length > 0
+      ? answersScore(extra.testHalf, p.min_retain_accuracy)
+      : 0;
+    const heldOutInterval = scoreInterval(extra.testHalf, bootstrap);
     Object.assign(metrics, {
       [unlearningKey(variant, `${selector}.score`)]: score.score,
       [unlearningKey(variant, `${selector}.score_ci_low`)]: interval?.low ?? null,
       [unlearningKey(variant, `${selector}.score_ci_high`)]: interval?.high ?? null,
+      [unlearningKey(variant, `${selector}.heldout_score`)]: heldOut,
+      [unlearningKey(variant, `${selector}.heldout_score_ci_low`)]: heldOutInterval?.low ?? null,
+      [unlearningKey(variant, `${selector}.heldout_score_ci_high`)]: heldOutInterval?.high ?? null,
       [unlearningKey(variant, `${selector}.best_retain_threshold`)]:
         Number.isNaN(best?.retainThreshold) ? null : best?.retainThreshold ?? null,
       [unlearningKey(variant, `${selector}.best_n_features`)]: best?.nFeatures ?? null,
       [unlearningKey(variant, `${selector}.best_multiplier`)]: best?.multiplier ?? null,
-      [unlearningKey(variant, `${selector}.max_selected`)]: selectedMost,
+      // max_selected 0 explains a score of 0.0 by construction: nothing was selected to clamp.
+      [unlearningKey(variant, `${selector}.max_selected`)]: extra.selectedMost,
     });
-    summary.push(`${selector} ${score.score.toFixed(3)} (at most ${selectedMost} features)`);
+    summary.push(
+      `${selector} ${score.score.toFixed(3)}, held out ${heldOut.toFixed(3)} ` +
+        `(at most ${extra.selectedMost} features)`,
+    );
+  };
+  for (const selector of CORPUS_SELECTORS) {
+    const selections = selectors[selector];
+    const sweep = await runSweep(model, sae, sets, selections, sweepOptions);
+    record(selector, sweep, {
+      testHalf: testHalfAnswers(sweep.rows, split),
+      selectedMost: Math.max(0, ...selections.map((s) => s.features.length)),
+    });
   }
+  // The oracle ranks on the train half and is measured on the test half only: its score is
+  // its held-out score.
+  const oracle = await oracleSweep(model, sae, split, candidates, sweepOptions);
+  record("oracle", oracle, {
+    testHalf: oracle.rows,
+    selectedMost: Math.max(0, ...oracle.rows.map((row) => row.selected)),
+  });
+  metrics[unlearningKey(variant, "oracle.candidates")] = candidates.length;
   context.progress.finish();
-  cache.dispose();
+  sweepOptions.cache.dispose();
 
   await writeParquetFile(
     context.output("sweep"),

@@ -123,6 +123,11 @@ const unlearning = z.strictObject({
   retain_thresholds: z.array(z.number().min(0)).min(1),
   n_features: z.array(positiveInt).min(1),
   multipliers: z.array(z.number().positive()).min(1),
+  /**
+   * Features the oracle selector clamps one by one (× every multiplier) on the train half of
+   * the known questions: the most forget-specific by corpus frequency.
+   */
+  oracle_candidates: positiveInt.default(16),
   /** Settings whose retain accuracy falls below this count as forget accuracy 1.0. */
   min_retain_accuracy: fraction,
   /** Questions per MCQ set (null = all). */

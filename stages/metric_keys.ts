@@ -7,8 +7,16 @@
  * `variant` is a stage instance's `<run>.<preset>` (`run3.trained`).
  */
 
-/** The feature selectors 05_evaluate scores, in the order the report shows them. */
-export const SELECTORS = ["frequency", "importance_low", "importance_high"] as const;
+/** The selectors that choose features from corpus statistics (SAEBench's and the paper's). */
+export const CORPUS_SELECTORS = ["frequency", "importance_low", "importance_high"] as const;
+/** One of `CORPUS_SELECTORS`. */
+export type CorpusSelector = (typeof CORPUS_SELECTORS)[number];
+
+/**
+ * The feature selectors 05_evaluate scores, in the order the report shows them: the corpus
+ * selectors, then the oracle, which measures each candidate's effect on held-in questions.
+ */
+export const SELECTORS = [...CORPUS_SELECTORS, "oracle"] as const;
 /** One of `SELECTORS`. */
 export type Selector = (typeof SELECTORS)[number];
 
@@ -42,6 +50,10 @@ export type UnlearningMetric =
   | "score"
   | "score_ci_low"
   | "score_ci_high"
+  | "heldout_score"
+  | "heldout_score_ci_low"
+  | "heldout_score_ci_high"
+  | "candidates"
   | "best_retain_threshold"
   | "best_n_features"
   | "best_multiplier"

@@ -103,6 +103,7 @@ function evaluateParams(c: Config, variant?: string) {
     n_features: u.n_features,
     multipliers: u.multipliers,
     min_retain_accuracy: u.min_retain_accuracy,
+    oracle_candidates: u.oracle_candidates,
     corpus_row_length: u.corpus_row_length,
     max_corpus_rows: u.max_corpus_rows,
     lm_batch_size: c.extract.lm_batch_size,

@@ -1,7 +1,6 @@
 /** The bootstrap interval of the unlearning score over questions. */
 import { bootstrapOptions, scoreInterval } from "../stages/unlearning/bootstrap.ts";
-import { unlearningScore } from "../stages/unlearning/score.ts";
-import { fractionCorrect } from "../stages/unlearning/accuracy.ts";
+import { fractionCorrect, unlearningScore } from "../stages/unlearning/score.ts";
 import { assert, assertEquals } from "./helpers/assert.ts";
 
 /** `right` ones then zeros, `count` in all. */

@@ -4,6 +4,7 @@ import { bestVariant, buildReport } from "../stages/report/build_report.ts";
 import { claimRows, formatNumber } from "../stages/report/claims.ts";
 import { renderHtml, renderMarkdown } from "../stages/report/document.ts";
 import { assert, assertEquals, assertStringIncludes } from "./helpers/assert.ts";
+import { bottleneckAnswer } from "../stages/report/bottleneck.ts";
 import { smallReportData } from "./helpers/report_data.ts";
 
 Deno.test("claim verdicts: within tolerance, outside it, and not testable with the reason", () => {
@@ -57,7 +58,22 @@ Deno.test("markdown and HTML carry the same tables; the best variant is the top 
     assertStringIncludes(markdown, `## ${title}`);
     assertStringIncludes(html, `<h2>${title}</h2>`);
   }
-  assertStringIncludes(markdown, "| run3 | trained | 0 | 0 | 0.4 | 0 |");
+  assertStringIncludes(
+    markdown,
+    "| run3 | trained | 0 [0, 0.05] | 0 [0, 0.05] | 0.4 [0, 0.05] | 0 [0, 0.05] | 0 |",
+  );
+  // The first paragraph answers the paper's question from the held-out scores.
+  assertStringIncludes(
+    markdown,
+    "## Summary\n\n**Is SAE unlearning limited by feature selection?** Yes, selection is a " +
+      "bottleneck here: the oracle selector scores 0.3 [0.2, 0.4] on held-out questions with " +
+      "run3's features, the best corpus selector (frequency) 0 [0, 0.1], and the non-SAE " +
+      "positive control 0.2 [0.1, 0.3]",
+  );
+  assertStringIncludes(
+    markdown,
+    "| run3 | 0 [0, 0.1] | 0 [0, 0.1] | 0 [0, 0.1] | 0.3 [0.2, 0.4] |",
+  );
   assertStringIncludes(html, "<td>0.4</td>");
   assertStringIncludes(markdown, "> run0 — the plain SAE.");
   // Each accuracy says which questions it counts; the random control shows what it damaged.
@@ -86,4 +102,21 @@ Deno.test("the provenance line does not depend on the order tools were recorded 
   const markdown = await markdownOf(ordered);
   assertStringIncludes(markdown, "deno 2.9.6, openblas 0.3.21, v8 15.0");
   assertEquals(await markdownOf(shuffled), markdown);
+});
+
+Deno.test("the answer to the paper's question follows the intervals", () => {
+  const metrics = smallReportData().metrics;
+  const runs = ["run0", "run1", "run2", "run3", "run4"];
+  assertStringIncludes(bottleneckAnswer(metrics, runs)!, "Yes, selection is a bottleneck");
+  // A corpus selector as good as the oracle: selection is not what limits.
+  metrics["unlearning.run3.trained.frequency.heldout_score"] = 0.28;
+  metrics["unlearning.run3.trained.frequency.heldout_score_ci_high"] = 0.38;
+  assertStringIncludes(bottleneckAnswer(metrics, runs)!, "the corpus selectors do as well");
+  // Not even the oracle: the representation limits.
+  metrics["unlearning.run3.trained.oracle.heldout_score_ci_low"] = 0;
+  assertStringIncludes(bottleneckAnswer(metrics, runs)!, "the representation limits");
+  // A positive control that cannot be told from 0: no answer.
+  metrics["unlearning.control.positive.score_ci_low"] = 0;
+  assertStringIncludes(bottleneckAnswer(metrics, runs)!, "Cannot tell here");
+  assertEquals(bottleneckAnswer(metrics, []), null);
 });

@@ -217,10 +217,13 @@ Deno.test("01_fetch through 05_controls run on a local corpus and model folder",
       ...Array(2).fill("frequency"),
       ...Array(2).fill("importance_low"),
       ...Array(2).fill("importance_high"),
+      ...Array(2).fill("oracle"),
     ]);
-    assertEquals(column("selected"), [0, 0, 2, 2, 2, 2]);
+    // The dead SAE gives the oracle no candidate: its selections are empty.
+    assertEquals(column("selected"), [0, 0, 2, 2, 2, 2, 0, 0]);
+    assertEquals(metrics["unlearning.run0.as_published.oracle.candidates"], 0);
     // Clamping dead features changes nothing: every forget accuracy stays 1.
-    assertEquals(column("forget_accuracy"), [1, 1, 1, 1, 1, 1]);
+    assertEquals(column("forget_accuracy"), [1, 1, 1, 1, 1, 1, 1, 1]);
     assertEquals(metrics["unlearning.run0.as_published.importance_low.score"], 0);
     assertEquals(metrics["unlearning.run0.as_published.importance_high.max_selected"], 2);
 

@@ -3,7 +3,8 @@
  * SAE: feature 0 carries the forget domain (it reads and writes the forget-minus-retain mean
  * direction and fires on 0.4 % of retain tokens), features 1–7 are random directions.
  * Frequency selection must find feature 0 and score clearly above 0; clamping random features
- * must score about 0. This is the check that the metric can move at all.
+ * must score about 0. This is the check that the metric can move at all. The oracle selector
+ * must find feature 0 where a stricter frequency rule selects nothing.
  */
 import { join } from "node:path";
 import { readParquetFile } from "../pipeline/parquet.ts";
@@ -19,6 +20,10 @@ import { featureFrequencies } from "../stages/unlearning/frequencies.ts";
 import { knownQuestions } from "../stages/unlearning/known_questions.ts";
 import { selectFeatures } from "../stages/unlearning/selection.ts";
 import { runSweep } from "../stages/unlearning/sweep.ts";
+import { splitQuestions } from "../stages/unlearning/question_split.ts";
+import { oracleCandidates } from "../stages/unlearning/oracle.ts";
+import { oracleSweep } from "../stages/unlearning/oracle_sweep.ts";
+import { ResidualCache } from "../stages/unlearning/residual_cache.ts";
 import { assert, assertEquals } from "./helpers/assert.ts";
 import { REPO_ROOT } from "./helpers/workspace.ts";
 
@@ -114,4 +119,21 @@ Deno.test("a feature that carries the forget domain scores clearly above 0; rand
   assert(forgetFeature.score.score >= 0.1, `forget feature score ${forgetFeature.score.score}`);
   const randomFeatures = await sweep([3, 6]);
   assert(randomFeatures.score.score <= 0.05, `random features score ${randomFeatures.score.score}`);
+
+  // The oracle measures what the frequency rule guesses. Below feature 0's retain rate (0.4 %)
+  // the rule selects nothing; the oracle still finds feature 0 by its effect on the train half
+  // of the questions, and unlearns on the test half.
+  const strict = { retainThreshold: 0.001, nFeatures: 1 };
+  assertEquals(selectFeatures(forgetFrequency, retainFrequency, strict), []);
+  const cache = new ResidualCache(model, LAYER);
+  const oracle = await oracleSweep(
+    model,
+    sae,
+    splitQuestions(sets, 1),
+    oracleCandidates(forgetFrequency, retainFrequency, 8),
+    { ...pass, format, multipliers: [50, 200], minRetainAccuracy: 0.99, nFeatures: [1], cache },
+  );
+  cache.dispose();
+  assertEquals(oracle.rows.map((row) => row.selected), [1, 1]);
+  assert(oracle.score.score >= 0.1, `oracle score on held-out questions ${oracle.score.score}`);
 });

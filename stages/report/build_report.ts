@@ -4,6 +4,8 @@
  */
 import type { UpstreamRecord } from "../../pipeline/stage.ts";
 import { claimRows, formatNumber, type Metrics } from "./claims.ts";
+import { formatWithInterval, scoreAt } from "./metric_values.ts";
+import { bottleneckAnswer, heldOutRows } from "./bottleneck.ts";
 import type { ReportDocument, Section } from "./document.ts";
 import {
   type CurvePoint,
@@ -61,20 +63,13 @@ function value(metrics: Metrics, key: string): number | null {
   return typeof v === "number" ? v : null;
 }
 
-/** "0.19 [0.12, 0.26]": a score with its 95 % bootstrap interval over questions, when there is one. */
-function withInterval(m: Metrics, keys: { score: string; low: string; high: string }): string {
-  const [score, low, high] = [value(m, keys.score), value(m, keys.low), value(m, keys.high)];
-  if (low === null || high === null) return formatNumber(score);
-  return `${formatNumber(score)} [${formatNumber(low)}, ${formatNumber(high)}]`;
-}
-
 /** A control's score with its interval. */
 function controlScore(m: Metrics, control: Control): string {
-  return withInterval(m, {
+  return formatWithInterval(scoreAt(m, {
     score: controlKey(`${control}.score`),
     low: controlKey(`${control}.score_ci_low`),
     high: controlKey(`${control}.score_ci_high`),
-  });
+  }));
 }
 
 function percent(fraction: number | null): string {
@@ -143,20 +138,27 @@ function summarySection(data: ReportData): Section {
     )
   ).filter((s): s is number => s !== null);
   const highest = scores.length > 0 ? Math.max(...scores) : null;
+  const answer = bottleneckAnswer(m, runs);
   return {
     title: "Summary",
-    blocks: [{
-      kind: "paragraph",
-      text: `${data.description} ${runs.length} SAE variants in ` +
-        `${data.presets.length} presets were evaluated with ${SELECTORS.length} feature selectors; ` +
-        `the highest unlearning score among them is **${formatNumber(highest)}**. On the same ` +
-        `setup the positive control (a forget-minus-retain direction) scores ` +
-        `**${controlScore(m, "positive")}** and random features ` +
-        `score ${controlScore(m, "random")} (brackets: 95 % bootstrap intervals over ` +
-        `questions). The unmodified ` +
-        `model answers ${percent(value(m, modelKey("forget_accuracy")))} of the forget and ` +
-        `${percent(value(m, modelKey("retain_accuracy")))} of the retain questions.`,
-    }],
+    blocks: [
+      ...(answer === null ? [] : [{
+        kind: "paragraph" as const,
+        text: `**Is SAE unlearning limited by feature selection?** ${answer}`,
+      }]),
+      {
+        kind: "paragraph",
+        text: `${data.description} ${runs.length} SAE variants in ` +
+          `${data.presets.length} presets were evaluated with ${SELECTORS.length} feature selectors; ` +
+          `the highest unlearning score among them is **${formatNumber(highest)}**. On the same ` +
+          `setup the positive control (a forget-minus-retain direction) scores ` +
+          `**${controlScore(m, "positive")}** and random features ` +
+          `score ${controlScore(m, "random")} (brackets: 95 % bootstrap intervals over ` +
+          `questions). The unmodified ` +
+          `model answers ${percent(value(m, modelKey("forget_accuracy")))} of the forget and ` +
+          `${percent(value(m, modelKey("retain_accuracy")))} of the retain questions.`,
+      },
+    ],
   };
 }
 
@@ -206,11 +208,11 @@ async function scoresSection(data: ReportData): Promise<Section> {
         run,
         preset,
         ...SELECTORS.map((selector) =>
-          withInterval(m, {
+          formatWithInterval(scoreAt(m, {
             score: unlearningKey(variant, `${selector}.score`),
             low: unlearningKey(variant, `${selector}.score_ci_low`),
             high: unlearningKey(variant, `${selector}.score_ci_high`),
-          })
+          }))
         ),
         formatNumber(value(m, unlearningKey(`${run}.${preset}`, "frequency.max_selected"))),
       ]);
@@ -234,6 +236,18 @@ async function scoresSection(data: ReportData): Promise<Section> {
         kind: "table",
         header: ["run", "preset", ...SELECTORS, "features SAEBench selects (max)"],
         rows,
+      },
+      {
+        kind: "paragraph",
+        text: "The same selectors on the test half of the known questions, which no selector " +
+          "saw: the oracle ranked its features by their measured effect on the other half " +
+          "(stages/unlearning/oracle.ts), so its score exists only here; the corpus selectors' " +
+          "scores above use every known question.",
+      },
+      {
+        kind: "table",
+        header: ["run (trained)", ...SELECTORS.map((selector) => `${selector}, held out`)],
+        rows: heldOutRows(m, Object.keys(data.variants)),
       },
       {
         kind: "paragraph",

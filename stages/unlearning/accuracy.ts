@@ -128,11 +128,6 @@ export async function answersCorrect(
   return Uint8Array.from(questions, (q, i) => predictions[i] === q.answer ? 1 : 0);
 }
 
-/** Fraction of 1s in a 0/1 vector (NaN when it is empty). */
-export function fractionCorrect(correct: Uint8Array): number {
-  return correct.length === 0 ? Number.NaN : correct.reduce((a, b) => a + b, 0) / correct.length;
-}
-
 /**
  * SAEBench asks instruct models in the letter format and refuses base models; so do we, and say
  * that cloze scoring is the alternative. A model counts as instruct-tuned when its tokenizer has

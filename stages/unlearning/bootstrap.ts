@@ -5,7 +5,7 @@
  * accuracies on the draw and scores the sweep as SAEBench does (score.ts).
  */
 import { SeededRandom } from "../random.ts";
-import { unlearningScore } from "./score.ts";
+import { fractionCorrect, unlearningScore } from "./score.ts";
 
 /** Per-question outcomes of one setting: 1 where the question was answered correctly. */
 export interface SettingAnswers {
@@ -45,6 +45,17 @@ function resample(random: SeededRandom, count: number): Uint32Array {
 export interface ScoreInterval {
   low: number;
   high: number;
+}
+
+/** The unlearning score (score.ts) of a sweep given as per-question outcomes. */
+export function answersScore(settings: SettingAnswers[], minRetainAccuracy: number): number {
+  return unlearningScore(
+    settings.map((setting) => ({
+      forgetAccuracy: fractionCorrect(setting.forgetCorrect),
+      retainAccuracy: fractionCorrect(setting.retainCorrect),
+    })),
+    minRetainAccuracy,
+  ).score;
 }
 
 /** The `q` quantile (0…1) of sorted values, linearly interpolated. */

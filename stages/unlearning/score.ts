@@ -44,3 +44,8 @@ export function lowestAccuracies(settings: SettingAccuracy[]): { forget: number;
     retain: Math.min(1, ...settings.map((setting) => setting.retainAccuracy)),
   };
 }
+
+/** Fraction of 1s in a 0/1 vector of per-question outcomes (NaN when it is empty). */
+export function fractionCorrect(correct: Uint8Array): number {
+  return correct.length === 0 ? Number.NaN : correct.reduce((a, b) => a + b, 0) / correct.length;
+}

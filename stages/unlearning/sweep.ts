@@ -8,10 +8,10 @@ import type { LoadedModel } from "../model/load_model.ts";
 import type { MultipleChoice } from "../data/mcq.ts";
 import type { LogitsFunction } from "./mcq_scoring.ts";
 import type { SaeParameters } from "../sae/sae.ts";
-import { answersCorrect, fractionCorrect, type McqFormat } from "./accuracy.ts";
+import { answersCorrect, type McqFormat } from "./accuracy.ts";
 import { clampingHook, featuresThatCanFire, type ResidualReplacement } from "./intervention.ts";
 import { ResidualCache } from "./residual_cache.ts";
-import { type ScoreResult, unlearningScore } from "./score.ts";
+import { fractionCorrect, type ScoreResult, unlearningScore } from "./score.ts";
 
 /** The questions of one evaluation, already filtered to what the unmodified model knows. */
 export interface EvaluationSets {

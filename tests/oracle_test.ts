@@ -1,0 +1,72 @@
+/** The oracle selector's pieces: the question split, its candidates and its ranking. */
+import { splitQuestions, testHalfAnswers } from "../stages/unlearning/question_split.ts";
+import { oracleCandidates, oracleSelections } from "../stages/unlearning/oracle.ts";
+import type { MultipleChoice } from "../stages/data/mcq.ts";
+import { assert, assertEquals } from "./helpers/assert.ts";
+
+function questions(prefix: string, count: number): MultipleChoice[] {
+  return Array.from({ length: count }, (_, i) => ({
+    question: `${prefix} ${i}`,
+    choices: ["a", "b"],
+    answer: 0,
+  }));
+}
+
+Deno.test("the question split halves every set, disjointly, and finds the test half in a full sweep", () => {
+  const sets = {
+    forget: questions("forget", 9),
+    retain: new Map([["history", questions("history", 4)], ["geography", questions("geo", 6)]]),
+  };
+  const split = splitQuestions(sets, 3);
+  assertEquals(split.train.forget.length, 4);
+  assertEquals(split.test.forget.length, 5);
+  assertEquals([...split.train.retain.values()].map((list) => list.length), [2, 3]);
+  assertEquals([...split.test.retain.values()].map((list) => list.length), [2, 3]);
+  const trainText = new Set(split.train.forget.map((q) => q.question));
+  assert(split.test.forget.every((q) => !trainText.has(q.question)), "halves overlap");
+  assertEquals(splitQuestions(sets, 3), split, "the same seed gives the same split");
+  // Outcomes of a full sweep, one per question in set order, pick out the test half.
+  const forgetCorrect = Uint8Array.from(sets.forget, (_, i) => i);
+  const retainCorrect = Uint8Array.from({ length: 10 }, (_, i) => 100 + i);
+  const [picked] = testHalfAnswers([{ forgetCorrect, retainCorrect }], split);
+  assertEquals(
+    Array.from(picked.forgetCorrect),
+    split.test.forget.map((q) => Number(q.question.split(" ")[1])),
+  );
+  const retainOrder = [...sets.retain.values()].flat().map((q) => q.question);
+  const testRetain = [...split.test.retain.values()].flat().map((q) => q.question);
+  assertEquals(
+    Array.from(picked.retainCorrect),
+    testRetain.map((text) => 100 + retainOrder.indexOf(text)),
+  );
+});
+
+Deno.test("oracle candidates are the most forget-specific features that fire on the forget corpus", () => {
+  const forget = Float32Array.from([0.5, 0.2, 0, 0.3, 0.9]);
+  const retain = Float32Array.from([0.4, 0, 0, 0.0, 0.9]);
+  assertEquals(oracleCandidates(forget, retain, 3), [3, 1, 0]);
+  assertEquals(oracleCandidates(forget, retain, 10), [3, 1, 0, 4]);
+});
+
+Deno.test("the oracle takes, per multiplier, the features that lower forget accuracy most within the retain bar", () => {
+  const effects = [
+    { feature: 1, multiplier: 25, forgetAccuracy: 0.8, retainAccuracy: 1 },
+    { feature: 2, multiplier: 25, forgetAccuracy: 0.5, retainAccuracy: 0.995 },
+    { feature: 3, multiplier: 25, forgetAccuracy: 0.1, retainAccuracy: 0.9 }, // breaks the bar
+    { feature: 4, multiplier: 25, forgetAccuracy: 1, retainAccuracy: 1 }, // no effect
+    { feature: 1, multiplier: 50, forgetAccuracy: 0.4, retainAccuracy: 1 },
+    { feature: 2, multiplier: 50, forgetAccuracy: 0.4, retainAccuracy: 0.999 },
+  ];
+  const selections = oracleSelections(effects, {
+    nFeatures: [1, 3],
+    multipliers: [25, 50],
+    minRetainAccuracy: 0.99,
+  });
+  assertEquals(selections, [
+    { nFeatures: 1, multiplier: 25, features: [2] },
+    { nFeatures: 3, multiplier: 25, features: [2, 1] },
+    // A tie in forget accuracy goes to the feature that keeps more retain accuracy.
+    { nFeatures: 1, multiplier: 50, features: [1] },
+    { nFeatures: 3, multiplier: 50, features: [1, 2] },
+  ]);
+});
