@@ -22,6 +22,8 @@ import { type ModelSource, resolveModelDirectory } from "./model/load_model.ts";
 import { readMultipleChoiceSet } from "./data/mcq_sets.ts";
 import { loadTokenizer } from "./data/tokenizer.ts";
 import { dataKey } from "./metric_keys.ts";
+import { Reservoir } from "./data/reservoir.ts";
+import { SeededRandom } from "./random.ts";
 
 /** The slice of the config 01_fetch depends on. */
 export interface FetchParams {
@@ -31,7 +33,9 @@ export interface FetchParams {
   mcq_sets: { role: "forget" | "retain"; name: string; source: DataSource }[];
   forget_corpus: DataSource;
   retain_corpus: DataSource;
+  /** Documents sampled (uniformly, seeded) from each frequency corpus. */
   max_corpus_documents: number;
+  seed: number;
 }
 
 const CHUNK_DOCUMENTS = 4096;
@@ -160,16 +164,21 @@ export async function run(context: StageContext<FetchParams>): Promise<void> {
       params.retain_corpus,
     ]] as const
   ) {
-    let kept = 0;
+    // SAEBench samples its forget documents at random (`random.sample`); so do we, for both
+    // corpora, seeded. A corpus with fewer documents than the cap is used whole either way.
+    const sample = new Reservoir<string>(
+      params.max_corpus_documents,
+      new SeededRandom(params.seed),
+    );
     for (const path of await resolveSourceFiles(source, context.root, hub)) {
       for await (const document of readDocuments(path, corpus, onMalformed)) {
-        if (kept >= params.max_corpus_documents) break;
-        if (document.text.length <= MIN_CORPUS_DOCUMENT_CHARACTERS) continue;
-        corpora.push({ corpus, text: document.text });
-        kept++;
+        if (document.text.length > MIN_CORPUS_DOCUMENT_CHARACTERS) sample.offer(document.text);
       }
     }
-    metrics[dataKey(`${corpus}_corpus.documents`)] = kept;
+    const texts = sample.items();
+    corpora.push(...texts.map((text) => ({ corpus, text })));
+    metrics[dataKey(`${corpus}_corpus.documents`)] = texts.length;
+    metrics[dataKey(`${corpus}_corpus.available`)] = sample.seen;
   }
   await writeParquetFile(context.output("corpora"), frequencyCorporaTable(corpora));
   await Deno.writeTextFile(context.output("metrics"), JSON.stringify(metrics));

@@ -4,7 +4,8 @@
  * - the unmodified model's accuracy on every set (all questions asked);
  * - the SAE spliced in with nothing clamped (the cost of the reconstruction alone);
  * - random features (negative control): n features drawn among those firing on the forget corpus,
- *   for every n and multiplier of the grid;
+ *   for every n and multiplier of the grid, `random_draws` times: the scores of the draws are
+ *   the null distribution a selector has to beat (mean and 95th percentile);
  * - the forget direction (positive control): the forget-minus-retain mean residual direction,
  *   clamped like an SAE feature where it exceeds what all but a given fraction of retain tokens
  *   reach, for every fraction in `unlearning.positive_control_fractions` and every multiplier
@@ -21,6 +22,7 @@ import {
   directionClampHook,
   firingThreshold,
   forgetDirection,
+  randomFeatureNull,
   randomFeatures,
 } from "./unlearning/controls.ts";
 import { readCorporaArtifact, readMcqArtifact } from "./data/fetch_artifacts.ts";
@@ -39,9 +41,11 @@ import { controlKey, modelKey } from "./metric_keys.ts";
 import { lowestAccuracies } from "./unlearning/score.ts";
 import { bootstrapOptions, type ScoreInterval, scoreInterval } from "./unlearning/bootstrap.ts";
 
-/** The slice of the config 05_controls depends on: 05_evaluate's, plus the positive control's. */
+/** The slice of the config 05_controls depends on: 05_evaluate's, plus the controls' own. */
 export interface ControlsParams extends EvaluateParams {
   positive_control_fractions: number[];
+  /** Independent draws of random features (each a full n_features × multipliers sweep). */
+  random_draws: number;
 }
 
 /** Runs the four controls and writes their sweep rows and scores. */
@@ -75,16 +79,19 @@ export async function run(context: StageContext<ControlsParams>): Promise<void> 
       selected: 0,
       hook: reconstructionHook(sae),
     }],
-    random: p.n_features.flatMap((nFeatures) => {
-      const features = randomFeatures(firing, nFeatures, p.seed + nFeatures);
-      return p.multipliers.map((multiplier) => ({
-        retainThreshold: Number.NaN,
-        nFeatures,
-        multiplier,
-        selected: features.length,
-        hook: features.length === 0 ? null : clampingHook(sae, features, multiplier),
-      }));
-    }),
+    // Draw-major: the settings of draw d are a block of n_features × multipliers.
+    random: Array.from({ length: p.random_draws }, (_, draw) => draw).flatMap((draw) =>
+      p.n_features.flatMap((nFeatures) => {
+        const features = randomFeatures(firing, nFeatures, p.seed + 1000 * draw + nFeatures);
+        return p.multipliers.map((multiplier) => ({
+          retainThreshold: Number.NaN,
+          nFeatures,
+          multiplier,
+          selected: features.length,
+          hook: features.length === 0 ? null : clampingHook(sae, features, multiplier),
+        }));
+      })
+    ),
     positive: p.positive_control_fractions.flatMap((retainThreshold) => {
       const threshold = firingThreshold(direction, retainThreshold);
       return p.multipliers.map((multiplier) => ({
@@ -120,7 +127,10 @@ export async function run(context: StageContext<ControlsParams>): Promise<void> 
   cache.dispose();
 
   const spliced = results.spliced.rows[0];
-  const randomLowest = lowestAccuracies(results.random.rows);
+  const randomNull = randomFeatureNull(results.random.rows, {
+    settingsPerDraw: p.n_features.length * p.multipliers.length,
+    minRetainAccuracy: p.min_retain_accuracy,
+  });
   const positiveLowest = lowestAccuracies(results.positive.rows);
   const tables = Object.entries(results).map(([name, { rows }]) =>
     sweepTable(rows, { run: p.run, preset: p.preset, selector: `control_${name}` })
@@ -137,13 +147,11 @@ export async function run(context: StageContext<ControlsParams>): Promise<void> 
       [controlKey("spliced_no_clamp.score")]: results.spliced.score,
       [controlKey("spliced_no_clamp.forget_accuracy")]: spliced.forgetAccuracy,
       [controlKey("spliced_no_clamp.retain_accuracy")]: spliced.retainAccuracy,
-      [controlKey("random.score")]: results.random.score,
-      [controlKey("random.score_ci_low")]: results.random.interval?.low ?? null,
-      [controlKey("random.score_ci_high")]: results.random.interval?.high ?? null,
-      [controlKey("random.best_n_features")]: results.random.best?.nFeatures ?? null,
-      [controlKey("random.best_multiplier")]: results.random.best?.multiplier ?? null,
-      [controlKey("random.min_forget_accuracy")]: randomLowest.forget,
-      [controlKey("random.min_retain_accuracy")]: randomLowest.retain,
+      [controlKey("random.score")]: randomNull.meanScore,
+      [controlKey("random.score_p95")]: randomNull.p95Score,
+      [controlKey("random.draws")]: randomNull.scores.length,
+      [controlKey("random.min_forget_accuracy")]: randomNull.meanLowestForget,
+      [controlKey("random.min_retain_accuracy")]: randomNull.meanLowestRetain,
       [controlKey("positive.min_forget_accuracy")]: positiveLowest.forget,
       [controlKey("positive.min_retain_accuracy")]: positiveLowest.retain,
       [controlKey("positive.score")]: results.positive.score,

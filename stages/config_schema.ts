@@ -109,7 +109,10 @@ const unlearning = z.strictObject({
   retain_sets: z.array(mcqSet).min(1),
   forget_corpus: source,
   retain_corpus: source,
-  /** Documents per corpus used to measure feature frequencies (SAEBench: up to 1024). */
+  /**
+   * Documents per corpus used to measure feature frequencies, a seeded uniform sample of those
+   * over 50 characters (SAEBench samples its forget documents at random).
+   */
   max_corpus_documents: positiveInt,
   /** Tokens per row when corpus documents are concatenated (SAEBench: 1024). */
   corpus_row_length: positiveInt,
@@ -137,6 +140,8 @@ const unlearning = z.strictObject({
    * setting per fraction × multiplier), the analogue of the retain thresholds.
    */
   positive_control_fractions: z.array(fraction).min(1),
+  /** Independent draws of random features for the negative control's null distribution. */
+  random_draws: positiveInt.default(20),
   /** The SAE (`<run>.<preset>`) the controls splice in and draw random features from. */
   controls_sae: z.string().regex(/^run\d+\.(as_published|trained)$/, "expected <run>.<preset>"),
 });

@@ -67,6 +67,8 @@ export type ControlMetric =
   | "score"
   | "score_ci_low"
   | "score_ci_high"
+  | "score_p95"
+  | "draws"
   | "forget_accuracy"
   | "retain_accuracy"
   | "best_retain_threshold"

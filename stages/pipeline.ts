@@ -148,6 +148,7 @@ const stages: StageSpec<Config>[] = [
       forget_corpus: sourceParam(c.unlearning.forget_corpus),
       retain_corpus: sourceParam(c.unlearning.retain_corpus),
       max_corpus_documents: c.unlearning.max_corpus_documents,
+      seed: c.runtime.seed,
     } satisfies FetchParams),
     files: (c) => [
       ...localPaths(c.corpus.source),
@@ -322,6 +323,7 @@ const stages: StageSpec<Config>[] = [
     params: (c, variant) => ({
       ...evaluateParams(c, variant),
       positive_control_fractions: c.unlearning.positive_control_fractions,
+      random_draws: c.unlearning.random_draws,
     } satisfies ControlsParams),
     files: (c) => localPaths(c.model.eval_source),
     outputs: { sweep: "sweep.parquet", metrics: "metrics.json" },

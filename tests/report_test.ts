@@ -80,8 +80,9 @@ Deno.test("markdown and HTML carry the same tables; the best variant is the top 
   assertStringIncludes(markdown, "| unmodified model | — | 90.0 % | 88.0 % | all asked |");
   assertStringIncludes(
     markdown,
-    "| random features (negative) | 0 | 97.0 % | 40.0 % | the 180 forget / 176 retain " +
-      "questions it knows; lowest over the sweep |",
+    "| random features (negative) | 0 (mean; 95th percentile 0.02 over 20 draws) | 97.0 % | " +
+      "40.0 % | the 180 forget / 176 retain questions it knows; lowest over each draw's sweep, " +
+      "mean over the draws |",
   );
   assert(!markdown.includes("<svg"), "plots only in the HTML");
 });

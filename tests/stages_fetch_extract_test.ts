@@ -62,6 +62,7 @@ async function buildWorkspace(): Promise<string> {
     max_questions: 8,
     retain_thresholds: [0.01],
     positive_control_fractions: [0.01],
+    random_draws: 2,
     n_features: [2],
     multipliers: [25, 100],
     corpus_row_length: 16,
@@ -102,6 +103,8 @@ Deno.test("01_fetch through 05_controls run on a local corpus and model folder",
     assertEquals(metrics["data.malformed_lines"], 1);
     assertEquals(metrics["data.mcq.forget.questions"], 250);
     assertEquals(metrics["data.forget_corpus.documents"], 5);
+    // A seeded uniform sample of the documents over 50 characters, as SAEBench samples.
+    assert(metrics["data.forget_corpus.available"] > 5, "the forget corpus has more to sample");
 
     const lock = JSON.parse(await Deno.readTextFile(join(root, "results/test/pipeline.lock.json")));
     const objectOf = (instance: string, output: string) => {
@@ -264,12 +267,16 @@ Deno.test("01_fetch through 05_controls run on a local corpus and model folder",
     const controls = await readParquetFile(objectOf("05_controls@run0.trained", "sweep"));
     assertEquals(Array.from(controls.getChild("selector")!.toArray()), [
       "control_spliced",
-      "control_random",
-      "control_random",
+      ...Array(4).fill("control_random"),
       "control_positive",
       "control_positive",
     ]);
-    assertEquals(Array.from(controls.getChild("multiplier")!.toArray()), [0, 25, 100, 25, 100]);
+    // Two random draws, each a full n × multiplier sweep.
+    assertEquals(
+      Array.from(controls.getChild("multiplier")!.toArray()),
+      [0, 25, 100, 25, 100, 25, 100],
+    );
+    assertEquals(metrics["unlearning.control.random.draws"], 2);
 
     // 06_report: published to results/, one claims row per paper number, plots as inline SVG.
     const markdown = await Deno.readTextFile(join(root, "results/test/report.md"));

@@ -5,6 +5,7 @@ import {
   directionClampHook,
   firingThreshold,
   type ForgetDirection,
+  randomFeatureNull,
   randomFeatures,
 } from "../stages/unlearning/controls.ts";
 import { assert, assertEquals } from "./helpers/assert.ts";
@@ -71,4 +72,29 @@ Deno.test("the direction clamp equals the direct computation and leaves BOS alon
     }
   }
   assert(clampedPositions >= 1 && clampedPositions < 4, `clamped ${clampedPositions} of 4`);
+});
+
+Deno.test("the random-feature null summarises each draw's sweep: mean, 95th percentile, damage", () => {
+  // Three draws of two settings each: scores 0.1, 0.5 (forget 0.5 within the bar) and 0 (the
+  // only effective setting breaks the retain bar).
+  const rows = [
+    { forgetAccuracy: 1, retainAccuracy: 1 },
+    { forgetAccuracy: 0.9, retainAccuracy: 1 },
+    { forgetAccuracy: 0.5, retainAccuracy: 0.995 },
+    { forgetAccuracy: 1, retainAccuracy: 1 },
+    { forgetAccuracy: 0.2, retainAccuracy: 0.5 },
+    { forgetAccuracy: 1, retainAccuracy: 1 },
+  ];
+  const summary = randomFeatureNull(rows, { settingsPerDraw: 2, minRetainAccuracy: 0.99 });
+  assertEquals(summary.scores.map((s) => Number(s.toFixed(6))), [0.1, 0.5, 0]);
+  assertEquals(Number(summary.meanScore.toFixed(6)), 0.2);
+  assertEquals(summary.p95Score, 0.5);
+  assertEquals(
+    Number(summary.meanLowestForget.toFixed(6)),
+    Number(((0.9 + 0.5 + 0.2) / 3).toFixed(6)),
+  );
+  assertEquals(
+    Number(summary.meanLowestRetain.toFixed(6)),
+    Number(((1 + 0.995 + 0.5) / 3).toFixed(6)),
+  );
 });

@@ -13,6 +13,7 @@ import type { LoadedModel } from "../model/load_model.ts";
 import { SeededRandom } from "../random.ts";
 import { corpusBatches, type CorpusPassOptions } from "../model/corpus_residuals.ts";
 import type { ResidualReplacement } from "./intervention.ts";
+import { lowestAccuracies, type SettingAccuracy, unlearningScore } from "./score.ts";
 
 /** `count` distinct features drawn (seeded) from `candidates`, in ascending order. */
 export function randomFeatures(candidates: number[], count: number, seed: number): number[] {
@@ -24,6 +25,42 @@ export function randomFeatures(candidates: number[], count: number, seed: number
     [pool[i], pool[j]] = [pool[j], pool[i]];
   }
   return pool.slice(0, Math.min(count, pool.length)).sort((a, b) => a - b);
+}
+
+/** The random-feature null distribution: one score per draw, and what the draws did. */
+export interface RandomFeatureNull {
+  /** Unlearning score of each draw's sweep. */
+  scores: number[];
+  meanScore: number;
+  /** 95th percentile of the draws' scores: what a selector must exceed to beat chance. */
+  p95Score: number;
+  /** Mean over draws of each draw's lowest forget accuracy (whatever the retain bar). */
+  meanLowestForget: number;
+  /** Mean over draws of each draw's lowest retain accuracy: the damage random clamps do. */
+  meanLowestRetain: number;
+}
+
+/** Summarises draw-major sweep rows (`settingsPerDraw` consecutive rows per draw). */
+export function randomFeatureNull(
+  rows: SettingAccuracy[],
+  options: { settingsPerDraw: number; minRetainAccuracy: number },
+): RandomFeatureNull {
+  const draws: SettingAccuracy[][] = [];
+  for (let start = 0; start < rows.length; start += options.settingsPerDraw) {
+    draws.push(rows.slice(start, start + options.settingsPerDraw));
+  }
+  const scores = draws.map((draw) => unlearningScore(draw, options.minRetainAccuracy).score);
+  const lowest = draws.map(lowestAccuracies);
+  const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+  const sorted = [...scores].sort((a, b) => a - b);
+  return {
+    scores,
+    meanScore: mean(scores),
+    // Nearest rank: with 20 draws, the 19th smallest.
+    p95Score: sorted[Math.max(0, Math.ceil(0.95 * sorted.length) - 1)],
+    meanLowestForget: mean(lowest.map((l) => l.forget)),
+    meanLowestRetain: mean(lowest.map((l) => l.retain)),
+  };
 }
 
 /** The forget direction and where retain tokens fall along it. */

@@ -14,6 +14,8 @@ export function smallReportData(): ReportData {
     "unlearning.control.positive.score_ci_low": 0.1,
     "unlearning.control.positive.score_ci_high": 0.3,
     "unlearning.control.random.score": 0,
+    "unlearning.control.random.score_p95": 0.02,
+    "unlearning.control.random.draws": 20,
     "unlearning.control.spliced_no_clamp.score": 0,
     "unlearning.control.spliced_no_clamp.forget_accuracy": 0.7,
     "unlearning.control.spliced_no_clamp.retain_accuracy": 0.8,
