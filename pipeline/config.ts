@@ -18,6 +18,10 @@ export function formatIssues(issues: z.core.$ZodIssue[]): string {
     if (issue.code === "invalid_type" && issue.message.endsWith("received undefined")) {
       return `  - ${path}: missing (expected ${issue.expected})`;
     }
+    if (issue.code === "invalid_key") {
+      // The key's own schema says what a key must look like.
+      return `  - ${path}: invalid name: ${issue.issues.map((inner) => inner.message).join("; ")}`;
+    }
     return `  - ${path}: ${issue.message}`;
   }).join("\n");
 }

@@ -92,6 +92,7 @@ export async function run(context: StageContext<ReportParams>): Promise<void> {
       "evaluate_metrics",
       "controls_metrics",
       "known_metrics",
+      "ablation_metrics",
     ]),
     curves: await trainingCurves(context),
     sweeps: await sweepRecords(context),

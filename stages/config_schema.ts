@@ -143,7 +143,10 @@ const unlearning = z.strictObject({
   /** Independent draws of random features for the negative control's null distribution. */
   random_draws: positiveInt.default(20),
   /** The SAE (`<run>.<preset>`) the controls splice in and draw random features from. */
-  controls_sae: z.string().regex(/^run\d+\.(as_published|trained)$/, "expected <run>.<preset>"),
+  controls_sae: z.string().regex(
+    /^[a-z][a-z0-9_]*\.(as_published|trained)$/,
+    "expected <run>.<preset>",
+  ),
 });
 
 const runtime = z.strictObject({
@@ -161,8 +164,18 @@ export const configSchema = z.strictObject({
   model,
   extract,
   sae,
-  presets: z.record(z.enum(["as_published", "trained"]), preset),
-  variants: z.record(z.string().regex(/^run\d+$/, "expected a run name like run0"), variant),
+  /** At least one of the two; an ablation may train only `trained`. */
+  presets: z.partialRecord(z.enum(["as_published", "trained"]), preset).refine(
+    (presets) => Object.keys(presets).length > 0,
+    "expected at least one of as_published and trained",
+  ),
+  variants: z.record(
+    z.string().regex(
+      /^[a-z][a-z0-9_]*$/,
+      "expected a run name of lower-case letters, digits and _ (like run0 or topk_x8_s1)",
+    ),
+    variant,
+  ),
   importance,
   unlearning,
   runtime,

@@ -17,6 +17,7 @@ import type { OverheadParams } from "./04_overhead.ts";
 import type { KnownParams } from "./05_known.ts";
 import type { EvaluateParams } from "./05_evaluate.ts";
 import type { ControlsParams } from "./05_controls.ts";
+import type { AblationParams } from "./05_ablation.ts";
 import type { ReportParams } from "./06_report.ts";
 import { loadedOpenBlasConfig } from "./tensor/openblas.ts";
 import { sha256Hex } from "../pipeline/hashing.ts";
@@ -201,15 +202,15 @@ const stages: StageSpec<Config>[] = [
         options: variantOptions(c, run),
         importance: trainingImportance(c, run),
         labelled_activations: labelledActivationParams(c, run),
-        num_tokens: c.presets[preset].num_tokens,
-        init: c.presets[preset].init,
+        num_tokens: c.presets[preset]!.num_tokens,
+        init: c.presets[preset]!.init,
         dict_size: variantDictSize(c, run),
-        learning_rate: c.presets[preset].learning_rate ?? c.sae.learning_rate,
+        learning_rate: c.presets[preset]!.learning_rate ?? c.sae.learning_rate,
         l1_penalty: c.sae.l1_penalty,
         sae_batch_size: c.sae.batch_size,
         buffer_contexts: c.sae.buffer_contexts,
         context_length: c.extract.context_length,
-        warmup_steps: c.presets[preset].warmup_steps ?? c.sae.warmup_steps,
+        warmup_steps: c.presets[preset]!.warmup_steps ?? c.sae.warmup_steps,
         weight_decay: c.sae.weight_decay,
         log_every: c.sae.log_every,
         layer: c.extract.layer,
@@ -329,6 +330,18 @@ const stages: StageSpec<Config>[] = [
     outputs: { sweep: "sweep.parquet", metrics: "metrics.json" },
   },
   {
+    id: "05_ablation",
+    description: "each architecture × width: held-out scores averaged over its seeds",
+    module: new URL("./05_ablation.ts", import.meta.url),
+    inputs: {
+      cfgs: "03_train/cfg",
+      train_metrics: "03_train/metrics",
+      evaluate_metrics: "05_evaluate/metrics",
+    },
+    params: () => ({} satisfies AblationParams),
+    outputs: { metrics: "metrics.json" },
+  },
+  {
     id: "06_report",
     description: "report.md and report.html: the paper's numbers against ours, plots, provenance",
     module: new URL("./06_report.ts", import.meta.url),
@@ -342,6 +355,7 @@ const stages: StageSpec<Config>[] = [
       controls_metrics: "05_controls/metrics",
       controls_sweep: "05_controls/sweep",
       known_metrics: "05_known/metrics",
+      ablation_metrics: "05_ablation/metrics",
     },
     params: (c) => ({
       description: c.description,

@@ -25,6 +25,27 @@ Deno.test("configs/default.json and configs/paper.json are valid", async () => {
   assertEquals(config.presets.as_published, { num_tokens: 1000, init: "zeros" });
 });
 
+Deno.test("configs/ablation.json trains only the trained preset, three seeds per width", async () => {
+  const { config } = await loadConfig(join(REPO_ROOT, "configs/ablation.json"), configSchema);
+  assertEquals(Object.keys(config.presets), ["trained"]);
+  const topk = Object.values(config.variants).filter((v) => v.method === "topk");
+  assertEquals(topk.map((v) => v.expansion), [1, 8, 32, 1, 8, 32, 1, 8, 32]);
+  assertEquals(topk.map((v) => v.seed), [0, 0, 0, 1, 1, 1, 2, 2, 2]);
+});
+
+Deno.test("a run name must be lower-case, and a config needs at least one preset", async () => {
+  const upper = await brokenConfig((c) => {
+    const variants = c.variants as Record<string, unknown>;
+    variants.TopK = variants.run0;
+  });
+  await assertRejects(() => loadConfig(upper, configSchema), "lower-case letters, digits and _");
+  const none = await brokenConfig((c) => (c.presets = {}));
+  await assertRejects(
+    () => loadConfig(none, configSchema),
+    "expected at least one of as_published and trained",
+  );
+});
+
 async function brokenConfig(edit: (config: Record<string, unknown>) => void): Promise<string> {
   const config = JSON.parse(await Deno.readTextFile(DEFAULT));
   edit(config);

@@ -74,6 +74,8 @@ Deno.test("markdown and HTML carry the same tables; the best variant is the top 
     markdown,
     "| run3 | 0 [0, 0.1] | 0 [0, 0.1] | 0 [0, 0.1] | 0.3 [0.2, 0.4] |",
   );
+  // Architecture × width over seeds, from 05_ablation.
+  assertStringIncludes(markdown, "| topk | 8 × d_model | 3 | 16 | — | — | — | 0.25 [0.1, 0.4] |");
   assertStringIncludes(html, "<td>0.4</td>");
   assertStringIncludes(markdown, "> run0 — the plain SAE.");
   // Each accuracy says which questions it counts; the random control shows what it damaged.

@@ -211,6 +211,13 @@ Deno.test("01_fetch through 05_controls run on a local corpus and model folder",
     const high = metrics["unlearning.run0.trained.frequency.score_ci_high"];
     assert(low <= score + 1e-9 && score <= high + 1e-9, `${score} outside [${low}, ${high}]`);
     assertEquals(metrics["unlearning.run0.as_published.frequency.score_ci_high"], 0);
+    // 05_ablation: one group per architecture × width (each default variant is one seed).
+    assertEquals(metrics["ablation.topk.x8.seeds"], 1);
+    assertEquals(metrics["ablation.plain.x1.seeds"], 1);
+    assertEquals(
+      metrics["ablation.topk.x8.oracle.score"],
+      metrics["unlearning.run5.trained.oracle.heldout_score"],
+    );
     // The TopK SAE (run5) is sparse by construction: L0 is its k or less.
     assert(metrics["train.run5.trained.l0"] <= 16, `L0 ${metrics["train.run5.trained.l0"]}`);
     const sweep = await readParquetFile(objectOf("05_evaluate@run0.as_published", "sweep"));
@@ -292,7 +299,7 @@ Deno.test("01_fetch through 05_controls run on a local corpus and model folder",
     assertEquals(/<script|(src|href)="https?:/.test(html), false, "self-contained");
 
     const again = await cli(root, "run");
-    assertStringIncludes(again.output, "0 ran, 0 restored from the run cache, 48 up to date");
+    assertStringIncludes(again.output, "0 ran, 0 restored from the run cache, 49 up to date");
   } finally {
     await Deno.remove(root, { recursive: true });
   }

@@ -6,6 +6,7 @@ import type { UpstreamRecord } from "../../pipeline/stage.ts";
 import { claimRows, formatNumber, type Metrics } from "./claims.ts";
 import { formatWithInterval, scoreAt } from "./metric_values.ts";
 import { bottleneckAnswer, heldOutRows } from "./bottleneck.ts";
+import { ablationSection } from "./ablation_table.ts";
 import type { ReportDocument, Section } from "./document.ts";
 import {
   type CurvePoint,
@@ -447,12 +448,14 @@ function provenanceSection(data: ReportData): Section {
 /** The whole report. */
 export async function buildReport(data: ReportData): Promise<ReportDocument> {
   const sweep = await sweepSection(data);
+  const ablation = ablationSection(data.metrics);
   return {
     title: "The Unlearning Bottleneck, reproduced and tested",
     sections: [
       summarySection(data),
       claimsSection(data),
       await scoresSection(data),
+      ...(ablation ? [ablation] : []),
       ...(sweep ? [sweep] : []),
       await trainingSection(data),
       diagnosisSection(data),

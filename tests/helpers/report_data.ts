@@ -24,6 +24,11 @@ export function smallReportData(): ReportData {
     "unlearning.control.positive.min_forget_accuracy": 0.5,
     "unlearning.control.positive.min_retain_accuracy": 0.9,
     "unlearning.model.known_forget_questions": 180,
+    "ablation.topk.x8.seeds": 3,
+    "ablation.topk.x8.l0": 16,
+    "ablation.topk.x8.oracle.score": 0.25,
+    "ablation.topk.x8.oracle.score_ci_low": 0.1,
+    "ablation.topk.x8.oracle.score_ci_high": 0.4,
     "unlearning.model.known_retain_questions": 176,
   };
   const curves: ReportData["curves"] = [];
