@@ -4,7 +4,13 @@
  * features), and run4's reclustering and MI-based selection.
  */
 import { tf, useBackend } from "../stages/tensor/backend.ts";
-import { firingRateKl, softFiringRate, TARGET_FIRING_RATE } from "../stages/sae/firing_rate_kl.ts";
+import {
+  firingFraction,
+  firingRateKl,
+  type KlForm,
+  PAPER_KL,
+  TARGET_FIRING_RATE,
+} from "../stages/sae/firing_rate_kl.ts";
 import { createSae, encode } from "../stages/sae/sae.ts";
 import {
   createAdaptivePruningTrainer,
@@ -29,6 +35,7 @@ const OPTIONS: PruningOptions = {
   updateEvery: 5,
   memory: 0.9,
   weights: { activation: 0.35, gradient: 0.5, mutual_information: 0.15 },
+  kl: PAPER_KL,
 };
 
 const BATCHES = Array.from({ length: 16 }, (_, i) => randomMatrix(64, 6, 500 + i));
@@ -69,15 +76,53 @@ Deno.test("run3 prunes nothing during the warm-up, then exactly the least import
   trainer.dispose();
 });
 
-Deno.test("the firing-rate KL term's gradient matches finite differences", () => {
+Deno.test("the soft-rate KL term's gradient matches finite differences, in both directions", () => {
   const sae = createSae(5, 7, "tied_unit_norm", 3);
   sae.encoderBias.assign(tf.tensor1d(randomMatrix(1, 7, 4)));
   const x = tf.tensor2d(randomMatrix(16, 5, 5), [16, 5]);
   const selected = tf.tensor1d(membershipMask([1, 4, 6], 7));
-  assertGradientMatches(
-    () => tf.tidy(() => firingRateKl(encode(sae, x), selected)),
-    sae.encoderWeight,
-    { indices: [1, 4, 8, 13, 27], epsilon: 1e-3, tolerance: 5e-3 },
+  for (const direction of ["rate_to_target", "target_to_rate"] as const) {
+    const form: KlForm = { direction, rate: "soft" };
+    assertGradientMatches(
+      () => tf.tidy(() => firingRateKl(encode(sae, x), selected, form)),
+      sae.encoderWeight,
+      { indices: [1, 4, 8, 13, 27], epsilon: 1e-3, tolerance: 5e-3 },
+    );
+  }
+});
+
+Deno.test("by default the KL term is eq. 4's KL(ρ̂ ‖ ρ) on the fraction of tokens that fire", () => {
+  // Feature 0 fires on 1 of 4 tokens, feature 1 on 3 of 4; both selected.
+  const features = tf.tensor2d([[0.5, 0.2], [0, 0.1], [0, 0.3], [0, 0]]);
+  const selected = tf.tensor1d([1, 1]);
+  const kl = (p: number, q: number) => p * Math.log(p / q) + (1 - p) * Math.log((1 - p) / (1 - q));
+  const rho = TARGET_FIRING_RATE;
+  const expected = (kl(0.25, rho) + kl(0.75, rho)) / 2;
+  const paper = firingRateKl(features, selected).dataSync()[0];
+  assert(Math.abs(paper - expected) < 1e-5, `KL(ρ̂ ‖ ρ) ${paper}, expected ${expected}`);
+  const classic = firingRateKl(features, selected, { direction: "target_to_rate", rate: "firing" })
+    .dataSync()[0];
+  const reversed = (kl(rho, 0.25) + kl(rho, 0.75)) / 2;
+  assert(Math.abs(classic - reversed) < 1e-5, `KL(ρ ‖ ρ̂) ${classic}, expected ${reversed}`);
+  // The firing fraction has a gradient: that of the soft rate, passed straight through.
+  const gradient = tf.grad((f: tf.Tensor) => tf.sum(firingFraction(f as tf.Tensor2D)))(features);
+  const slope = (v: number) => (1 - Math.tanh(v) ** 2) / 4;
+  assertEquals(
+    Array.from(gradient.dataSync()).map((g) => Number(g.toFixed(6))),
+    [0.5, 0.2, 0, 0.1, 0, 0.3, 0, 0].map((v) => Number(slope(v).toFixed(6))),
+  );
+});
+
+Deno.test("an unknown KL direction is refused, naming the setting and its values", async () => {
+  await assertRejects(
+    () =>
+      createMethodTrainer(saeMethod("adaptive_pruning"), SETTINGS, {
+        options: { prune_fraction: 0.1, unlearning_weight: 0.3, kl_direction: "forwards" },
+        inputs: {
+          importance: { update_every: 50, memory: 0.9, weights: OPTIONS.weights },
+        },
+      }),
+    `variant setting "kl_direction"`,
   );
 });
 
@@ -90,7 +135,7 @@ Deno.test("the KL term moves the selected features' firing rate towards the targ
     const x = tf.tensor2d(BATCHES[0], [64, 6]);
     for (let step = 0; step < 40; step++) trainer.step(x, step);
     const selected = trainer.selected();
-    const rates = tf.tidy(() => softFiringRate(encode(trainer.sae, x)).dataSync());
+    const rates = tf.tidy(() => firingFraction(encode(trainer.sae, x)).dataSync());
     const distance = selected.reduce((sum, f) => sum + Math.abs(rates[f] - TARGET_FIRING_RATE), 0);
     trainer.dispose();
     return { selected, distance };

@@ -15,7 +15,7 @@ import { z } from "zod";
 import { tf } from "../../tensor/backend.ts";
 import { fraction } from "../../schema_parts.ts";
 import { defineSaeMethod, type MethodInputs, requiredImportance } from "../method.ts";
-import { firingRateKl } from "../firing_rate_kl.ts";
+import { firingRateKl, KL_OPTIONS, type KlForm } from "../firing_rate_kl.ts";
 import type { ImportanceWeights } from "../importance.ts";
 import { baseLossTerms, createSae, disposeSae, type SaeParameters } from "../sae.ts";
 import {
@@ -31,6 +31,8 @@ import { TrainingImportance } from "../training_importance.ts";
 export interface PruningOptions {
   pruneFraction: number;
   unlearningWeight: number;
+  /** Which KL term and firing rate (firing_rate_kl.ts). */
+  kl: KlForm;
   updateEvery: number;
   memory: number;
   weights: ImportanceWeights;
@@ -87,7 +89,9 @@ export function createImportanceDrivenTrainer(
       const chosen = selection;
       const terms = optimiser.minimise(() => {
         const { features, l2, l1 } = baseLossTerms(sae, x);
-        const unlearning = chosen === undefined ? tf.scalar(0) : firingRateKl(features, chosen);
+        const unlearning = chosen === undefined
+          ? tf.scalar(0)
+          : firingRateKl(features, chosen, options.kl);
         return {
           total: tf.addN([
             l2,
@@ -128,16 +132,28 @@ export function membershipMask(members: number[], size: number): Float32Array {
   return mask;
 }
 
+/** The variant settings of the KL term, the paper's reading by default (firing_rate_kl.ts). */
+export const klOptions = {
+  kl_direction: z.enum(KL_OPTIONS.kl_direction).default("rate_to_target"),
+  kl_rate: z.enum(KL_OPTIONS.kl_rate).default("firing"),
+};
+
 /** The settings run3 and run4 share, from the variant's options and the config's importance. */
 export function pruningOptions(
   method: string,
-  options: { prune_fraction: number; unlearning_weight: number },
+  options: {
+    prune_fraction: number;
+    unlearning_weight: number;
+    kl_direction: KlForm["direction"];
+    kl_rate: KlForm["rate"];
+  },
   inputs: MethodInputs,
 ): PruningOptions {
   const importance = requiredImportance(method, inputs);
   return {
     pruneFraction: options.prune_fraction,
     unlearningWeight: options.unlearning_weight,
+    kl: { direction: options.kl_direction, rate: options.kl_rate },
     updateEvery: importance.update_every,
     memory: importance.memory,
     weights: importance.weights,
@@ -147,7 +163,7 @@ export function pruningOptions(
 /** The `adaptive_pruning` method of the config (run3). */
 export const adaptivePruningMethod = defineSaeMethod({
   name: "adaptive_pruning",
-  options: { prune_fraction: fraction, unlearning_weight: z.number().min(0) },
+  options: { prune_fraction: fraction, unlearning_weight: z.number().min(0), ...klOptions },
   needsImportance: true,
   needsLabelledResiduals: false,
   documentedBy: [

@@ -22,6 +22,7 @@ import { encode, type SaeParameters } from "../sae.ts";
 import type { LabelledActivations, TrainerSettings } from "../trainer.ts";
 import {
   createImportanceDrivenTrainer,
+  klOptions,
   type PruningOptions,
   pruningOptions,
   type PruningTrainer,
@@ -128,6 +129,7 @@ export const hierarchicalClusteringMethod = defineSaeMethod({
     clusters: positiveInt,
     prune_fraction: fraction,
     unlearning_weight: z.number().min(0),
+    ...klOptions,
   },
   needsImportance: true,
   needsLabelledResiduals: true,
