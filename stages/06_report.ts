@@ -17,6 +17,8 @@ export interface ReportParams {
   description: string;
   variants: Record<string, { method: string; description: string }>;
   presets: string[];
+  /** The retain bar of the score, drawn in the trade-off plot. */
+  min_retain_accuracy: number;
   backend: string;
   /** Module (repository path) → hash of its quoted doc comment, for the mechanisms' definitions. */
   quoted_sources: Record<string, string>;
@@ -85,6 +87,7 @@ export async function run(context: StageContext<ReportParams>): Promise<void> {
     description: p.description,
     variants: p.variants,
     presets: p.presets,
+    minRetainAccuracy: p.min_retain_accuracy,
     metrics: await mergedMetrics(context, [
       "train_metrics",
       "score_metrics",

@@ -366,6 +366,7 @@ const stages: StageSpec<Config>[] = [
         }]),
       ),
       presets: Object.keys(c.presets),
+      min_retain_accuracy: c.unlearning.min_retain_accuracy,
       backend: c.runtime.backend,
       quoted_sources: quotedTextHashes(QUOTED_SOURCES),
       // Provenance: the whole config, hashed (any config edit renders the report again).

@@ -87,6 +87,12 @@ Deno.test("markdown and HTML carry the same tables; the best variant is the top 
       "mean over the draws |",
   );
   assert(!markdown.includes("<svg"), "plots only in the HTML");
+  // The trade-off plot has a point per trained setting (the fixture: 2 per run, 5 runs).
+  const tradeOff = html.split("Forget against retain accuracy")[0].split("<svg").at(-1)!;
+  assertEquals(
+    tradeOff.match(/role="graphics-symbol"[^>]*aria-roledescription="point"/g)?.length,
+    10,
+  );
 });
 
 Deno.test("the quoted doc comment is the module's first, without comment markers", () => {

@@ -294,7 +294,8 @@ Deno.test("01_fetch through 05_controls run on a local corpus and model folder",
     assertEquals(tableLines.filter((line) => !line.startsWith("| ---")).length, 1 + 16);
     assertStringIncludes(markdown, "| run4 | trained |");
     const html = await Deno.readTextFile(join(root, "results/test/report.html"));
-    assertEquals(html.match(/<svg/g)?.length, 3);
+    // Training curves, the trade-off of every setting, the scores, the best variant's sweep.
+    assertEquals(html.match(/<svg/g)?.length, 4);
     // Self-contained: no script and nothing fetched (the SVG namespace URIs are only names).
     assertEquals(/<script|(src|href)="https?:/.test(html), false, "self-contained");
 

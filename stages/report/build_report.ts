@@ -15,6 +15,8 @@ import {
   scoresSpec,
   type SweepCell,
   sweepHeatmapSpec,
+  type TradeOffPoint,
+  tradeOffSpec,
   trainingCurvesSpec,
 } from "./plots.ts";
 import {
@@ -47,6 +49,8 @@ export interface ReportData {
   description: string;
   variants: Record<string, { method: string; description: string }>;
   presets: string[];
+  /** The score's retain bar (0.99 in SAEBench). */
+  minRetainAccuracy: number;
   metrics: Metrics;
   /** Training-log points of every run × preset. */
   curves: (CurvePoint & { preset: string })[];
@@ -123,6 +127,18 @@ function controlRows(m: Metrics): string[][] {
       `${known}; lowest over the sweep`,
     ],
   ];
+}
+
+/** Every setting of the trained SAEs' sweeps (05_evaluate's selectors; the controls are run once). */
+function tradeOffPoints(data: ReportData): TradeOffPoint[] {
+  return data.sweeps
+    .filter((row) => row.preset === "trained" && !row.selector.startsWith("control_"))
+    .map(({ run, selector, forget_accuracy, retain_accuracy }) => ({
+      run,
+      selector,
+      forget_accuracy,
+      retain_accuracy,
+    }));
 }
 
 /** The trained SAE whose best selector scores highest (ties: the first run). */
@@ -275,6 +291,13 @@ async function scoresSection(data: ReportData): Promise<Section> {
         kind: "table",
         header: ["control", "score", "forget accuracy", "retain accuracy", "questions"],
         rows: controlRows(m),
+      },
+      {
+        kind: "plot",
+        caption: "Forget against retain accuracy of every setting of every selector, one panel " +
+          "per trained SAE; the dashed line is the retain bar. A score takes the lowest point " +
+          "right of the line; the oracle's points are on the test half of the questions.",
+        svg: await renderSvg(tradeOffSpec(tradeOffPoints(data), data.minRetainAccuracy)),
       },
       {
         kind: "plot",

@@ -126,3 +126,52 @@ export function sweepHeatmapSpec(cells: SweepCell[]): VegaLiteSpec {
     resolve: { scale: { color: "independent" } },
   };
 }
+
+/** One intervention setting in the trade-off plot. */
+export interface TradeOffPoint {
+  run: string;
+  selector: string;
+  forget_accuracy: number;
+  retain_accuracy: number;
+}
+
+/**
+ * Forget against retain accuracy of every setting, one panel per SAE, a rule at the retain bar:
+ * the whole trade-off behind each score, not only its thresholded best point. A good setting
+ * sits bottom right (forget low, retain at the bar).
+ */
+export function tradeOffSpec(points: TradeOffPoint[], minRetainAccuracy: number): VegaLiteSpec {
+  return {
+    data: { values: points },
+    facet: { field: "run", type: "nominal", title: null },
+    columns: 4,
+    spec: {
+      width: 170,
+      height: 150,
+      layer: [
+        {
+          mark: { type: "point", filled: true, opacity: 0.7 },
+          encoding: {
+            x: {
+              field: "retain_accuracy",
+              type: "quantitative",
+              title: "retain accuracy",
+              scale: { domain: [0, 1] },
+            },
+            y: {
+              field: "forget_accuracy",
+              type: "quantitative",
+              title: "forget accuracy",
+              scale: { domain: [0, 1] },
+            },
+            color: { field: "selector", type: "nominal" },
+          },
+        },
+        {
+          mark: { type: "rule", strokeDash: [4, 3], color: "gray" },
+          encoding: { x: { datum: minRetainAccuracy, type: "quantitative" } },
+        },
+      ],
+    },
+  };
+}

@@ -96,6 +96,7 @@ export function smallReportData(): ReportData {
     description: "A small test world.",
     variants: Object.fromEntries(RUNS.map((run) => [run, { method: "plain", description: run }])),
     presets: PRESETS,
+    minRetainAccuracy: 0.99,
     metrics,
     curves,
     sweeps,
