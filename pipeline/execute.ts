@@ -50,6 +50,8 @@ function withPlace(error: unknown, cacheDir: string): unknown {
 /** The `run` function of an instance's stage module. */
 export async function loadStageRun(instance: StageInstance): Promise<StageRun> {
   const modulePath = fromFileUrl(instance.stage.module);
+  // The instance's own modules are loaded now too, with the code its key was computed from.
+  for (const extra of instance.modules.slice(1)) await import(toFileUrl(extra).href);
   const module = await import(toFileUrl(modulePath).href) as { run?: StageRun };
   if (typeof module.run !== "function") {
     throw new UsageError(`stage ${instance.stage.id}: ${modulePath} must export a "run" function`);

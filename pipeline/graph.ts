@@ -3,6 +3,7 @@
  * which producer instances feed each input.
  */
 import { UsageError } from "./errors.ts";
+import { fromFileUrl } from "./paths.ts";
 import { instanceIdOf, type PipelineDefinition, type StageSpec } from "./stage.ts";
 
 /** One runnable unit: a stage, possibly for one variant. */
@@ -10,6 +11,8 @@ export interface StageInstance<Config = unknown> {
   id: string;
   stage: StageSpec<Config>;
   variant: string | undefined;
+  /** `stage.module` and the instance's own `stage.modules`, as file paths. */
+  modules: string[];
 }
 
 /** A parsed `"<stage>/<artifact>"` input reference. */
@@ -80,7 +83,8 @@ export function expandInstances<Config>(
           `stage ${stage.id}: variant "${variant}" may only use letters, digits, "_", "." and "-"`,
         );
       }
-      instances.push({ id: instanceIdOf(stage.id, variant), stage, variant });
+      const modules = [stage.module, ...(stage.modules?.(config, variant) ?? [])].map(fromFileUrl);
+      instances.push({ id: instanceIdOf(stage.id, variant), stage, variant, modules });
     }
   }
   return instances;

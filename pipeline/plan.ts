@@ -12,7 +12,6 @@ import { parseArtifactReference, producersOf, type StageInstance } from "./graph
 import { sha256Hex } from "./hashing.ts";
 import { canonicalJson, flattenJson, type JsonValue } from "./json.ts";
 import type { InputRecord, LockEntry } from "./lock_file.ts";
-import { fromFileUrl } from "./paths.ts";
 import type { Session } from "./session.ts";
 
 /** The parts the cache key is made of. */
@@ -61,18 +60,24 @@ function describePending(pending: Map<string, string[]>): string {
   }).join(", ");
 }
 
-/** The code identity of an instance's module, hashed once per session and reused after. */
+/**
+ * The code identity of an instance: of its stage's module and of the instance's own modules,
+ * each hashed once per session and reused after.
+ */
 export async function codeIdentityOf(session: Session, instance: StageInstance) {
-  const modulePath = fromFileUrl(instance.stage.module);
-  let identity = session.codeIdentities.get(modulePath);
-  if (!identity) {
-    identity = await codeIdentity(modulePath, session.paths.root);
-    if (Object.keys(identity).length === 0) {
-      throw new UsageError(`stage ${instance.stage.id}: its module ${modulePath} does not exist`);
+  const merged: Record<string, string> = {};
+  for (const modulePath of instance.modules) {
+    let identity = session.codeIdentities.get(modulePath);
+    if (!identity) {
+      identity = await codeIdentity(modulePath, session.paths.root);
+      if (Object.keys(identity).length === 0) {
+        throw new UsageError(`stage ${instance.stage.id}: its module ${modulePath} does not exist`);
+      }
+      session.codeIdentities.set(modulePath, identity);
     }
-    session.codeIdentities.set(modulePath, identity);
+    Object.assign(merged, identity);
   }
-  return identity;
+  return Object.fromEntries(Object.entries(merged).sort(([a], [b]) => a.localeCompare(b)));
 }
 
 async function listFilesBelow(path: string): Promise<string[]> {

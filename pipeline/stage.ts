@@ -22,6 +22,12 @@ export interface StageSpec<Config = unknown> {
   module: string | URL;
   /** Fan-out: one instance per returned variant (for example `run0.trained`). */
   variants?: (config: Config) => string[];
+  /**
+   * Modules an instance loads at run time besides `module` (say, the one SAE method a variant
+   * trains, which `module` imports dynamically): their code, and only theirs, enters the
+   * instance's key, so editing one method reruns only the instances that use it.
+   */
+  modules?: (config: Config, variant: string | undefined) => (string | URL)[];
   /** The slice of the config this instance depends on; it enters the cache key. */
   params: (config: Config, variant: string | undefined) => JsonValue;
   /** Local input name → `"<stage id>/<artifact name>"` of an earlier stage. */

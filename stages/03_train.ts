@@ -14,8 +14,11 @@ import { saeConfigJson, writeSaeWeights, writeTrainingLog } from "./sae/artifact
 import type { SaeInit } from "./sae/sae.ts";
 import { trainSae } from "./sae/train_sae.ts";
 import type { LabelledActivations } from "./sae/trainer.ts";
-import { createMethodTrainer, type TrainingImportanceSettings } from "./sae/method.ts";
-import { saeMethod } from "./sae/trainers/registry.ts";
+import {
+  createMethodTrainer,
+  loadSaeMethod,
+  type TrainingImportanceSettings,
+} from "./sae/method.ts";
 import { readCorporaArtifact } from "./data/fetch_artifacts.ts";
 import { corpusRows } from "./data/corpus_rows.ts";
 import { corpusResiduals } from "./model/corpus_residuals.ts";
@@ -26,6 +29,8 @@ export interface TrainParams {
   run: string;
   preset: string;
   method: string;
+  /** The module defining `method`, relative to stages/ (the only method module loaded). */
+  method_module: string;
   /** The variant's own settings (e.g. contrastive_weight), checked by its method's schema. */
   options: Record<string, unknown>;
   /** The config's importance settings, for the methods that train with them (else null). */
@@ -117,7 +122,8 @@ export async function run(context: StageContext<TrainParams>): Promise<void> {
   context.log(
     `${p.method} SAE ${dIn} → ${dSae}, ${steps} steps (floor(${p.num_tokens} / ${p.sae_batch_size}))`,
   );
-  const trainer = createMethodTrainer(saeMethod(p.method), {
+  const method = await loadSaeMethod(new URL(`./${p.method_module}`, import.meta.url), p.method);
+  const trainer = createMethodTrainer(method, {
     dIn,
     dSae,
     learningRate: p.learning_rate,

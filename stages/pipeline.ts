@@ -21,7 +21,7 @@ import type { AblationParams } from "./05_ablation.ts";
 import type { ReportParams } from "./06_report.ts";
 import { loadedOpenBlasConfig } from "./tensor/openblas.ts";
 import { sha256Hex } from "../pipeline/hashing.ts";
-import { SAE_METHODS, saeMethod } from "./sae/trainers/registry.ts";
+import { methodModulePath, SAE_METHODS, saeMethod } from "./sae/trainers/registry.ts";
 import { quotedTextHashes } from "./report/quoted_sources.ts";
 
 type Source = Config["corpus"]["source"];
@@ -34,6 +34,11 @@ function localPaths(source: Source): string[] {
 /** A source as a stage param (it is plain JSON already). */
 function sourceParam(source: Source): Source {
   return { ...source };
+}
+
+/** The module of run `run`'s SAE method. */
+function methodModuleUrl(c: Config, run: string): URL {
+  return new URL(`./${methodModulePath(c.variants[run].method)}`, import.meta.url);
 }
 
 /** `<run>.<preset>` for every run × every preset. */
@@ -190,6 +195,8 @@ const stages: StageSpec<Config>[] = [
     description: "one SAE per variant × preset",
     module: new URL("./03_train.ts", import.meta.url),
     variants: (c) => trainedVariants(c),
+    // Only the variant's own method enters its key (03_train imports it dynamically).
+    modules: (c, variant) => [methodModuleUrl(c, variant!.split(".")[0])],
     inputs: { activations: "02_extract/activations", corpora: "01_fetch/corpora" },
     files: (c) => localPaths(c.model.source),
     params: (c, variant) => {
@@ -199,6 +206,7 @@ const stages: StageSpec<Config>[] = [
         run,
         preset,
         method: c.variants[run].method,
+        method_module: methodModulePath(c.variants[run].method),
         options: variantOptions(c, run),
         importance: trainingImportance(c, run),
         labelled_activations: labelledActivationParams(c, run),

@@ -1,6 +1,15 @@
 import { join } from "node:path";
 import { assertEquals } from "./helpers/assert.ts";
 import { codeIdentity, parseModule } from "../pipeline/code_identity.ts";
+import { loadConfig } from "../pipeline/config.ts";
+import { expandInstances, type StageInstance } from "../pipeline/graph.ts";
+import { codeIdentityOf } from "../pipeline/plan.ts";
+import type { Session } from "../pipeline/session.ts";
+import { configSchema } from "../stages/config_schema.ts";
+import { pipeline } from "../stages/pipeline.ts";
+import { loadSaeMethod } from "../stages/sae/method.ts";
+import { methodModulePath, SAE_METHODS } from "../stages/sae/trainers/registry.ts";
+import { REPO_ROOT } from "./helpers/workspace.ts";
 
 Deno.test("parseModule finds static, re-export, side-effect and dynamic local imports", () => {
   const source = `
@@ -94,5 +103,27 @@ Deno.test("a module's identity changes with anything a program can notice", () =
   ];
   for (let i = 0; i < base.length; i++) {
     assertEquals(tokensOf(base[i]) === tokensOf(changed[i]), false, `${base[i]} vs ${changed[i]}`);
+  }
+});
+
+Deno.test("a 03_train instance's code is its stage's and its own SAE method's, no other", async () => {
+  const config = (await loadConfig(join(REPO_ROOT, "configs/default.json"), configSchema)).config;
+  const instances = expandInstances(pipeline, config) as StageInstance[];
+  const session = { codeIdentities: new Map(), paths: { root: REPO_ROOT } } as unknown as Session;
+  const trainersOf = async (id: string) =>
+    Object.keys(await codeIdentityOf(session, instances.find((i) => i.id === id)!))
+      .filter((path) => path.startsWith("stages/sae/trainers/"));
+  assertEquals(await trainersOf("03_train@run5.trained"), ["stages/sae/trainers/topk.ts"]);
+  // run2's method builds on run1's module: both, and nothing else.
+  assertEquals(await trainersOf("03_train@run2.trained"), [
+    "stages/sae/trainers/correlation_contrastive.ts",
+    "stages/sae/trainers/enhanced_selection.ts",
+  ]);
+});
+
+Deno.test("every SAE method lives in the module named after it, which 03_train can load", async () => {
+  for (const method of SAE_METHODS) {
+    const url = new URL(`../stages/${methodModulePath(method.name)}`, import.meta.url);
+    assertEquals(await loadSaeMethod(url, method.name), method);
   }
 });

@@ -73,3 +73,16 @@ export function createMethodTrainer(
   }
   return method.createTrainer(settings, parsed.data, variant.inputs);
 }
+
+/** The `SaeMethod` named `name` that the module at `moduleUrl` exports (03_train loads one). */
+export async function loadSaeMethod(moduleUrl: URL, name: string): Promise<SaeMethod> {
+  const exported: Record<string, unknown> = await import(moduleUrl.href);
+  const method = Object.values(exported).find((value): value is SaeMethod =>
+    typeof value === "object" && value !== null && (value as SaeMethod).name === name &&
+    typeof (value as SaeMethod).createTrainer === "function"
+  );
+  if (method === undefined) {
+    throw new Error(`${moduleUrl.pathname} exports no SAE method "${name}"`);
+  }
+  return method;
+}

@@ -32,3 +32,11 @@ export function saeMethod(name: string): SaeMethod {
   }
   return method;
 }
+
+/**
+ * The module that defines method `name`, relative to `stages/` (each method's module is named
+ * after it). 03_train imports only this one, so that editing a method retrains only its variants.
+ */
+export function methodModulePath(name: string): string {
+  return `sae/trainers/${saeMethod(name).name}.ts`;
+}
