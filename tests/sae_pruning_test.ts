@@ -19,6 +19,7 @@ import {
 } from "../stages/sae/trainers/adaptive_pruning.ts";
 import { createHierarchicalClusteringTrainer } from "../stages/sae/trainers/hierarchical_clustering.ts";
 import { createMethodTrainer } from "../stages/sae/method.ts";
+import { clusterMutualInformation } from "../stages/sae/cluster_information.ts";
 import { SAE_METHODS, saeMethod } from "../stages/sae/trainers/registry.ts";
 import { assert, assertEquals, assertRejects } from "./helpers/assert.ts";
 import { assertGradientMatches } from "./helpers/gradient.ts";
@@ -151,13 +152,13 @@ Deno.test("the KL term moves the selected features' firing rate towards the targ
   );
 });
 
-Deno.test("run4 reclusters at every importance update and selects the cluster with the most MI", () => {
+Deno.test("run4 (MI on corpora) reclusters at every update and selects the cluster with the most MI", () => {
   // Forget tokens point along +e0, retain tokens along +e1: features aligned with e0 carry MI.
   const forget = Float32Array.from({ length: 200 * 6 }, (_, i) => (i % 6 === 0 ? 2 : 0.1));
   const retain = Float32Array.from({ length: 200 * 6 }, (_, i) => (i % 6 === 1 ? 2 : 0.1));
   const trainer = createHierarchicalClusteringTrainer(
     { ...SETTINGS, labelledActivations: { forget, retain } },
-    { ...OPTIONS, pruneFraction: 0.1, clusters: 4 },
+    { ...OPTIONS, pruneFraction: 0.1, clusters: 4, miSource: "corpora" },
   );
   const snapshots: string[] = [];
   trainOnBatches(
@@ -197,11 +198,47 @@ Deno.test("run4 reclusters at every importance update and selects the cluster wi
   trainer.dispose();
 });
 
-Deno.test("run4 without forget/retain activations stops with a message that says what is missing", async () => {
+Deno.test("run4 with MI on corpora but no forget/retain activations says what is missing", async () => {
   await assertRejects(
-    () => createHierarchicalClusteringTrainer(SETTINGS, { ...OPTIONS, clusters: 4 }),
+    () =>
+      createHierarchicalClusteringTrainer(SETTINGS, {
+        ...OPTIONS,
+        clusters: 4,
+        miSource: "corpora",
+      }),
     "forget- and retain-corpus activations",
   );
+  // The paper's reading, MI with cluster assignments, needs no labels.
+  const trainer = createHierarchicalClusteringTrainer(SETTINGS, {
+    ...OPTIONS,
+    clusters: 4,
+    miSource: "clusters",
+  });
+  trainOnBatches(trainer, BATCHES.slice(0, 6));
+  assertEquals(trainer.importance.updateSteps, [0, 5]);
+  assert(trainer.selected().length > 0, "a cluster is selected after the second update");
+  trainer.dispose();
+});
+
+Deno.test("MI with cluster assignments: one bit for a feature that marks its cluster, 0 for one that fires everywhere", () => {
+  // Features 0 and 1 form cluster 0, feature 2 cluster 1. Tokens alternate between feature 0
+  // firing strongly (assigned to cluster 0) and feature 2 firing strongly (cluster 1); feature
+  // 1 fires weakly on every token.
+  const tokens = 8;
+  const features = new Float32Array(tokens * 3);
+  for (let t = 0; t < tokens; t++) {
+    features[t * 3 + (t % 2 === 0 ? 0 : 2)] = 5;
+    features[t * 3 + 1] = 0.1;
+  }
+  const information = clusterMutualInformation(features, Int32Array.from([0, 0, 1]));
+  assert(Math.abs(information[0] - 1) < 1e-6, `feature 0: ${information[0]} bits`);
+  assert(Math.abs(information[2] - 1) < 1e-6, `feature 2: ${information[2]} bits`);
+  assertEquals(information[1], 0);
+  assertEquals(Array.from(clusterMutualInformation(features, Int32Array.from([-1, -1, -1]))), [
+    0,
+    0,
+    0,
+  ]);
 });
 
 Deno.test("every variant's as-published SAE (zero init, 0 steps) has all features dead", () => {

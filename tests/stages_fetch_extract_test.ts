@@ -300,7 +300,7 @@ Deno.test("01_fetch through 05_controls run on a local corpus and model folder",
     assertEquals(/<script|(src|href)="https?:/.test(html), false, "self-contained");
 
     const again = await cli(root, "run");
-    assertStringIncludes(again.output, "0 ran, 0 restored from the run cache, 55 up to date");
+    assertStringIncludes(again.output, "0 ran, 0 restored from the run cache, 61 up to date");
   } finally {
     await Deno.remove(root, { recursive: true });
   }

@@ -28,8 +28,8 @@ export interface TrainingImportanceOptions {
   pruneFraction: number;
   /** First step at which pruning may happen. */
   pruneFrom: number;
-  /** Mutual information per feature [dSae] for the current SAE, when the variant has labels. */
-  mutualInformation?: (sae: SaeParameters) => Float32Array;
+  /** Mutual information per feature [dSae] of the current SAE, on the batch x [batch, dIn]. */
+  mutualInformation?: (sae: SaeParameters, x: tf.Tensor2D) => Float32Array;
 }
 
 /** Importance-stability columns of the training log (null before the first update). */
@@ -57,7 +57,7 @@ export class TrainingImportance {
     const { dSae, updateEvery, weights, pruneFraction, pruneFrom } = this.options;
     if (step % updateEvery !== 0) return false;
     const components = batchComponents(sae, x);
-    const mutualInformation = this.options.mutualInformation?.(sae) ?? new Float32Array(dSae);
+    const mutualInformation = this.options.mutualInformation?.(sae, x) ?? new Float32Array(dSae);
     this.tracker.update(combinedImportance({ ...components, mutualInformation }, weights));
     this.updateSteps.push(step);
     if (step >= pruneFrom && pruneFraction > 0) {

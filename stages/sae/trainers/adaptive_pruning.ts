@@ -60,7 +60,9 @@ export interface SelectionRule {
  */
 export function createImportanceDrivenTrainer(
   settings: TrainerSettings,
-  options: PruningOptions & { mutualInformation?: (sae: SaeParameters) => Float32Array },
+  options: PruningOptions & {
+    mutualInformation?: (sae: SaeParameters, x: tf.Tensor2D) => Float32Array;
+  },
   rule: SelectionRule,
 ): PruningTrainer {
   const sae = createSae(settings.dIn, settings.dSae, settings.init, settings.seed);

@@ -2,14 +2,17 @@
  * run4 — hierarchical clustering (eq. 2, K = 32) with mutual information in the importance
  * (eq. 3), made precise:
  *   L = mean_b ‖x − x̂‖₂ + λ · mean_b ‖f‖₁ + β · L_KL(selected),   β = unlearning_weight (0.3)
- * - importance s: the full eq. 3, updated every 50 steps; its MI component is the mutual
- *   information between a feature firing and the token coming from the forget rather than the
- *   retain corpus, measured on the labelled corpus residuals 03_train passes in; pruning of the
- *   prune_fraction (5 %) least important features after the warm-up (sae/training_importance.ts);
+ * - importance s: the full eq. 3, updated every 50 steps, with pruning of the prune_fraction
+ *   (5 %) least important features after the warm-up (sae/training_importance.ts). Its MI
+ *   component depends on `mi_source`: `clusters` (default, the paper's words: MI "with cluster
+ *   assignments") is the MI between a feature firing and the cluster each token of the batch
+ *   is assigned to (sae/cluster_information.ts), no labels involved; `corpora` is the MI
+ *   between a feature firing and a token coming from the forget rather than the retain corpus,
+ *   on the labelled corpus residuals 03_train passes in — which makes run4 supervised;
  * - clusters: at every importance update, the unpruned features' decoder directions are
  *   clustered into K groups (sae/clustering.ts); the log records their silhouette;
- * - selected for unlearning: the cluster with the highest mean MI — the group of directions
- *   most specific to the forget corpus; L_KL (sae/firing_rate_kl.ts) pulls their firing rate
+ * - selected for unlearning: the cluster with the highest mean MI (with `corpora`, the group of
+ *   directions most specific to the forget corpus); L_KL (sae/firing_rate_kl.ts) pulls their firing rate
  *   towards ρ = 0.01, where SAEBench's frequency selection can pick them.
  */
 import { z } from "zod";
@@ -18,6 +21,7 @@ import { fraction, positiveInt } from "../../schema_parts.ts";
 import { defineSaeMethod } from "../method.ts";
 import { decoderClusters } from "../feature_clusters.ts";
 import { firingMutualInformation } from "../importance.ts";
+import { clusterMutualInformation } from "../cluster_information.ts";
 import { encode, type SaeParameters } from "../sae.ts";
 import type { LabelledActivations, TrainerSettings } from "../trainer.ts";
 import {
@@ -31,6 +35,8 @@ import {
 /** The variant's own settings. */
 export interface ClusteringOptions extends PruningOptions {
   clusters: number;
+  /** What the MI in the importance is measured against (module comment). */
+  miSource: "clusters" | "corpora";
 }
 
 /** A run4 trainer: run3's inspection plus the current clusters. */
@@ -87,7 +93,11 @@ export function createHierarchicalClusteringTrainer(
   options: ClusteringOptions,
 ): ClusteringTrainer {
   const labelled = settings.labelledActivations;
-  if (labelled === undefined || labelled.forget.length === 0 || labelled.retain.length === 0) {
+  const needsLabels = options.miSource === "corpora";
+  if (
+    needsLabels &&
+    (labelled === undefined || labelled.forget.length === 0 || labelled.retain.length === 0)
+  ) {
     throw new Error(
       "the hierarchical_clustering SAE needs forget- and retain-corpus activations for the " +
         "mutual information in its importance; none were given",
@@ -99,8 +109,13 @@ export function createHierarchicalClusteringTrainer(
   let silhouette: number | null = null;
   const trainer = createImportanceDrivenTrainer(settings, {
     ...options,
-    mutualInformation: (sae) => {
-      mutualInformation = labelledMutualInformation(sae, labelled, dIn);
+    mutualInformation: (sae, x) => {
+      mutualInformation = options.miSource === "corpora"
+        ? labelledMutualInformation(sae, labelled!, dIn)
+        : clusterMutualInformation(
+          tf.tidy(() => encode(sae, x).dataSync() as Float32Array),
+          clusters,
+        );
       return mutualInformation;
     },
   }, {
@@ -130,13 +145,19 @@ export const hierarchicalClusteringMethod = defineSaeMethod({
     prune_fraction: fraction,
     unlearning_weight: z.number().min(0),
     ...klOptions,
+    mi_source: z.enum(["clusters", "corpora"]).default("clusters"),
   },
   needsImportance: true,
   needsLabelledResiduals: true,
-  documentedBy: ["stages/sae/trainers/hierarchical_clustering.ts", "stages/sae/clustering.ts"],
+  documentedBy: [
+    "stages/sae/trainers/hierarchical_clustering.ts",
+    "stages/sae/clustering.ts",
+    "stages/sae/cluster_information.ts",
+  ],
   createTrainer: (settings, options, inputs) =>
     createHierarchicalClusteringTrainer(settings, {
       ...pruningOptions("hierarchical_clustering", options, inputs),
       clusters: options.clusters,
+      miSource: options.mi_source,
     }),
 });
