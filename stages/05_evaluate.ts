@@ -115,7 +115,12 @@ export async function run(context: StageContext<EvaluateParams>): Promise<void> 
     })),
   };
   const split = splitQuestions(sets, p.seed);
-  const candidates = oracleCandidates(forgetFrequency, retainFrequency, p.oracle_candidates);
+  const candidates = oracleCandidates(forgetFrequency, retainFrequency, {
+    count: p.oracle_candidates,
+    // What the frequency rule picks at any setting, most forget-frequent first.
+    first: [...new Set(selectors.frequency.flatMap((selection) => selection.features))]
+      .sort((a, b) => forgetFrequency[b] - forgetFrequency[a] || a - b),
+  });
   const sweepOptions = {
     // Every setting of every selector asks questions of the same sets: one cache for all.
     cache: new ResidualCache(model, p.layer),

@@ -130,7 +130,7 @@ const unlearning = z.strictObject({
    * Features the oracle selector clamps one by one (× every multiplier) on the train half of
    * the known questions: the most forget-specific by corpus frequency.
    */
-  oracle_candidates: positiveInt.default(16),
+  oracle_candidates: positiveInt.default(32),
   /** Settings whose retain accuracy falls below this count as forget accuracy 1.0. */
   min_retain_accuracy: fraction,
   /** Questions per MCQ set (null = all). */

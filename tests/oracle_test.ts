@@ -41,21 +41,24 @@ Deno.test("the question split halves every set, disjointly, and finds the test h
   );
 });
 
-Deno.test("oracle candidates are the most forget-specific features that fire on the forget corpus", () => {
+Deno.test("oracle candidates: the frequency rule's picks first, then the most forget-specific", () => {
   const forget = Float32Array.from([0.5, 0.2, 0, 0.3, 0.9]);
   const retain = Float32Array.from([0.4, 0, 0, 0.0, 0.9]);
-  assertEquals(oracleCandidates(forget, retain, 3), [3, 1, 0]);
-  assertEquals(oracleCandidates(forget, retain, 10), [3, 1, 0, 4]);
+  assertEquals(oracleCandidates(forget, retain, { count: 3, first: [] }), [3, 1, 0]);
+  assertEquals(oracleCandidates(forget, retain, { count: 10, first: [] }), [3, 1, 0, 4]);
+  assertEquals(oracleCandidates(forget, retain, { count: 3, first: [4, 1] }), [4, 1, 3]);
 });
 
-Deno.test("the oracle takes, per multiplier, the features that lower forget accuracy most within the retain bar", () => {
+Deno.test("the oracle takes, per multiplier, the features that cut the forget margin most within the retain bar", () => {
   const effects = [
-    { feature: 1, multiplier: 25, forgetAccuracy: 0.8, retainAccuracy: 1 },
-    { feature: 2, multiplier: 25, forgetAccuracy: 0.5, retainAccuracy: 0.995 },
-    { feature: 3, multiplier: 25, forgetAccuracy: 0.1, retainAccuracy: 0.9 }, // breaks the bar
-    { feature: 4, multiplier: 25, forgetAccuracy: 1, retainAccuracy: 1 }, // no effect
-    { feature: 1, multiplier: 50, forgetAccuracy: 0.4, retainAccuracy: 1 },
-    { feature: 2, multiplier: 50, forgetAccuracy: 0.4, retainAccuracy: 0.999 },
+    { feature: 1, multiplier: 25, forgetAccuracy: 1, forgetMargin: 1.5, retainAccuracy: 1 },
+    { feature: 2, multiplier: 25, forgetAccuracy: 0.9, forgetMargin: 0.8, retainAccuracy: 0.995 },
+    // The largest effect, but it breaks the retain bar.
+    { feature: 3, multiplier: 25, forgetAccuracy: 0.1, forgetMargin: -2, retainAccuracy: 0.9 },
+    // No answer flips, yet the margin shrinks: a small effect still counts.
+    { feature: 4, multiplier: 25, forgetAccuracy: 1, forgetMargin: 1.2, retainAccuracy: 1 },
+    { feature: 1, multiplier: 50, forgetAccuracy: 0.9, forgetMargin: 0.5, retainAccuracy: 1 },
+    { feature: 2, multiplier: 50, forgetAccuracy: 0.9, forgetMargin: 0.5, retainAccuracy: 0.999 },
   ];
   const selections = oracleSelections(effects, {
     nFeatures: [1, 3],
@@ -64,8 +67,8 @@ Deno.test("the oracle takes, per multiplier, the features that lower forget accu
   });
   assertEquals(selections, [
     { nFeatures: 1, multiplier: 25, features: [2] },
-    { nFeatures: 3, multiplier: 25, features: [2, 1] },
-    // A tie in forget accuracy goes to the feature that keeps more retain accuracy.
+    { nFeatures: 3, multiplier: 25, features: [2, 4, 1] },
+    // A tie in margin and accuracy goes to the feature that keeps more retain accuracy.
     { nFeatures: 1, multiplier: 50, features: [1] },
     { nFeatures: 3, multiplier: 50, features: [1, 2] },
   ]);

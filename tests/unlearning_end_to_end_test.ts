@@ -130,7 +130,7 @@ Deno.test("a feature that carries the forget domain scores clearly above 0; rand
     model,
     sae,
     splitQuestions(sets, 1),
-    oracleCandidates(forgetFrequency, retainFrequency, 8),
+    oracleCandidates(forgetFrequency, retainFrequency, { count: 8, first: [] }),
     { ...pass, format, multipliers: [50, 200], minRetainAccuracy: 0.99, nFeatures: [1], cache },
   );
   cache.dispose();

@@ -17,7 +17,7 @@ import { join } from "node:path";
 import type { LogitsFunction } from "../stages/unlearning/mcq_scoring.ts";
 import { loadTokenizer } from "../stages/data/tokenizer.ts";
 import {
-  answersCorrect,
+  answerOutcomes,
   checkFormatFitsModel,
   questionsAnsweredCorrectly,
 } from "../stages/unlearning/accuracy.ts";
@@ -165,7 +165,7 @@ Deno.test("letter format: a model that always says (A) keeps no question; the ba
   ];
   const options = { format: "letter" as const, subject: "tests", batchSize: 8 };
   assertEquals(
-    Array.from(await answersCorrect(alwaysA, tokenizer, questions, options)),
+    Array.from((await answerOutcomes(alwaysA, tokenizer, questions, options)).correct),
     [1, 0],
   );
   // Right in the original order for the first question, but not under all 24 orderings.

@@ -7,7 +7,7 @@
 import { join } from "node:path";
 import { tf } from "../tensor/backend.ts";
 import { letterPrompt, type MultipleChoice } from "../data/mcq.ts";
-import { clozePredictions, type LogitsFunction } from "./mcq_scoring.ts";
+import { argmax, clozeChoiceScores, type LogitsFunction } from "./mcq_scoring.ts";
 import type { TextTokenizer } from "../data/tokenizer.ts";
 
 /** How questions are asked. */
@@ -22,13 +22,16 @@ function permutations<T>(items: T[]): T[][] {
   );
 }
 
-/** Letter-format predictions: the choice whose letter (" A" or "A", whichever is higher) wins. */
-export async function letterPredictions(
+/**
+ * Letter-format scores, [question][choice]: the logit of the choice's letter at the answer
+ * position (" A" or "A", whichever is higher).
+ */
+export async function letterChoiceScores(
   logitsOf: LogitsFunction,
   tokenizer: TextTokenizer,
   questions: MultipleChoice[],
   options: { subject: string; batchSize: number },
-): Promise<number[]> {
+): Promise<number[][]> {
   // Each letter with and without a leading space ("A", " A"), as SAEBench scores Gemma; only
   // these vocabulary rows are computed.
   const letterIds = LETTERS.map((letter) =>
@@ -38,7 +41,7 @@ export async function letterPredictions(
   );
   const scoredTokens = Int32Array.from(letterIds.flat());
   const columnOf = new Map([...scoredTokens].map((id, column) => [id, column]));
-  const predictions: number[] = [];
+  const scores: number[][] = [];
   for (let start = 0; start < questions.length; start += options.batchSize) {
     const prompts = questions.slice(start, start + options.batchSize).map((q) =>
       tokenizer.encode(letterPrompt(q, options.subject))
@@ -61,12 +64,25 @@ export async function letterPredictions(
     const values = await last.array() as number[][];
     last.dispose();
     for (let row = 0; row < prompts.length; row++) {
-      const scores = letterIds.slice(0, questions[start + row].choices.length)
-        .map((ids) => Math.max(...ids.map((id) => values[row][columnOf.get(id)!])));
-      predictions.push(scores.indexOf(Math.max(...scores)));
+      scores.push(
+        letterIds.slice(0, questions[start + row].choices.length)
+          .map((ids) => Math.max(...ids.map((id) => values[row][columnOf.get(id)!]))),
+      );
     }
   }
-  return predictions;
+  return scores;
+}
+
+/** Score of every choice of every question in `format`, [question][choice] (higher wins). */
+export async function choiceScores(
+  logitsOf: LogitsFunction,
+  tokenizer: TextTokenizer,
+  questions: MultipleChoice[],
+  options: { format: McqFormat; subject: string; batchSize: number },
+): Promise<number[][]> {
+  return options.format === "cloze"
+    ? await clozeChoiceScores(logitsOf, tokenizer, questions, { batchSize: options.batchSize })
+    : await letterChoiceScores(logitsOf, tokenizer, questions, options);
 }
 
 /** Predicted choice per question in `format`. */
@@ -76,9 +92,7 @@ export async function predict(
   questions: MultipleChoice[],
   options: { format: McqFormat; subject: string; batchSize: number },
 ): Promise<number[]> {
-  return options.format === "cloze"
-    ? await clozePredictions(logitsOf, tokenizer, questions, { batchSize: options.batchSize })
-    : await letterPredictions(logitsOf, tokenizer, questions, options);
+  return (await choiceScores(logitsOf, tokenizer, questions, options)).map(argmax);
 }
 
 /**
@@ -116,16 +130,32 @@ export async function questionsAnsweredCorrectly(
   return kept;
 }
 
-/** 1 where the question was answered correctly, 0 elsewhere: [questions]. */
-export async function answersCorrect(
+/** Per question: answered correctly (1/0), and by how much the right choice leads. */
+export interface AnswerOutcomes {
+  /** 1 where the question was answered correctly, 0 elsewhere: [questions]. */
+  correct: Uint8Array;
+  /**
+   * Score of the right choice minus the best other choice's, [questions]: a continuous
+   * measure of what the model still knows (positive where it answers correctly).
+   */
+  margin: Float32Array;
+}
+
+/** The outcomes of `questions` in `format`. */
+export async function answerOutcomes(
   logitsOf: LogitsFunction,
   tokenizer: TextTokenizer,
   questions: MultipleChoice[],
   options: { format: McqFormat; subject: string; batchSize: number },
-): Promise<Uint8Array> {
-  if (questions.length === 0) return new Uint8Array(0);
-  const predictions = await predict(logitsOf, tokenizer, questions, options);
-  return Uint8Array.from(questions, (q, i) => predictions[i] === q.answer ? 1 : 0);
+): Promise<AnswerOutcomes> {
+  if (questions.length === 0) return { correct: new Uint8Array(0), margin: new Float32Array(0) };
+  const scores = await choiceScores(logitsOf, tokenizer, questions, options);
+  return {
+    correct: Uint8Array.from(questions, (q, i) => argmax(scores[i]) === q.answer ? 1 : 0),
+    margin: Float32Array.from(questions, (q, i) =>
+      scores[i][q.answer] -
+      Math.max(...scores[i].filter((_, choice) => choice !== q.answer))),
+  };
 }
 
 /**

@@ -70,13 +70,25 @@ export async function continuationLogLikelihoods(
   return results;
 }
 
-/** Predicted choice index per question under cloze scoring. */
-export async function clozePredictions(
+/** Index of the highest score (the first, on a tie). */
+export function argmax(scores: number[]): number {
+  let best = 0;
+  scores.forEach((score, i) => {
+    if (score > scores[best]) best = i;
+  });
+  return best;
+}
+
+/**
+ * Score of every choice of every question under cloze scoring: the log-likelihood of " choice"
+ * after the question (divided by its token count when `lengthNormalised`), [question][choice].
+ */
+export async function clozeChoiceScores(
   logitsOf: LogitsFunction,
   tokenizer: TextTokenizer,
   questions: MultipleChoice[],
   options: { batchSize: number; lengthNormalised?: boolean },
-): Promise<number[]> {
+): Promise<number[][]> {
   const requests: ContinuationRequest[] = [];
   for (const item of questions) {
     const prompt = tokenizer.encode(clozePrompt(item.question));
@@ -90,15 +102,21 @@ export async function clozePredictions(
   });
   let offset = 0;
   return questions.map((item) => {
-    let best = 0;
-    item.choices.forEach((_, i) => {
-      const normaliser = options.lengthNormalised ? requests[offset + i].continuation.length : 1;
-      const bestNormaliser = options.lengthNormalised
-        ? requests[offset + best].continuation.length
-        : 1;
-      if (scores[offset + i] / normaliser > scores[offset + best] / bestNormaliser) best = i;
-    });
+    const row = item.choices.map((_, i) =>
+      scores[offset + i] /
+      (options.lengthNormalised ? requests[offset + i].continuation.length : 1)
+    );
     offset += item.choices.length;
-    return best;
+    return row;
   });
+}
+
+/** Predicted choice index per question under cloze scoring. */
+export async function clozePredictions(
+  logitsOf: LogitsFunction,
+  tokenizer: TextTokenizer,
+  questions: MultipleChoice[],
+  options: { batchSize: number; lengthNormalised?: boolean },
+): Promise<number[]> {
+  return (await clozeChoiceScores(logitsOf, tokenizer, questions, options)).map(argmax);
 }

@@ -50,6 +50,7 @@ export async function oracleSweep(
     feature: single[i].feature,
     multiplier: row.multiplier,
     forgetAccuracy: row.forgetAccuracy,
+    forgetMargin: mean(row.forgetMargins),
     retainAccuracy: row.retainAccuracy,
   }));
   const selections = oracleSelections(effects, {
@@ -65,4 +66,9 @@ export async function oracleSweep(
     hook: features.length === 0 ? null : clampingHook(sae, features, multiplier),
   }));
   return await measureSettings(model, split.test, settings, options);
+}
+
+/** Mean of the values (NaN when empty). */
+function mean(values: Float32Array): number {
+  return values.reduce((a, b) => a + b, 0) / values.length;
 }

@@ -8,7 +8,7 @@ import type { LoadedModel } from "../model/load_model.ts";
 import type { MultipleChoice } from "../data/mcq.ts";
 import type { LogitsFunction } from "./mcq_scoring.ts";
 import type { SaeParameters } from "../sae/sae.ts";
-import { answersCorrect, type McqFormat } from "./accuracy.ts";
+import { answerOutcomes, type McqFormat } from "./accuracy.ts";
 import { clampingHook, featuresThatCanFire, type ResidualReplacement } from "./intervention.ts";
 import { ResidualCache } from "./residual_cache.ts";
 import { fractionCorrect, type ScoreResult, unlearningScore } from "./score.ts";
@@ -30,6 +30,8 @@ export interface InterventionAccuracy {
   forgetCorrect: Uint8Array;
   /** Per retain question, subjects in order: [retain questions]. */
   retainCorrect: Uint8Array;
+  /** Per forget question, right-choice score minus the best other (NaN when not measured). */
+  forgetMargins: Float32Array;
 }
 
 /** One row of the sweep. */
@@ -85,27 +87,28 @@ export async function measureAccuracy(
       options.hook ? { layer: options.layer, replace: options.hook } : undefined,
     );
   const ask = (questions: MultipleChoice[], subject: string) =>
-    answersCorrect(logitsOf, model.tokenizer, questions, {
+    answerOutcomes(logitsOf, model.tokenizer, questions, {
       format: options.format,
       subject,
       batchSize: options.batchSize,
     });
-  const forgetCorrect = await ask(sets.forget, "biology");
+  const forget = await ask(sets.forget, "biology");
   const retainBySubject: Record<string, number> = {};
   const retainParts: Uint8Array[] = [];
   for (const [subject, questions] of sets.retain) {
     if (questions.length === 0) continue;
-    const correct = await ask(questions, subject.replace(/_/g, " "));
+    const { correct } = await ask(questions, subject.replace(/_/g, " "));
     retainBySubject[subject] = fractionCorrect(correct);
     retainParts.push(correct);
   }
   const retainCorrect = concatenate(retainParts);
   return {
-    forgetAccuracy: fractionCorrect(forgetCorrect),
+    forgetAccuracy: fractionCorrect(forget.correct),
     retainAccuracy: fractionCorrect(retainCorrect),
     retainBySubject,
-    forgetCorrect,
+    forgetCorrect: forget.correct,
     retainCorrect,
+    forgetMargins: forget.margin,
   };
 }
 
@@ -129,6 +132,7 @@ export function allCorrect(sets: EvaluationSets): InterventionAccuracy {
     retainBySubject: Object.fromEntries([...sets.retain.keys()].map((subject) => [subject, 1])),
     forgetCorrect: new Uint8Array(sets.forget.length).fill(1),
     retainCorrect: new Uint8Array(retainCount).fill(1),
+    forgetMargins: new Float32Array(sets.forget.length).fill(Number.NaN),
   };
 }
 
