@@ -1,13 +1,20 @@
 /**
- * 05_ablation: the trained SAEs grouped by architecture and width, each group's held-out
+ * 05_ablation: the trained SAEs grouped by architecture and width (runs that differ only in
+ * their seed), each group's held-out
  * unlearning score per selector averaged over its seeds with a 95 % interval, and its mean L0
  * (unlearning/seed_summary.ts). Writes `metrics` (ablation.<method>.x<expansion>.*).
  */
 import type { StageContext } from "../pipeline/stage.ts";
 import { seedSummary, type TrainedSae } from "./unlearning/seed_summary.ts";
 
-/** 05_ablation depends on nothing of the config but its inputs. */
-export type AblationParams = Record<string, never>;
+/** The slice of the config 05_ablation depends on. */
+export interface AblationParams {
+  /**
+   * Run → group name: runs that differ only in their seed share a group, named after their
+   * method (with the group's first run appended when a method has several groups).
+   */
+  groups: Record<string, string>;
+}
 
 /** Reads every trained SAE's cfg.json and metrics, and writes the groups' summaries. */
 export async function run(context: StageContext<AblationParams>): Promise<void> {
@@ -21,7 +28,8 @@ export async function run(context: StageContext<AblationParams>): Promise<void> 
   for (const [variant, path] of context.inputsByVariant("cfgs")) {
     if (!variant.endsWith(".trained")) continue;
     const cfg = JSON.parse(await Deno.readTextFile(path));
-    saes.push({ variant, method: cfg.method, dIn: cfg.d_in, dSae: cfg.d_sae });
+    const group = context.params.groups[variant.split(".")[0]] ?? cfg.method;
+    saes.push({ variant, method: group, dIn: cfg.d_in, dSae: cfg.d_sae });
   }
   const summary = seedSummary(saes, metrics);
   await Deno.writeTextFile(context.output("metrics"), JSON.stringify(summary));

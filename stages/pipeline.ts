@@ -41,6 +41,31 @@ function methodModuleUrl(c: Config, run: string): URL {
   return new URL(`./${methodModulePath(c.variants[run].method)}`, import.meta.url);
 }
 
+/**
+ * The ablation group of every run: runs that differ only in their seed share one. A group is
+ * named after its method, with its first run appended when the method has several groups (say
+ * run3 and run7, the two readings of the KL term).
+ */
+function ablationGroups(c: Config): Record<string, string> {
+  const signatureOf = (run: string) => {
+    const { seed: _seed, description: _description, ...settings } = c.variants[run];
+    return JSON.stringify(settings);
+  };
+  const firstRunOf = new Map<string, string>();
+  for (const run of Object.keys(c.variants)) {
+    if (!firstRunOf.has(signatureOf(run))) firstRunOf.set(signatureOf(run), run);
+  }
+  const groupsOfMethod = (method: string) =>
+    [...firstRunOf.values()].filter((run) => c.variants[run].method === method).length;
+  return Object.fromEntries(
+    Object.keys(c.variants).map((run) => {
+      const { method } = c.variants[run];
+      const first = firstRunOf.get(signatureOf(run))!;
+      return [run, groupsOfMethod(method) > 1 ? `${method}-${first}` : method];
+    }),
+  );
+}
+
 /** `<run>.<preset>` for every run × every preset. */
 function trainedVariants(c: Config): string[] {
   return Object.keys(c.variants)
@@ -346,7 +371,7 @@ const stages: StageSpec<Config>[] = [
       train_metrics: "03_train/metrics",
       evaluate_metrics: "05_evaluate/metrics",
     },
-    params: () => ({} satisfies AblationParams),
+    params: (c) => ({ groups: ablationGroups(c) } satisfies AblationParams),
     outputs: { metrics: "metrics.json" },
   },
   {

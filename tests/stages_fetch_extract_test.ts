@@ -214,6 +214,9 @@ Deno.test("01_fetch through 05_controls run on a local corpus and model folder",
     // 05_ablation: one group per architecture × width (each default variant is one seed).
     assertEquals(metrics["ablation.topk.x8.seeds"], 1);
     assertEquals(metrics["ablation.plain.x1.seeds"], 1);
+    // run3 and run7 differ in their KL term, not only their seed: two groups, not two seeds.
+    assertEquals(metrics["ablation.adaptive_pruning-run3.x1.seeds"], 1);
+    assertEquals(metrics["ablation.adaptive_pruning-run7.x1.seeds"], 1);
     assertEquals(
       metrics["ablation.topk.x8.oracle.score"],
       metrics["unlearning.run5.trained.oracle.heldout_score"],

@@ -5,10 +5,12 @@
  * effect, so it shows what the SAE's features can do when chosen well. Three outcomes, decided on
  * the trained SAE whose oracle scores highest, with 95 % bootstrap intervals:
  * - the positive control's interval reaches 0: the setup cannot register unlearning; no answer;
- * - the oracle's interval lies above every corpus selector's: selection is the bottleneck;
  * - the oracle's interval reaches 0: even well-chosen features do not unlearn, so the
  *   representation (these SAEs on this model) is the limit, not selection;
- * - otherwise the best corpus selector is as good as the oracle: selection is not the bottleneck.
+ * - the oracle's interval lies above every corpus selector's: selection is the bottleneck;
+ * - the oracle scores higher but the intervals overlap: undecided at this number of questions
+ *   (the intervals are not paired, so this is conservative);
+ * - otherwise the best corpus selector scores at least as high: selection is not the bottleneck.
  */
 import {
   controlKey,
@@ -69,6 +71,9 @@ export function bottleneckAnswer(metrics: Metrics, runs: string[]): string | nul
   }
   if (corpus.high !== null && oracle.low! > corpus.high) {
     return `Yes, selection is a bottleneck here: ${numbers}; the SAE has features that unlearn, and the corpus statistics do not find them.`;
+  }
+  if ((oracle.score ?? 0) > (corpus.score ?? 0)) {
+    return `Undecided here: ${numbers}; the oracle scores higher, but the intervals overlap, so more questions are needed to tell selection from chance.`;
   }
   return `Not selection: the corpus selectors do as well as the oracle here — ${numbers}.`;
 }
