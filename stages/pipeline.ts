@@ -46,7 +46,7 @@ function methodModuleUrl(c: Config, run: string): URL {
  * named after its method, with its first run appended when the method has several groups (say
  * run3 and run7, the two readings of the KL term).
  */
-function ablationGroups(c: Config): Record<string, string> {
+export function ablationGroups(c: Config): Record<string, string> {
   const signatureOf = (run: string) => {
     const { seed: _seed, description: _description, ...settings } = c.variants[run];
     return JSON.stringify(settings);

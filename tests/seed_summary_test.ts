@@ -1,6 +1,11 @@
 /** 05_ablation's grouping of trained SAEs by architecture and width, over seeds. */
 import { ablationKey, seedSummary, tInterval } from "../stages/unlearning/seed_summary.ts";
+import { join } from "node:path";
+import { loadConfig } from "../pipeline/config.ts";
+import { configSchema } from "../stages/config_schema.ts";
+import { ablationGroups } from "../stages/pipeline.ts";
 import { assert, assertEquals } from "./helpers/assert.ts";
+import { REPO_ROOT } from "./helpers/workspace.ts";
 
 Deno.test("Student's t interval of three seeds", () => {
   const { mean, low, high } = tInterval([0.1, 0.2, 0.3]);
@@ -40,4 +45,19 @@ Deno.test("SAEs group by method and width; a group of one keeps its bootstrap in
   assertEquals(summary[ablationKey("plain", 1, "seeds")], 1);
   assertEquals(summary[ablationKey("plain", 1, "frequency.score_ci_high")], 0.09);
   assertEquals(summary[ablationKey("plain", 1, "l0")], null, "run4 has no L0 in the metrics");
+});
+
+Deno.test("runs share an ablation group only when they differ in nothing but the seed", async () => {
+  const { config } = await loadConfig(join(REPO_ROOT, "configs/default.json"), configSchema);
+  // The config's static type knows only the keys every method has.
+  config.variants.run7 = {
+    ...config.variants.run3,
+    kl_direction: "target_to_rate",
+  } as unknown as typeof config.variants.run3;
+  config.variants.run9 = { ...config.variants.run3, seed: 4, description: "another seed" };
+  const groups = ablationGroups(config);
+  assertEquals(groups.run0, "plain");
+  assertEquals(groups.run3, "adaptive_pruning-run3");
+  assertEquals(groups.run9, "adaptive_pruning-run3");
+  assertEquals(groups.run7, "adaptive_pruning-run7");
 });
