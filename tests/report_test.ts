@@ -128,6 +128,11 @@ Deno.test("the answer to the paper's question follows the intervals", () => {
   // Not even the oracle: the representation limits.
   metrics["unlearning.run3.trained.oracle.heldout_score_ci_low"] = 0;
   assertStringIncludes(bottleneckAnswer(metrics, runs)!, "the representation limits");
+  // An oracle below a corpus selector is no ceiling: no answer.
+  metrics["unlearning.run3.trained.frequency.heldout_score"] = 0.05;
+  metrics["unlearning.run3.trained.frequency.heldout_score_ci_low"] = 0.01;
+  metrics["unlearning.run3.trained.oracle.heldout_score"] = 0;
+  assertStringIncludes(bottleneckAnswer(metrics, runs)!, "it is no ceiling on this SAE");
   // A positive control that cannot be told from 0: no answer.
   metrics["unlearning.control.positive.score_ci_low"] = 0;
   assertStringIncludes(bottleneckAnswer(metrics, runs)!, "Cannot tell here");
