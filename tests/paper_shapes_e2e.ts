@@ -165,7 +165,9 @@ Deno.test("configs/paper-cpu.json runs 01 → 06 at gemma-2-2b's shapes through 
       run: { peak_rss_mb: number; notes?: Record<string, unknown> };
       outputs: Record<string, { sha256: string }>;
     }][];
-    assertEquals(stages.length, 1 + 1 + 10 + 10 + 1 + 1 + 10 + 1 + 1);
+    // 01, 02, 03 ×10, 04_score ×10, 04_overhead, 05_known, 05_evaluate ×10, 05_controls,
+    // 05_ablation, 06.
+    assertEquals(stages.length, 1 + 1 + 10 + 10 + 1 + 1 + 10 + 1 + 1 + 1);
     for (const [instance, entry] of stages) {
       assert(
         entry.run.peak_rss_mb <= PEAK_RSS_LIMIT_MIB,
