@@ -39,7 +39,7 @@ import { type InterventionSetting, measureSettings, type SweepRow } from "./unle
 import { sweepTable } from "./unlearning/sweep_table.ts";
 import { controlKey, modelKey } from "./metric_keys.ts";
 import { lowestAccuracies } from "./unlearning/score.ts";
-import { bootstrapOptions, type ScoreInterval, scoreInterval } from "./unlearning/bootstrap.ts";
+import { bootstrapOptions, scoreInterval } from "./unlearning/bootstrap.ts";
 
 /** The slice of the config 05_controls depends on: 05_evaluate's, plus the controls' own. */
 export interface ControlsParams extends EvaluateParams {
@@ -108,7 +108,7 @@ export async function run(context: StageContext<ControlsParams>): Promise<void> 
   const cache = new ResidualCache(model, p.layer); // shared by every control setting
   const results: Record<
     string,
-    { rows: SweepRow[]; score: number; best?: SweepRow; interval: ScoreInterval | null }
+    { rows: SweepRow[]; score: number; best?: SweepRow }
   > = {};
   for (const [name, list] of Object.entries(settings)) {
     const { rows, score } = await measureSettings(model, sets, list, {
@@ -120,13 +120,18 @@ export async function run(context: StageContext<ControlsParams>): Promise<void> 
       rows,
       score: score.score,
       best: rows[score.bestSetting],
-      interval: scoreInterval(rows, bootstrapOptions(p.min_retain_accuracy, p.seed)),
     };
   }
   context.progress.finish();
   cache.dispose();
 
   const spliced = results.spliced.rows[0];
+  // Only the positive control is reported with an interval over questions (the random one
+  // with its null over draws, the spliced one as a single setting).
+  const positiveInterval = scoreInterval(
+    results.positive.rows,
+    bootstrapOptions(p.min_retain_accuracy, p.seed),
+  );
   const randomNull = randomFeatureNull(results.random.rows, {
     settingsPerDraw: p.n_features.length * p.multipliers.length,
     minRetainAccuracy: p.min_retain_accuracy,
@@ -155,8 +160,8 @@ export async function run(context: StageContext<ControlsParams>): Promise<void> 
       [controlKey("positive.min_forget_accuracy")]: positiveLowest.forget,
       [controlKey("positive.min_retain_accuracy")]: positiveLowest.retain,
       [controlKey("positive.score")]: results.positive.score,
-      [controlKey("positive.score_ci_low")]: results.positive.interval?.low ?? null,
-      [controlKey("positive.score_ci_high")]: results.positive.interval?.high ?? null,
+      [controlKey("positive.score_ci_low")]: positiveInterval?.low ?? null,
+      [controlKey("positive.score_ci_high")]: positiveInterval?.high ?? null,
       [controlKey("positive.best_retain_threshold")]: results.positive.best?.retainThreshold ??
         null,
       [controlKey("positive.best_multiplier")]: results.positive.best?.multiplier ?? null,

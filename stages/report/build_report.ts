@@ -4,7 +4,7 @@
  */
 import type { UpstreamRecord } from "../../pipeline/stage.ts";
 import { claimRows, formatNumber, type Metrics } from "./claims.ts";
-import { formatWithInterval, scoreAt } from "./metric_values.ts";
+import { formatWithInterval, numberAt, scoreAt } from "./metric_values.ts";
 import { bottleneckAnswer, heldOutRows } from "./bottleneck.ts";
 import { ablationSection } from "./ablation_table.ts";
 import type { ReportDocument, Section } from "./document.ts";
@@ -63,18 +63,13 @@ export interface ReportData {
   configSha256: string;
 }
 
-function value(metrics: Metrics, key: string): number | null {
-  const v = metrics[key];
-  return typeof v === "number" ? v : null;
-}
-
 /** "0.01 (95th percentile 0.03 over 20 draws)": the random-feature null distribution. */
 function randomNullText(m: Metrics): string {
-  const draws = value(m, controlKey("random.draws"));
-  const mean = formatNumber(value(m, controlKey("random.score")));
+  const draws = numberAt(m, controlKey("random.draws"));
+  const mean = formatNumber(numberAt(m, controlKey("random.score")));
   if (draws === null) return mean;
   return `${mean} (mean; 95th percentile ${
-    formatNumber(value(m, controlKey("random.score_p95")))
+    formatNumber(numberAt(m, controlKey("random.score_p95")))
   } over ${draws} draws)`;
 }
 
@@ -93,25 +88,25 @@ function percent(fraction: number | null): string {
 
 /** Rows of the controls table, each with the questions its accuracies count. */
 function controlRows(m: Metrics): string[][] {
-  const known = `the ${formatNumber(value(m, modelKey("known_forget_questions")))} forget / ` +
-    `${formatNumber(value(m, modelKey("known_retain_questions")))} retain questions it knows`;
+  const known = `the ${formatNumber(numberAt(m, modelKey("known_forget_questions")))} forget / ` +
+    `${formatNumber(numberAt(m, modelKey("known_retain_questions")))} retain questions it knows`;
   const lowest = (control: Control) => [
-    percent(value(m, controlKey(`${control}.min_forget_accuracy`))),
-    percent(value(m, controlKey(`${control}.min_retain_accuracy`))),
+    percent(numberAt(m, controlKey(`${control}.min_forget_accuracy`))),
+    percent(numberAt(m, controlKey(`${control}.min_retain_accuracy`))),
   ];
   return [
     [
       "unmodified model",
       "—",
-      percent(value(m, modelKey("forget_accuracy"))),
-      percent(value(m, modelKey("retain_accuracy"))),
+      percent(numberAt(m, modelKey("forget_accuracy"))),
+      percent(numberAt(m, modelKey("retain_accuracy"))),
       "all asked",
     ],
     [
       "SAE spliced in, nothing clamped",
-      formatNumber(value(m, controlKey("spliced_no_clamp.score"))),
-      percent(value(m, controlKey("spliced_no_clamp.forget_accuracy"))),
-      percent(value(m, controlKey("spliced_no_clamp.retain_accuracy"))),
+      formatNumber(numberAt(m, controlKey("spliced_no_clamp.score"))),
+      percent(numberAt(m, controlKey("spliced_no_clamp.forget_accuracy"))),
+      percent(numberAt(m, controlKey("spliced_no_clamp.retain_accuracy"))),
       known,
     ],
     [
@@ -147,7 +142,7 @@ export function bestVariant(data: ReportData): string | undefined {
   let bestScore = -Infinity;
   for (const run of Object.keys(data.variants)) {
     for (const selector of SELECTORS) {
-      const score = value(data.metrics, unlearningKey(`${run}.trained`, `${selector}.score`));
+      const score = numberAt(data.metrics, unlearningKey(`${run}.trained`, `${selector}.score`));
       if (score !== null && score > bestScore) [best, bestScore] = [run, score];
     }
   }
@@ -157,11 +152,13 @@ export function bestVariant(data: ReportData): string | undefined {
 function summarySection(data: ReportData): Section {
   const m = data.metrics;
   const runs = Object.keys(data.variants).filter((run) =>
-    value(m, unlearningKey(`${run}.trained`, "frequency.score")) !== null
+    numberAt(m, unlearningKey(`${run}.trained`, "frequency.score")) !== null
   );
   const scores = runs.flatMap((run) =>
     data.presets.flatMap((preset) =>
-      SELECTORS.map((selector) => value(m, unlearningKey(`${run}.${preset}`, `${selector}.score`)))
+      SELECTORS.map((selector) =>
+        numberAt(m, unlearningKey(`${run}.${preset}`, `${selector}.score`))
+      )
     )
   ).filter((s): s is number => s !== null);
   const highest = scores.length > 0 ? Math.max(...scores) : null;
@@ -182,8 +179,8 @@ function summarySection(data: ReportData): Section {
           `**${controlScore(m, "positive")}** and random features ` +
           `score ${randomNullText(m)} (brackets: 95 % bootstrap intervals over ` +
           `questions). The unmodified ` +
-          `model answers ${percent(value(m, modelKey("forget_accuracy")))} of the forget and ` +
-          `${percent(value(m, modelKey("retain_accuracy")))} of the retain questions.`,
+          `model answers ${percent(numberAt(m, modelKey("forget_accuracy")))} of the forget and ` +
+          `${percent(numberAt(m, modelKey("retain_accuracy")))} of the retain questions.`,
       },
     ],
   };
@@ -199,7 +196,7 @@ function claimsSection(data: ReportData): Section {
         text: "Every number the paper states, next to ours in both presets. The verdict is " +
           "taken on the trained preset (tolerance in the last column); the as-published preset " +
           "is the paper's own setting" +
-          (value(data.metrics, trainKey("run1.as_published", "steps")) === 0
+          (numberAt(data.metrics, trainKey("run1.as_published", "steps")) === 0
             ? ", in which the SAEs train 0 steps and every feature is dead (see the diagnosis " +
               "below)."
             : "."),
@@ -227,7 +224,7 @@ async function scoresSection(data: ReportData): Promise<Section> {
   for (const run of Object.keys(data.variants)) {
     for (const preset of data.presets) {
       const scores = SELECTORS.map((s) =>
-        value(m, unlearningKey(`${run}.${preset}`, `${s}.score`))
+        numberAt(m, unlearningKey(`${run}.${preset}`, `${s}.score`))
       );
       if (scores.every((s) => s === null)) continue;
       const variant = `${run}.${preset}`;
@@ -241,7 +238,7 @@ async function scoresSection(data: ReportData): Promise<Section> {
             high: unlearningKey(variant, `${selector}.score_ci_high`),
           }))
         ),
-        formatNumber(value(m, unlearningKey(`${run}.${preset}`, "frequency.max_selected"))),
+        formatNumber(numberAt(m, unlearningKey(`${run}.${preset}`, "frequency.max_selected"))),
       ]);
       SELECTORS.forEach((selector, i) => {
         if (scores[i] !== null) bars.push({ run, preset, selector, score: scores[i]! });
@@ -252,7 +249,7 @@ async function scoresSection(data: ReportData): Promise<Section> {
   const sweptControls: Control[] = ["random", "positive"];
   for (const preset of data.presets) {
     for (const key of sweptControls) {
-      const score = value(m, controlKey(`${key}.score`));
+      const score = numberAt(m, controlKey(`${key}.score`));
       if (score !== null) bars.push({ run: "control", preset, selector: key, score });
     }
   }
@@ -314,7 +311,7 @@ async function trainingSection(data: ReportData): Promise<Section> {
   const rows: string[][] = [];
   for (const run of Object.keys(data.variants)) {
     for (const preset of data.presets) {
-      const at = (metric: TrainMetric) => value(m, trainKey(`${run}.${preset}`, metric));
+      const at = (metric: TrainMetric) => numberAt(m, trainKey(`${run}.${preset}`, metric));
       if (at("steps") === null) continue;
       rows.push([
         run,
@@ -325,7 +322,7 @@ async function trainingSection(data: ReportData): Promise<Section> {
         formatNumber(at("explained_variance")),
         percent(at("dead_fraction")),
         formatNumber(at("mean_step_seconds")),
-        percent(value(m, scoreKey(`${run}.${preset}`, "time_overhead_vs_run0"))),
+        percent(numberAt(m, scoreKey(`${run}.${preset}`, "time_overhead_vs_run0"))),
       ]);
     }
   }
@@ -391,12 +388,12 @@ async function sweepSection(data: ReportData): Promise<Section | undefined> {
 function diagnosisSection(data: ReportData): Section {
   const m = data.metrics;
   const runs = Object.keys(data.variants).filter((run) =>
-    value(m, trainKey(`${run}.as_published`, "steps")) !== null
+    numberAt(m, trainKey(`${run}.as_published`, "steps")) !== null
   );
-  const steps = runs.map((run) => value(m, trainKey(`${run}.as_published`, "steps")));
-  const dead = runs.map((run) => value(m, trainKey(`${run}.as_published`, "dead_fraction")));
+  const steps = runs.map((run) => numberAt(m, trainKey(`${run}.as_published`, "steps")));
+  const dead = runs.map((run) => numberAt(m, trainKey(`${run}.as_published`, "dead_fraction")));
   const selected = runs.map((run) =>
-    value(m, unlearningKey(`${run}.as_published`, "frequency.max_selected"))
+    numberAt(m, unlearningKey(`${run}.as_published`, "frequency.max_selected"))
   );
   return {
     title: "The as-published setting, diagnosed",
