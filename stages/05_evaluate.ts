@@ -25,7 +25,9 @@ import { runSweep, type Selection, type SweepRow } from "./unlearning/sweep.ts";
 import { sweepTable } from "./unlearning/sweep_table.ts";
 import {
   answersScore,
+  type BootstrapOptions,
   bootstrapOptions,
+  scoreGainInterval,
   scoreInterval,
   type SettingAnswers,
 } from "./unlearning/bootstrap.ts";
@@ -144,6 +146,7 @@ export async function run(context: StageContext<EvaluateParams>): Promise<void> 
   const summary: string[] = [];
   const variant = `${p.run}.${p.preset}`;
   const bootstrap = bootstrapOptions(p.min_retain_accuracy, p.seed);
+  const testHalves: Partial<Record<Selector, SettingAnswers[]>> = {};
   const record = (selector: Selector, sweep: { rows: SweepRow[]; score: ScoreResult }, extra: {
     /** Outcomes on the test half (the oracle's rows are already). */
     testHalf: SettingAnswers[];
@@ -157,6 +160,7 @@ export async function run(context: StageContext<EvaluateParams>): Promise<void> 
       ? answersScore(extra.testHalf, p.min_retain_accuracy)
       : 0;
     const heldOutInterval = scoreInterval(extra.testHalf, bootstrap);
+    testHalves[selector] = extra.testHalf;
     Object.assign(metrics, {
       [unlearningKey(variant, `${selector}.score`)]: score.score,
       [unlearningKey(variant, `${selector}.score_ci_low`)]: interval?.low ?? null,
@@ -192,6 +196,10 @@ export async function run(context: StageContext<EvaluateParams>): Promise<void> 
     selectedMost: Math.max(0, ...oracle.rows.map((row) => row.selected)),
   });
   metrics[unlearningKey(variant, "oracle.candidates")] = candidates.length;
+  Object.assign(
+    metrics,
+    oracleGain(testHalves.oracle!, testHalves.frequency!, { variant, bootstrap }),
+  );
   context.progress.finish();
   sweepOptions.cache.dispose();
 
@@ -209,4 +217,26 @@ export async function run(context: StageContext<EvaluateParams>): Promise<void> 
   );
   await Deno.writeTextFile(context.output("metrics"), JSON.stringify(metrics));
   context.log(`scores: ${summary.join("; ")}`);
+}
+
+/**
+ * What the oracle gains over SAEBench's frequency rule on the test half: the difference of their
+ * held-out scores with a paired bootstrap interval (both sweeps ask the same questions), the
+ * number that says whether selection is the bottleneck.
+ */
+function oracleGain(
+  oracle: SettingAnswers[],
+  frequency: SettingAnswers[],
+  options: { variant: string; bootstrap: BootstrapOptions },
+): Record<string, number | null> {
+  const { variant, bootstrap } = options;
+  const heldOut = (settings: SettingAnswers[]) =>
+    settings.length > 0 ? answersScore(settings, bootstrap.minRetainAccuracy) : 0;
+  const interval = scoreGainInterval(oracle, frequency, bootstrap);
+  return {
+    [unlearningKey(variant, "oracle.heldout_gain_over_frequency")]: heldOut(oracle) -
+      heldOut(frequency),
+    [unlearningKey(variant, "oracle.heldout_gain_ci_low")]: interval?.low ?? null,
+    [unlearningKey(variant, "oracle.heldout_gain_ci_high")]: interval?.high ?? null,
+  };
 }

@@ -1,5 +1,9 @@
 /** The bootstrap interval of the unlearning score over questions. */
-import { bootstrapOptions, scoreInterval } from "../stages/unlearning/bootstrap.ts";
+import {
+  bootstrapOptions,
+  scoreGainInterval,
+  scoreInterval,
+} from "../stages/unlearning/bootstrap.ts";
 import { fractionCorrect, unlearningScore } from "../stages/unlearning/score.ts";
 import { assert, assertEquals } from "./helpers/assert.ts";
 
@@ -50,4 +54,17 @@ Deno.test("settings are resampled together, so the best of several is scored per
   assert(interval.low >= 0.5 - 1e-9, `low ${interval.low}: the better half is always ≥ 0.5`);
   assert(interval.high < 0.6, `high ${interval.high}`);
   assertEquals(scoreInterval([], OPTIONS), null);
+});
+
+Deno.test("the gain of one sweep over another is bootstrapped paired, question by question", () => {
+  const forgetsHalf = [{ forgetCorrect: answers(200, 100), retainCorrect: answers(100, 100) }];
+  const forgetsTenth = [{ forgetCorrect: answers(200, 180), retainCorrect: answers(100, 100) }];
+  // Against itself the gain is 0 in every draw; resampling the two sides apart would spread it.
+  assertEquals(scoreGainInterval(forgetsHalf, forgetsHalf, OPTIONS), { low: 0, high: 0 });
+  // The questions the tenth forgets are among the half's, so the gain is the 80 others: 0.4 ±
+  // 1.96·√(0.4·0.6 / 200) ≈ 0.4 ± 0.068, and it excludes 0.
+  const gain = scoreGainInterval(forgetsHalf, forgetsTenth, OPTIONS)!;
+  assert(Math.abs(gain.low - 0.332) < 0.02, `low ${gain.low}`);
+  assert(Math.abs(gain.high - 0.468) < 0.02, `high ${gain.high}`);
+  assertEquals(scoreGainInterval([], forgetsTenth, OPTIONS), null);
 });

@@ -67,6 +67,47 @@ function quantile(sorted: Float64Array, q: number): number {
 }
 
 /**
+ * Bootstrap draws of a statistic of several sweeps asked the same questions: each draw resamples
+ * the questions once for every sweep (paired), scores each sweep, and applies `statistic` to the
+ * scores (in the order of `sweeps`). Null when there is nothing to resample.
+ */
+function pairedScoreDraws(
+  sweeps: SettingAnswers[][],
+  options: BootstrapOptions,
+  statistic: (scores: number[]) => number,
+): Float64Array | null {
+  const first = sweeps[0]?.[0];
+  if (first === undefined || sweeps.some((settings) => settings.length === 0)) return null;
+  const forgetCount = first.forgetCorrect.length;
+  const retainCount = first.retainCorrect.length;
+  if (forgetCount === 0) return null;
+  const random = new SeededRandom(options.seed);
+  const values = new Float64Array(options.draws);
+  for (let draw = 0; draw < options.draws; draw++) {
+    const forgetDraw = resample(random, forgetCount);
+    const retainDraw = resample(random, retainCount);
+    const scores = sweeps.map((settings) =>
+      unlearningScore(
+        settings.map((setting) => ({
+          forgetAccuracy: resampledAccuracy(setting.forgetCorrect, forgetDraw),
+          retainAccuracy: resampledAccuracy(setting.retainCorrect, retainDraw),
+        })),
+        options.minRetainAccuracy,
+      ).score
+    );
+    values[draw] = statistic(scores);
+  }
+  return values;
+}
+
+/** The central `level` percentile interval of bootstrap draws. */
+function percentileInterval(values: Float64Array, level: number): ScoreInterval {
+  values.sort();
+  const tail = (1 - level) / 2;
+  return { low: quantile(values, tail), high: quantile(values, 1 - tail) };
+}
+
+/**
  * The bootstrap interval [low, high] of the unlearning score of a sweep of settings; null for
  * an empty sweep or one with no forget questions.
  */
@@ -74,22 +115,19 @@ export function scoreInterval(
   settings: SettingAnswers[],
   options: BootstrapOptions,
 ): ScoreInterval | null {
-  if (settings.length === 0) return null;
-  const forgetCount = settings[0].forgetCorrect.length;
-  const retainCount = settings[0].retainCorrect.length;
-  if (forgetCount === 0) return null;
-  const random = new SeededRandom(options.seed);
-  const scores = new Float64Array(options.draws);
-  for (let draw = 0; draw < options.draws; draw++) {
-    const forgetDraw = resample(random, forgetCount);
-    const retainDraw = resample(random, retainCount);
-    const accuracies = settings.map((setting) => ({
-      forgetAccuracy: resampledAccuracy(setting.forgetCorrect, forgetDraw),
-      retainAccuracy: resampledAccuracy(setting.retainCorrect, retainDraw),
-    }));
-    scores[draw] = unlearningScore(accuracies, options.minRetainAccuracy).score;
-  }
-  scores.sort();
-  const tail = (1 - options.level) / 2;
-  return { low: quantile(scores, tail), high: quantile(scores, 1 - tail) };
+  const draws = pairedScoreDraws([settings], options, ([score]) => score);
+  return draws === null ? null : percentileInterval(draws, options.level);
+}
+
+/**
+ * The paired bootstrap interval of score(`sweep`) − score(`baseline`), two sweeps asked the same
+ * questions in the same order (each draw resamples them once for both); null if either is empty.
+ */
+export function scoreGainInterval(
+  sweep: SettingAnswers[],
+  baseline: SettingAnswers[],
+  options: BootstrapOptions,
+): ScoreInterval | null {
+  const draws = pairedScoreDraws([sweep, baseline], options, ([score, base]) => score - base);
+  return draws === null ? null : percentileInterval(draws, options.level);
 }

@@ -35,6 +35,7 @@ export async function oracleSweep(
   candidates: number[],
   options: OracleOptions,
 ): Promise<{ rows: SweepRow[]; score: ScoreResult }> {
+  const clamped = candidates.flatMap((feature) => options.multipliers.map(() => feature));
   const single = candidates.flatMap((feature) =>
     options.multipliers.map((multiplier) => ({
       retainThreshold: Number.NaN,
@@ -42,12 +43,11 @@ export async function oracleSweep(
       multiplier,
       selected: 1,
       hook: clampingHook(sae, [feature], multiplier),
-      feature,
     }))
   );
   const ranking = await measureSettings(model, split.train, single, options);
   const effects: SingleFeatureEffect[] = ranking.rows.map((row, i) => ({
-    feature: single[i].feature,
+    feature: clamped[i],
     multiplier: row.multiplier,
     forgetAccuracy: row.forgetAccuracy,
     forgetMargin: mean(row.forgetMargins),
