@@ -47,6 +47,32 @@ Deno.test("SAEs group by method and width; a group of one keeps its bootstrap in
   assertEquals(summary[ablationKey("plain", 1, "l0")], null, "run4 has no L0 in the metrics");
 });
 
+Deno.test("the oracle's gain over the frequency rule is averaged over seeds, below 0 too", () => {
+  const metrics: Record<string, number> = {};
+  const gains = { run1: -0.05, run2: 0.05, run3: 0.15 };
+  for (const [run, gain] of Object.entries(gains)) {
+    metrics[`unlearning.${run}.trained.oracle.heldout_gain_over_frequency`] = gain;
+  }
+  metrics["unlearning.run4.trained.oracle.heldout_gain_over_frequency"] = 0.1;
+  metrics["unlearning.run4.trained.oracle.heldout_gain_ci_low"] = 0.02;
+  metrics["unlearning.run4.trained.oracle.heldout_gain_ci_high"] = 0.18;
+  const saes = [
+    ...Object.keys(gains).map((run) => ({
+      variant: `${run}.trained`,
+      method: "topk",
+      dIn: 8,
+      dSae: 64,
+    })),
+    { variant: "run4.trained", method: "plain", dIn: 8, dSae: 8 },
+  ];
+  const summary = seedSummary(saes, metrics);
+  assert(Math.abs(summary[ablationKey("topk", 8, "oracle_gain")]! - 0.05) < 1e-12);
+  // 0.05 ± 4.303 · 0.1 / √3 = 0.05 ± 0.248: the low end stays below 0, unclipped.
+  assert(Math.abs(summary[ablationKey("topk", 8, "oracle_gain_ci_low")]! + 0.198) < 1e-3);
+  assertEquals(summary[ablationKey("plain", 1, "oracle_gain_ci_low")], 0.02);
+  assertEquals(summary[ablationKey("plain", 1, "oracle_gain_ci_high")], 0.18);
+});
+
 Deno.test("runs share an ablation group only when they differ in nothing but the seed", async () => {
   const { config } = await loadConfig(join(REPO_ROOT, "configs/default.json"), configSchema);
   // The config's static type knows only the keys every method has.

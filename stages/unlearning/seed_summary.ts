@@ -4,9 +4,10 @@
  * mean held-out score over seeds and a 95 % interval: Student's t over the seeds' scores when
  * there are at least two, else the one SAE's bootstrap interval over questions. Held-out
  * scores are used because the oracle has no other, so the four selectors compare on the same
- * questions.
+ * questions. Likewise the oracle's gain over the frequency rule (`oracle_gain`): the mean over
+ * seeds of each SAE's paired difference, or the one SAE's paired bootstrap interval.
  */
-import { type Selector, SELECTORS, trainKey, unlearningKey } from "../metric_keys.ts";
+import { SELECTORS, trainKey, unlearningKey } from "../metric_keys.ts";
 
 /** One trained SAE as the ablation sees it. */
 export interface TrainedSae {
@@ -90,33 +91,63 @@ export function seedSummary(
       ? l0s.reduce((a, b) => a! + b!, 0)! / l0s.length
       : null;
     for (const selector of SELECTORS) {
-      const scores = group.map((sae) => numberAt(heldOut(sae.variant, selector, "")));
-      if (scores.some((score) => score === null)) continue;
-      if (group.length >= 2) {
-        const { mean, low, high } = tInterval(scores as number[]);
-        Object.assign(out, {
-          [at(`${selector}.score`)]: mean,
-          // Scores live in [0, 1]; the t-interval does not know that.
-          [at(`${selector}.score_ci_low`)]: Math.max(0, low),
-          [at(`${selector}.score_ci_high`)]: Math.min(1, high),
-        });
-      } else {
-        Object.assign(out, {
-          [at(`${selector}.score`)]: scores[0],
-          [at(`${selector}.score_ci_low`)]: numberAt(
-            heldOut(group[0].variant, selector, "_ci_low"),
-          ),
-          [at(`${selector}.score_ci_high`)]: numberAt(
-            heldOut(group[0].variant, selector, "_ci_high"),
-          ),
-        });
-      }
+      Object.assign(
+        out,
+        meanOverSeeds(group, at(`${selector}.score`), {
+          numberAt,
+          key: (variant, suffix) => unlearningKey(variant, `${selector}.heldout_score${suffix}`),
+        }),
+      );
     }
+    Object.assign(
+      out,
+      meanOverSeeds(group, at("oracle_gain"), {
+        numberAt,
+        key: (variant, suffix) =>
+          unlearningKey(
+            variant,
+            suffix === "" ? "oracle.heldout_gain_over_frequency" : `oracle.heldout_gain${suffix}`,
+          ),
+        // A gain may be negative; it is a difference of two scores in [0, 1].
+        range: [-1, 1],
+      }),
+    );
   }
   return out;
 }
 
-/** The key of a variant's held-out score (or of one end of its interval). */
-function heldOut(variant: string, selector: Selector, suffix: "" | "_ci_low" | "_ci_high") {
-  return unlearningKey(variant, `${selector}.heldout_score${suffix}`);
+/** How `meanOverSeeds` finds one SAE's value and interval ends. */
+interface SeedValueLookup {
+  numberAt: (key: string) => number | null;
+  /** The metric key of a variant's value ("") or of one end of its interval. */
+  key: (variant: string, suffix: "" | "_ci_low" | "_ci_high") => string;
+  /** Where the value can lie (scores: [0, 1]); the t-interval is cut to it. */
+  range?: [number, number];
+}
+
+/**
+ * `<prefix>`, `<prefix>_ci_low`, `<prefix>_ci_high` for a group: the mean over its SAEs with a
+ * t-interval, or the one SAE's own interval; nothing when an SAE lacks the value.
+ */
+function meanOverSeeds(
+  group: TrainedSae[],
+  prefix: string,
+  lookup: SeedValueLookup,
+): Record<string, number | null> {
+  const [lowest, highest] = lookup.range ?? [0, 1];
+  const values = group.map((sae) => lookup.numberAt(lookup.key(sae.variant, "")));
+  if (values.some((value) => value === null)) return {};
+  if (group.length >= 2) {
+    const { mean, low, high } = tInterval(values as number[]);
+    return {
+      [prefix]: mean,
+      [`${prefix}_ci_low`]: Math.max(lowest, low),
+      [`${prefix}_ci_high`]: Math.min(highest, high),
+    };
+  }
+  return {
+    [prefix]: values[0],
+    [`${prefix}_ci_low`]: lookup.numberAt(lookup.key(group[0].variant, "_ci_low")),
+    [`${prefix}_ci_high`]: lookup.numberAt(lookup.key(group[0].variant, "_ci_high")),
+  };
 }

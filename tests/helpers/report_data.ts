@@ -29,6 +29,12 @@ export function smallReportData(): ReportData {
     "ablation.topk.x8.oracle.score": 0.25,
     "ablation.topk.x8.oracle.score_ci_low": 0.1,
     "ablation.topk.x8.oracle.score_ci_high": 0.4,
+    "ablation.topk.x8.frequency.score": 0.05,
+    "ablation.topk.x8.frequency.score_ci_low": 0,
+    "ablation.topk.x8.frequency.score_ci_high": 0.1,
+    "ablation.topk.x8.oracle_gain": 0.2,
+    "ablation.topk.x8.oracle_gain_ci_low": 0.05,
+    "ablation.topk.x8.oracle_gain_ci_high": 0.35,
     "unlearning.model.known_retain_questions": 176,
   };
   const curves: ReportData["curves"] = [];
@@ -65,6 +71,10 @@ export function smallReportData(): ReportData {
         at(`unlearning.${selector}.heldout_score_ci_low`, found ? 0.2 : 0);
         at(`unlearning.${selector}.heldout_score_ci_high`, found ? 0.4 : 0.1);
       }
+      // Paired over questions, the oracle's lead over the frequency rule.
+      at("unlearning.oracle.heldout_gain_over_frequency", run === "run3" ? 0.3 : 0);
+      at("unlearning.oracle.heldout_gain_ci_low", run === "run3" ? 0.2 : -0.05);
+      at("unlearning.oracle.heldout_gain_ci_high", run === "run3" ? 0.4 : 0.05);
       if (!trained) continue;
       for (let step = 100; step <= 300; step += 100) {
         curves.push({
