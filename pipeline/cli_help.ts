@@ -91,11 +91,15 @@ Examples:
   },
   push: {
     synopsis: "REMOTE",
-    text: `Copy to REMOTE (a directory: NFS, a mounted bucket) the cached objects and run-cache
-entries that the lock files under results/ reference, hashing each one on the way.
+    text: `Copy to REMOTE (a directory: NFS, a mounted bucket; or s3://bucket/prefix) the cached
+objects and run-cache entries that the lock files under results/ reference, hashing each one on
+the way. S3 credentials and region come from the AWS SDK's usual sources (AWS_ACCESS_KEY_ID /
+AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ~/.aws, AWS_REGION); AWS_ENDPOINT_URL names an
+S3-compatible server (MinIO, Ceph).
 
 Examples:
-  ./pipeline.sh push /mnt/shared/unlearning-cache`,
+  ./pipeline.sh push /mnt/shared/unlearning-cache
+  AWS_PROFILE=lab ./pipeline.sh push s3://lab-caches/unlearning`,
   },
   pull: {
     synopsis: "REMOTE",
@@ -103,7 +107,8 @@ Examples:
 fresh clone's \`make reproduce\` finds every stage up to date.
 
 Examples:
-  git clone … && cd … && ./pipeline.sh pull /mnt/shared/unlearning-cache && make reproduce`,
+  git clone … && cd … && ./pipeline.sh pull /mnt/shared/unlearning-cache && make reproduce
+  ./pipeline.sh pull s3://lab-caches/unlearning`,
   },
   gc: {
     synopsis: "",

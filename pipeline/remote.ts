@@ -1,18 +1,19 @@
 /**
- * `push REMOTE` / `pull REMOTE`: share a cache through a plain directory (NFS, a mounted bucket),
- * laid out like the cache itself (`objects/ab/cdef…`, `runs/ab/cdef….json`). What moves is what
- * the lock files under results/ reference: their objects, and the run-cache entries of their
- * keys. Every object is hashed on the way (a corrupt one is neither pushed nor pulled), and
- * written atomically, so an interrupted transfer leaves both sides valid. After `pull`, a fresh
- * clone's `make reproduce` finds every instance up to date.
+ * `push REMOTE` / `pull REMOTE`: share a cache through a plain directory (NFS, a mounted bucket)
+ * or an S3 bucket (`s3://bucket/prefix`; remote_store.ts), laid out like the cache itself
+ * (`objects/ab/cdef…`, `runs/ab/cdef….json`). What moves is what the lock files under results/
+ * reference: their objects, and the run-cache entries of their keys. Every object is hashed on
+ * the way (a corrupt one is neither pushed nor pulled), and written atomically, so an
+ * interrupted transfer leaves both sides valid. After `pull`, a fresh clone's `make reproduce`
+ * finds every instance up to date.
  */
-import { dirname, join, resolve } from "node:path";
-import { copyFileAtomic } from "./atomic.ts";
-import { UsageError } from "./errors.ts";
+import { dirname, join } from "node:path";
+import { fsyncPath, syncDirectory, temporaryNameFor } from "./atomic.ts";
 import { sha256File } from "./hashing.ts";
 import { referencedHashes } from "./lock_file.ts";
 import { allLockFiles } from "./maintenance.ts";
 import type { Session } from "./session.ts";
+import { openRemoteStore, type RemoteStore } from "./remote_store.ts";
 
 /** What a transfer did. */
 export interface TransferSummary {
@@ -27,12 +28,14 @@ async function exists(path: string): Promise<boolean> {
   return await Deno.stat(path).then(() => true, () => false);
 }
 
-function objectPath(directory: string, sha256: string): string {
-  return join(directory, "objects", sha256.slice(0, 2), sha256.slice(2));
+/** Where an object lives, relative to a cache or a remote. */
+function objectPath(sha256: string): string {
+  return join("objects", sha256.slice(0, 2), sha256.slice(2));
 }
 
-function runPath(directory: string, key: string): string {
-  return join(directory, "runs", key.slice(0, 2), `${key.slice(2)}.json`);
+/** Where a run-cache entry lives, relative to a cache or a remote. */
+function runPath(key: string): string {
+  return join("runs", key.slice(0, 2), `${key.slice(2)}.json`);
 }
 
 async function referenced(session: Session): Promise<{ hashes: Set<string>; keys: Set<string> }> {
@@ -45,17 +48,29 @@ async function referenced(session: Session): Promise<{ hashes: Set<string>; keys
   return { hashes, keys };
 }
 
-/** Copies `source` to `destination` unless it is there, checking its SHA-256 on the way. */
-async function copyObject(source: string, destination: string, sha256: string): Promise<boolean> {
-  if (await exists(destination)) return false;
-  if (await sha256File(source) !== sha256) return false;
-  await copyFileAtomic(source, destination);
-  if (await sha256File(destination) !== sha256) {
-    await Deno.remove(destination);
-    throw new Error(`${destination} does not match its hash after copying (a failing disk?)`);
+/**
+ * Downloads the remote's `path` into the cache file `destination` atomically; with `sha256`,
+ * keeps it only if it hashes to that (false otherwise, and nothing is written).
+ */
+async function downloadInto(
+  store: RemoteStore,
+  path: string,
+  destination: string,
+  sha256?: string,
+): Promise<boolean> {
+  await Deno.mkdir(dirname(destination), { recursive: true });
+  const temporary = temporaryNameFor(destination);
+  try {
+    await store.download(path, temporary);
+    if (sha256 !== undefined && await sha256File(temporary) !== sha256) return false;
+    await fsyncPath(temporary);
+    if (sha256 !== undefined) await Deno.chmod(temporary, 0o444);
+    await Deno.rename(temporary, destination);
+    await syncDirectory(dirname(destination));
+    return true;
+  } finally {
+    await Deno.remove(temporary).catch(() => {});
   }
-  await Deno.chmod(destination, 0o444);
-  return true;
 }
 
 /** Moves objects and run entries between the cache and `remote`, in `direction`. */
@@ -64,37 +79,43 @@ export async function transfer(
   remote: string,
   direction: "push" | "pull",
 ): Promise<TransferSummary> {
-  const remoteDir = resolve(session.paths.root, remote);
-  if (remote.includes("://")) {
-    throw new UsageError(`${remote}: only a directory remote is supported so far (no URLs)`);
-  }
-  if (direction === "pull" && !await exists(remoteDir)) {
-    throw new UsageError(`remote ${remote} does not exist (expected a directory made by push)`);
-  }
+  const store = await openRemoteStore(remote, {
+    root: session.paths.root,
+    mustExist: direction === "pull",
+  });
   const cacheDir = session.paths.cacheDir;
-  const [from, to] = direction === "push" ? [cacheDir, remoteDir] : [remoteDir, cacheDir];
+  const local = (path: string) => join(cacheDir, path);
   const { hashes, keys } = await referenced(session);
   const summary: TransferSummary = { objects: 0, bytes: 0, runs: 0, missing: [] };
   for (const sha256 of [...hashes].sort()) {
-    const source = objectPath(from, sha256);
-    const destination = objectPath(to, sha256);
-    if (!await exists(source)) {
-      if (!await exists(destination)) summary.missing.push(sha256);
+    const path = objectPath(sha256);
+    const [here, there] = [await exists(local(path)), await store.has(path)];
+    if (direction === "push" ? !here : !there) {
+      if (direction === "push" ? !there : !here) summary.missing.push(sha256);
       continue;
     }
-    await Deno.mkdir(dirname(destination), { recursive: true });
-    if (await copyObject(source, destination, sha256)) {
+    if (direction === "push" ? there : here) continue;
+    let moved: boolean;
+    if (direction === "push") {
+      // A corrupt local object stays home: `verify` or the next run replaces it.
+      moved = await sha256File(local(path)) === sha256;
+      if (moved) await store.upload(local(path), path);
+    } else {
+      moved = await downloadInto(store, path, local(path), sha256);
+    }
+    if (moved) {
       summary.objects++;
-      summary.bytes += (await Deno.stat(destination)).size;
-    } else if (!await exists(destination)) {
+      summary.bytes += (await Deno.stat(local(path))).size;
+    } else {
       summary.missing.push(sha256); // corrupt at the source: not copied
     }
   }
   for (const key of [...keys].sort()) {
-    const source = runPath(from, key);
-    const destination = runPath(to, key);
-    if (!await exists(source) || await exists(destination)) continue;
-    await copyFileAtomic(source, destination);
+    const path = runPath(key);
+    const [here, there] = [await exists(local(path)), await store.has(path)];
+    if (direction === "push" && here && !there) await store.upload(local(path), path);
+    else if (direction === "pull" && there && !here) await downloadInto(store, path, local(path));
+    else continue;
     summary.runs++;
   }
   return summary;
