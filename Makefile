@@ -13,10 +13,11 @@ DENO_LOCAL := .tools/deno/node_modules/.bin/deno
 DENO := $(or $(shell command -v deno 2>/dev/null),$(DENO_LOCAL))
 PIPELINE := $(DENO) run --allow-all pipeline/cli.ts
 
-.PHONY: help reproduce test test-paper-shapes check stage status diff bench clean deps browser blas torch
+.PHONY: help reproduce test test-paper-shapes check stage status diff bench clean deps browser blas torch slurm
 
 help:
 	@echo "make reproduce [CONFIG=configs/paper.json] [BACKEND=tensorflow]   run the whole pipeline"
+	@echo "    [EXECUTOR=local|slurm] [JOBS=N]          instances in subprocesses or Slurm jobs, N at once"
 	@echo "make test                                    format, lint, type checks and tests"
 	@echo "make test-paper-shapes                       paper-cpu.json end to end at gemma-2-2b's shapes (minutes)"
 	@echo "make stage STAGE=03_train [VARIANT=run0]     rerun one stage on cached inputs"
@@ -59,7 +60,7 @@ browser:
 	fi
 
 reproduce: deps blas
-	$(PIPELINE) run --config $(CONFIG) $(if $(BACKEND),--backend $(BACKEND))
+	$(PIPELINE) run --config $(CONFIG) $(if $(BACKEND),--backend $(BACKEND)) $(if $(EXECUTOR),--executor $(EXECUTOR)) $(if $(JOBS),--jobs $(JOBS))
 
 stage: deps
 	@if [ -z "$(STAGE)" ]; then echo "make stage needs STAGE=<stage id>, e.g. make stage STAGE=03_train [VARIANT=run0]" >&2; exit 2; fi
@@ -89,8 +90,20 @@ echo "$(1): $${passed:-0} passed, $${failed:-0} failed, $${ignored:-0} skipped";
 exit $$status
 endef
 
+# Slurm (slurm-wlm, munge) for the slurm executor's tests, which start a one-node cluster
+# (tests/helpers/slurm_cluster.ts); installed only when missing (needs root, as on CI).
+slurm:
+	@if [ ! -x /usr/sbin/slurmctld ] || [ ! -x /usr/sbin/munged ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Slurm not found: installing Debian's slurm-wlm and munge for the slurm executor's tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null; \
+	  else \
+	    echo "Slurm not found and not root: the slurm executor's tests are skipped"; \
+	  fi; \
+	fi
+
 # Runs the checks, then the tests; prints one "N passed, N failed" summary line at the end.
-test: check browser blas
+test: check browser blas slurm
 	$(call deno_tests,tests,--parallel)
 
 # The end-to-end run of configs/paper-cpu.json at google/gemma-2-2b's shapes through a fake hub

@@ -19,6 +19,8 @@ import { collectGarbage, verifyCache } from "./maintenance.ts";
 import { pinMallocMmapThreshold } from "./memory.ts";
 import { planPipeline, runPipeline } from "./runner.ts";
 import { transfer } from "./remote.ts";
+import { jobOptions } from "./cli_jobs.ts";
+import { runWorker } from "./worker.ts";
 import { loadPipelineDefinition, openSession, type Session } from "./session.ts";
 import { fromFileUrl, toFileUrl } from "./paths.ts";
 import type { PipelineCommand } from "./stage.ts";
@@ -39,6 +41,12 @@ const OPTIONS = {
   metrics: { type: "string" },
   exp: { type: "string" },
   rows: { type: "string", default: "5" },
+  executor: { type: "string" },
+  jobs: { type: "string" },
+  // run-instance (the worker a job runs; not for people)
+  key: { type: "string" },
+  result: { type: "string" },
+  "cache-dir": { type: "string" },
   help: { type: "boolean", short: "h", default: false },
 } as const;
 
@@ -93,13 +101,15 @@ async function session({ flags, root }: Invocation): Promise<Session> {
 
 async function commandRun(invocation: Invocation): Promise<number> {
   const { flags, print } = invocation;
-  const summary = await runPipeline(await session(invocation), {
+  const current = await session(invocation);
+  const summary = await runPipeline(current, {
     only: flags.only,
     force: flags.force,
     variant: flags.variant,
     dryRun: flags["dry-run"],
     wait: !flags["no-wait"],
     log: print,
+    jobs: jobOptions(current, flags),
   });
   if (!flags["dry-run"]) {
     print(
@@ -231,6 +241,24 @@ function commandTransfer(direction: "push" | "pull") {
   };
 }
 
+/** `run-instance ID --key K --result FILE --cache-dir DIR`: the worker of one job. */
+async function commandRunInstance(invocation: Invocation): Promise<number> {
+  const { flags, args, print } = invocation;
+  expectPositionals("run-instance", args, 1, 1);
+  const { key, result } = flags;
+  const cacheDir = flags["cache-dir"];
+  if (key === undefined || result === undefined || cacheDir === undefined) {
+    throw new UsageError("run-instance needs --key, --result and --cache-dir (it is run by jobs)");
+  }
+  await runWorker(await session(invocation), {
+    instanceId: args[0],
+    key,
+    resultFile: result,
+    cacheDir,
+  }, print);
+  return 0;
+}
+
 async function commandVerify(invocation: Invocation): Promise<number> {
   return await withCacheLock(invocation, async (current) => {
     const { checked, problems } = await verifyCache(current);
@@ -271,6 +299,7 @@ const COMMANDS: Record<string, (invocation: Invocation) => Promise<number>> = {
   push: commandTransfer("push"),
   pull: commandTransfer("pull"),
   gc: commandGc,
+  "run-instance": commandRunInstance,
 };
 
 /** The value of `--pipeline` in a raw command line, or the default. */
@@ -327,7 +356,7 @@ export async function main(
     }
     const handler = COMMANDS[command];
     if (!handler) throw new UsageError(`unknown command "${command}"\n\n${overviewHelp()}`);
-    if (!["diff", "show", "export", "exp", "push", "pull"].includes(command)) {
+    if (!["diff", "show", "export", "exp", "push", "pull", "run-instance"].includes(command)) {
       expectPositionals(command, args, 0, 0);
     }
     return await handler({ flags, args, root, print });

@@ -18,8 +18,13 @@ const COMMON = `Common options:
 /** Per command: its synopsis line, what it does, and examples. */
 export const COMMAND_HELP: Record<string, { synopsis: string; text: string }> = {
   run: {
-    synopsis: "[--only STAGE] [--force STAGE] [--variant V] [--dry-run] [--no-wait]",
+    synopsis:
+      "[--only STAGE] [--force STAGE] [--variant V] [--dry-run] [--no-wait] [--executor E] [--jobs N]",
     text: `Run every stage instance that is out of date, in dependency order.
+  --executor E     where instances run: inline (this process, the default), local (one
+                   subprocess each), slurm (one sbatch job each; README, Running on a cluster)
+  --jobs N         local/slurm: up to N instances at once when they do not depend on each
+                   other (default 1)
   --only STAGE     run one stage on cached inputs (refused when they are not in the cache)
   --force STAGE    rerun a stage even if it is up to date (STAGE or STAGE@VARIANT)
   --variant V      only the instances of variant V (run0 selects run0.*) and what they feed
@@ -30,7 +35,9 @@ Examples:
   ./pipeline.sh run
   ./pipeline.sh run -S sae.l1_penalty=0.08        # an experiment: reruns 03_train onward only
   ./pipeline.sh run --only 03_train --force 03_train --variant run0
-  ./pipeline.sh run --config configs/paper-cpu.json --dry-run`,
+  ./pipeline.sh run --config configs/paper-cpu.json --dry-run
+  ./pipeline.sh run --executor local --jobs 2
+  ./pipeline.sh run --config configs/paper.json --executor slurm --jobs 20`,
   },
   status: {
     synopsis: "[--variant V]",
@@ -141,6 +148,7 @@ export function overviewHelp(): string {
 
 /** One command's page. */
 export function commandHelp(name: string): string {
+  if (!(name in COMMAND_HELP)) return overviewHelp();
   const { synopsis, text } = COMMAND_HELP[name];
   return `Usage: ./pipeline.sh ${name} ${synopsis}\n\n${text}\n\n${COMMON}`;
 }

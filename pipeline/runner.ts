@@ -16,12 +16,19 @@ import { prettyJson } from "./json.ts";
 import { acquireLocks } from "./cache_lock.ts";
 import { checkInputs, executeInstance, loadStageRun } from "./execute.ts";
 import { PipelineError, UsageError } from "./errors.ts";
-import { parseArtifactReference, producersOf, selects, variantMatches } from "./graph.ts";
+import {
+  parseArtifactReference,
+  producersOf,
+  selects,
+  type StageInstance,
+  variantMatches,
+} from "./graph.ts";
 import { StatCache } from "./hashing.ts";
 import { type LockEntry, readLockFile, writeLockFile } from "./lock_file.ts";
 import { writeMetrics } from "./metrics.ts";
 import { runLocks } from "./paths.ts";
 import { assess, type Assessment, codeIdentityOf } from "./plan.ts";
+import { type Preparation, runScheduled, type ScheduleOptions } from "./scheduler.ts";
 import type { Session } from "./session.ts";
 
 /** Flags of `run` (and `status`, which is a dry run). */
@@ -33,7 +40,15 @@ export interface RunOptions {
   /** Wait for another run holding the cache lock (default) instead of failing. */
   wait: boolean;
   log: (line: string) => void;
+  /** Run instances as jobs of this executor (`local`, `slurm`) instead of in this process. */
+  jobs?: JobOptions;
 }
+
+/** How a run through an executor starts its jobs (the CLI fills it in). */
+export type JobOptions = Pick<
+  ScheduleOptions,
+  "executor" | "workerCommand" | "resources" | "env" | "interactive"
+>;
 
 /** What happened to each instance. */
 export interface RunSummary {
@@ -222,8 +237,9 @@ async function restoreFromRunCache(
 const MAX_PASSES = 3;
 
 /**
- * One pass over the in-scope instances in dependency order, running those out of date. Returns
- * false when an input turned out corrupt (it was removed; another pass reruns its producer).
+ * One pass over the in-scope instances in dependency order, running those out of date (in this
+ * process, or as jobs of `options.jobs`). Returns false when an input turned out corrupt (it
+ * was removed; another pass reruns its producer).
  */
 async function runInstances(
   session: Session,
@@ -233,67 +249,100 @@ async function runInstances(
   summary.upToDate = [];
   summary.skipped = [];
   const scope = instancesInScope(session, options);
-  for (const instance of session.instances) {
-    if (!scope.has(instance.id)) continue;
-    // --force means once: a later pass reruns an instance only when it is out of date.
-    const forced = options.force !== undefined && selects(options.force, instance) &&
-      !summary.ran.includes(instance.id);
-    const assessment = await assess(session, instance, { pendingInstances: new Set(), forced });
-    if (assessment.missingInputs.length > 0) {
-      if (options.only !== undefined) {
-        throw new UsageError(
-          `--only ${options.only}: ${instance.id} needs inputs that are not in the cache: ` +
-            `${assessment.missingInputs.join(", ")}; run the pipeline without --only first`,
-        );
-      }
-      options.log(
-        `${instance.id}: skipped, inputs not available: ${assessment.missingInputs.join(", ")}`,
-      );
-      summary.skipped.push(instance.id);
-      continue;
-    }
-    if (assessment.reasons.length === 0) {
-      options.log(`${instance.id}: up to date`);
-      summary.upToDate.push(instance.id);
-      await session.runCache.remember(session.lock.stages[instance.id]);
-      continue;
-    }
-    if (!forced) {
-      const restored = await restoreFromRunCache(session, assessment);
-      if (restored) {
-        options.log(`${instance.id}: restored from the run cache (computed before, same key)`);
-        session.lock.stages[instance.id] = restored;
-        await writeLockFile(session.paths.lockFile, session.lock);
-        summary.restored.push(instance.id);
-        continue;
-      }
-    }
-    const unusable = await checkInputs(session, assessment);
-    if (unusable.length > 0) {
-      const described = unusable.map(({ record, state }) =>
-        state === "corrupt"
-          ? `its input ${record.artifact} no longer matches its recorded hash (object ` +
-            `${record.sha256.slice(0, 12)}…): removed`
-          : `its input ${record.artifact} is missing in the cache`
-      );
-      if (options.only !== undefined) {
-        throw new UsageError(
-          `--only ${options.only}: ${instance.id}: ${described.join("; ")}; run the pipeline ` +
-            "without --only to recompute it",
-        );
-      }
-      for (const line of described) options.log(`${instance.id}: ${line}; its producer runs again`);
-      return false;
-    }
-    options.log(`${instance.id}: running (${assessment.reasons.join("; ")})`);
-    const entry = await executeInstance(session, assessment, options.log);
+  const instances = session.instances.filter((instance) => scope.has(instance.id));
+  const finished = async (instance: StageInstance, entry: LockEntry) => {
     session.lock.stages[instance.id] = entry;
     await writeLockFile(session.paths.lockFile, session.lock);
     await session.runCache.remember(entry);
-    await session.statCache.save();
     summary.ran.push(instance.id);
+  };
+  const prepare = (instance: StageInstance) => prepareInstance(session, instance, options, summary);
+  if (options.jobs !== undefined) {
+    await Deno.mkdir(session.paths.temporaryDir, { recursive: true });
+    return await runScheduled(instances, {
+      ...options.jobs,
+      prepare,
+      finished,
+      producers: (instance) =>
+        Object.values(instance.stage.inputs ?? {}).flatMap((reference) =>
+          producersOf(instance, parseArtifactReference(reference), session.instances)
+            .map((producer) => producer.id)
+        ),
+      root: session.paths.root,
+      jobsDir: await Deno.makeTempDir({ dir: session.paths.temporaryDir, prefix: "jobs-" }),
+      log: options.log,
+    });
+  }
+  for (const instance of instances) {
+    const preparation = await prepare(instance);
+    if (preparation.kind === "corrupt") return false;
+    if (preparation.kind === "settled") continue;
+    options.log(`${instance.id}: running (${preparation.assessment.reasons.join("; ")})`);
+    await finished(instance, await executeInstance(session, preparation.assessment, options.log));
+    await session.statCache.save();
   }
   return true;
+}
+
+/**
+ * Everything before an instance runs: up to date, restored from the run cache, skipped for
+ * missing inputs, a corrupt input found (removed), or to run with its assessment.
+ */
+async function prepareInstance(
+  session: Session,
+  instance: StageInstance,
+  options: RunOptions,
+  summary: RunSummary,
+): Promise<Preparation> {
+  // --force means once: a later pass reruns an instance only when it is out of date.
+  const forced = options.force !== undefined && selects(options.force, instance) &&
+    !summary.ran.includes(instance.id);
+  const assessment = await assess(session, instance, { pendingInstances: new Set(), forced });
+  if (assessment.missingInputs.length > 0) {
+    if (options.only !== undefined) {
+      throw new UsageError(
+        `--only ${options.only}: ${instance.id} needs inputs that are not in the cache: ` +
+          `${assessment.missingInputs.join(", ")}; run the pipeline without --only first`,
+      );
+    }
+    options.log(
+      `${instance.id}: skipped, inputs not available: ${assessment.missingInputs.join(", ")}`,
+    );
+    summary.skipped.push(instance.id);
+    return { kind: "settled" };
+  }
+  if (assessment.reasons.length === 0) {
+    options.log(`${instance.id}: up to date`);
+    summary.upToDate.push(instance.id);
+    await session.runCache.remember(session.lock.stages[instance.id]);
+    return { kind: "settled" };
+  }
+  if (!forced) {
+    const restored = await restoreFromRunCache(session, assessment);
+    if (restored) {
+      options.log(`${instance.id}: restored from the run cache (computed before, same key)`);
+      session.lock.stages[instance.id] = restored;
+      await writeLockFile(session.paths.lockFile, session.lock);
+      summary.restored.push(instance.id);
+      return { kind: "settled" };
+    }
+  }
+  const unusable = await checkInputs(session, assessment);
+  if (unusable.length === 0) return { kind: "run", assessment };
+  const described = unusable.map(({ record, state }) =>
+    state === "corrupt"
+      ? `its input ${record.artifact} no longer matches its recorded hash (object ` +
+        `${record.sha256.slice(0, 12)}…): removed`
+      : `its input ${record.artifact} is missing in the cache`
+  );
+  if (options.only !== undefined) {
+    throw new UsageError(
+      `--only ${options.only}: ${instance.id}: ${described.join("; ")}; run the pipeline ` +
+        "without --only to recompute it",
+    );
+  }
+  for (const line of described) options.log(`${instance.id}: ${line}; its producer runs again`);
+  return { kind: "corrupt" };
 }
 
 /** Drops lock entries of instances the config no longer has (so `gc` can free their objects). */

@@ -9,6 +9,7 @@
 import type { z } from "zod";
 import type { JsonValue } from "./json.ts";
 import type { ProgressReporter } from "./progress.ts";
+import type { ResourceRequest } from "./executors.ts";
 
 export type { ProgressReporter };
 
@@ -64,6 +65,11 @@ export interface PipelineDefinition<Config = unknown> {
    * stage that does no products still lists the OpenBLAS an earlier stage loaded.
    */
   runtimeVersions?: () => Record<string, string>;
+  /**
+   * What one instance asks of a cluster node under the `slurm` executor (cpus, memory, GPUs,
+   * time, partition); DEFAULT_RESOURCES where absent.
+   */
+  resources?: (config: Config, instance: { stageId: string; variant?: string }) => ResourceRequest;
   /** Extra CLI commands of this pipeline (e.g. `probe`): name → module exporting `command`. */
   commands?: Record<string, { description: string; module: string | URL }>;
 }

@@ -156,6 +156,28 @@ const runtime = z.strictObject({
   seed: z.number().int().min(0),
 });
 
+/** What one stage instance asks of a cluster node (`run --executor slurm`). */
+const jobResources = z.strictObject({
+  cpus: positiveInt.optional(),
+  memory_gb: z.number().positive().optional(),
+  /** Requested as --gres=gpu:N. */
+  gpus: z.number().int().min(0).optional(),
+  time_minutes: positiveInt.optional(),
+});
+
+/** Slurm settings: a default for every stage, and per stage id what differs from it. */
+const cluster = z.strictObject({
+  partition: z.string().min(1).optional(),
+  /** More sbatch arguments for every job, as they are (e.g. "--qos=long"). */
+  sbatch_args: z.array(z.string().min(1)).optional(),
+  default: jobResources.optional(),
+  stages: z.record(
+    z.string().regex(/^\d\d_[a-z_]+$/, "expected a stage id like 03_train"),
+    jobResources,
+  )
+    .optional(),
+});
+
 /** The whole config file. */
 export const configSchema = z.strictObject({
   $schema: z.string().optional(),
@@ -179,6 +201,8 @@ export const configSchema = z.strictObject({
   importance,
   unlearning,
   runtime,
+  /** Only read by `run --executor slurm` (README, Running on a cluster). */
+  cluster: cluster.optional(),
 });
 
 /** A validated config. */

@@ -8,6 +8,7 @@ import type { JsonObject } from "../pipeline/json.ts";
 import { UsageError } from "../pipeline/errors.ts";
 import type { PipelineDefinition, StageSpec } from "../pipeline/stage.ts";
 import { type Config, configSchema } from "./config_schema.ts";
+import { clusterResources } from "./cluster_resources.ts";
 import type { FetchParams } from "./01_fetch.ts";
 import type { ExtractParams } from "./02_extract.ts";
 import type { LabelledActivationParams, TrainParams } from "./03_train.ts";
@@ -420,6 +421,8 @@ export const pipeline: PipelineDefinition<Config> = {
     backend: config.runtime.backend === "auto" ? "wasm" : config.runtime.backend,
     dtype: config.runtime.dtype,
   }),
+  resources: (config, instance) =>
+    clusterResources(config, instance.stageId, stages.map((stage) => stage.id)),
   runtimeVersions: (): Record<string, string> => {
     const blas = loadedOpenBlasConfig();
     return blas === null ? {} : { openblas: blas };
