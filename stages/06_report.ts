@@ -9,8 +9,8 @@ import { readParquetFile } from "../pipeline/parquet.ts";
 import type { StageContext } from "../pipeline/stage.ts";
 import { buildReport, type ReportData, type SweepRecord } from "./report/build_report.ts";
 import type { Metrics } from "./report/claims.ts";
-import { renderHtml, renderMarkdown } from "./report/document.ts";
-import type { CurvePoint } from "./report/plots.ts";
+import { type FigureName, FIGURES, renderHtml, renderMarkdown } from "./report/document.ts";
+import type { CurvePoint, FeatureFrequency } from "./report/plots.ts";
 import { quotedText } from "./report/quoted_sources.ts";
 /** The slice of the config 06_report depends on. */
 export interface ReportParams {
@@ -19,6 +19,8 @@ export interface ReportParams {
   presets: string[];
   /** The retain bar of the score, drawn in the trade-off plot. */
   min_retain_accuracy: number;
+  /** SAEBench's retain thresholds, drawn in the retain-frequency histogram. */
+  retain_thresholds: number[];
   backend: string;
   /** Module (repository path) → hash of its quoted doc comment, for the mechanisms' definitions. */
   quoted_sources: Record<string, string>;
@@ -76,6 +78,28 @@ async function sweepRecords(context: StageContext<ReportParams>): Promise<SweepR
   return records;
 }
 
+/** Retain firing frequency of every feature of every trained SAE (05_evaluate's frequencies). */
+async function retainFrequencies(
+  context: StageContext<ReportParams>,
+): Promise<FeatureFrequency[]> {
+  const features: FeatureFrequency[] = [];
+  for (const [variant, path] of context.inputsByVariant("frequencies")) {
+    const [run, preset] = variant.split(".");
+    if (preset !== "trained") continue;
+    for (const row of (await readParquetFile(path)).toArray()) {
+      features.push({ run, retain_frequency: row.retain_frequency });
+    }
+  }
+  return features;
+}
+
+/** What a figure file holds when the report has no such plot (nothing to draw from). */
+function emptyFigure(figure: FigureName): string {
+  return '<svg xmlns="http://www.w3.org/2000/svg" width="420" height="40">' +
+    `<text x="10" y="25" font-family="sans-serif" font-size="13">No ${figure} figure: ` +
+    "no trained SAE was evaluated.</text></svg>\n";
+}
+
 /** Reads every result, builds the report and writes it as Markdown and HTML. */
 export async function run(context: StageContext<ReportParams>): Promise<void> {
   const p = context.params;
@@ -103,9 +127,21 @@ export async function run(context: StageContext<ReportParams>): Promise<void> {
     upstream: context.upstream(),
     backend: p.backend,
     configSha256: p.config_sha256,
+    retainFrequencies: await retainFrequencies(context),
+    retainThresholds: p.retain_thresholds,
   };
   const report = await buildReport(data);
   await Deno.writeTextFile(context.output("report_md"), renderMarkdown(report));
   await Deno.writeTextFile(context.output("report_html"), renderHtml(report));
+  const plots = new Map(
+    report.sections.flatMap((section) => section.blocks)
+      .flatMap((block) => block.kind === "plot" ? [[block.figure, block.svg] as const] : []),
+  );
+  for (const figure of FIGURES) {
+    await Deno.writeTextFile(
+      context.output(`figure_${figure}`),
+      plots.get(figure) ?? emptyFigure(figure),
+    );
+  }
   context.log(`${report.sections.length} sections`);
 }

@@ -9,6 +9,7 @@ import { UsageError } from "../pipeline/errors.ts";
 import type { PipelineDefinition, StageSpec } from "../pipeline/stage.ts";
 import { type Config, configSchema } from "./config_schema.ts";
 import { clusterResources } from "./cluster_resources.ts";
+import { figurePath, FIGURES } from "./report/document.ts";
 import type { FetchParams } from "./01_fetch.ts";
 import type { ExtractParams } from "./02_extract.ts";
 import type { LabelledActivationParams, TrainParams } from "./03_train.ts";
@@ -390,6 +391,7 @@ const stages: StageSpec<Config>[] = [
       controls_sweep: "05_controls/sweep",
       known_metrics: "05_known/metrics",
       ablation_metrics: "05_ablation/metrics",
+      frequencies: "05_evaluate/frequencies",
     },
     params: (c) => ({
       description: c.description,
@@ -401,13 +403,22 @@ const stages: StageSpec<Config>[] = [
       ),
       presets: Object.keys(c.presets),
       min_retain_accuracy: c.unlearning.min_retain_accuracy,
+      retain_thresholds: c.unlearning.retain_thresholds,
       backend: c.runtime.backend,
       quoted_sources: quotedTextHashes(QUOTED_SOURCES),
       // Provenance: the whole config, hashed (any config edit renders the report again).
       config_sha256: sha256Hex(JSON.stringify(c)),
     } satisfies ReportParams),
-    outputs: { report_md: "report.md", report_html: "report.html" },
-    publish: { report_md: "report.md", report_html: "report.html" },
+    outputs: {
+      report_md: "report.md",
+      report_html: "report.html",
+      ...Object.fromEntries(FIGURES.map((figure) => [`figure_${figure}`, `${figure}.svg`])),
+    },
+    publish: {
+      report_md: "report.md",
+      report_html: "report.html",
+      ...Object.fromEntries(FIGURES.map((figure) => [`figure_${figure}`, figurePath(figure)])),
+    },
   },
 ];
 

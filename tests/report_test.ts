@@ -91,7 +91,16 @@ Deno.test("markdown and HTML carry the same tables; the best variant is the top 
       "40.0 % | the 180 forget / 176 retain questions it knows; lowest over each draw's sweep, " +
       "mean over the draws |",
   );
-  assert(!markdown.includes("<svg"), "plots only in the HTML");
+  assert(!markdown.includes("<svg"), "the Markdown links the figures' files");
+  assertStringIncludes(markdown, "](figures/tradeoff.svg)");
+  // The mechanism behind a 0.0: run0 has one live feature below the lower threshold.
+  assertStringIncludes(
+    markdown,
+    "| SAE (trained) | features | never fire on retain | fire on < 0.001 of retain tokens | " +
+      "fire on < 0.01 of retain tokens |",
+  );
+  assertStringIncludes(markdown, "| run0 | 8 | 2 | 1 | 1 |");
+  assertStringIncludes(markdown, "](figures/retain_frequency.svg)");
   // The trade-off plot has a point per trained setting (the fixture: 2 per run, 5 runs).
   const tradeOff = html.split("Forget against retain accuracy")[0].split("<svg").at(-1)!;
   assertEquals(

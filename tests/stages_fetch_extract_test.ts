@@ -294,8 +294,14 @@ Deno.test("01_fetch through 05_controls run on a local corpus and model folder",
     assertEquals(tableLines.filter((line) => !line.startsWith("| ---")).length, 1 + 16);
     assertStringIncludes(markdown, "| run4 | trained |");
     const html = await Deno.readTextFile(join(root, "results/test/report.html"));
-    // Training curves, the trade-off of every setting, the scores, the best variant's sweep.
-    assertEquals(html.match(/<svg/g)?.length, 4);
+    // Training curves, the trade-off of every setting, the scores, the retain frequencies, the
+    // best variant's sweep; each also a file beside report.md, linked from it.
+    assertEquals(html.match(/<svg/g)?.length, 5);
+    for (const figure of ["training", "tradeoff", "scores", "retain_frequency", "sweep"]) {
+      const svg = await Deno.readTextFile(join(root, `results/test/figures/${figure}.svg`));
+      assert(svg.startsWith("<svg"), `${figure}.svg is an SVG drawing`);
+      assertStringIncludes(markdown, `](figures/${figure}.svg)`);
+    }
     // Self-contained: no script and nothing fetched (the SVG namespace URIs are only names).
     assertEquals(/<script|(src|href)="https?:/.test(html), false, "self-contained");
 

@@ -7,9 +7,11 @@ import { claimRows, formatNumber, type Metrics } from "./claims.ts";
 import { formatWithInterval, numberAt, scoreAt } from "./metric_values.ts";
 import { bottleneckAnswer, heldOutRows } from "./bottleneck.ts";
 import { ablationSection } from "./ablation_table.ts";
+import { retainFrequencySection } from "./frequency_section.ts";
 import type { ReportDocument, Section } from "./document.ts";
 import {
   type CurvePoint,
+  type FeatureFrequency,
   renderSvg,
   type ScoreBar,
   scoresSpec,
@@ -61,6 +63,10 @@ export interface ReportData {
   backend: string;
   /** SHA-256 of the whole config as the pipeline read it. */
   configSha256: string;
+  /** Retain firing frequency of every feature of every trained SAE. */
+  retainFrequencies: FeatureFrequency[];
+  /** SAEBench's retain thresholds, as the config sets them. */
+  retainThresholds: number[];
 }
 
 /** "0.01 (95th percentile 0.03 over 20 draws)": the random-feature null distribution. */
@@ -291,6 +297,7 @@ async function scoresSection(data: ReportData): Promise<Section> {
       },
       {
         kind: "plot",
+        figure: "tradeoff",
         caption: "Forget against retain accuracy of every setting of every selector, one panel " +
           "per trained SAE; the dashed line is the retain bar. A score takes the lowest point " +
           "right of the line; the oracle's points are on the test half of the questions.",
@@ -298,6 +305,7 @@ async function scoresSection(data: ReportData): Promise<Section> {
       },
       {
         kind: "plot",
+        figure: "scores",
         caption: "Unlearning score per variant and selector; the controls (measured once, on " +
           "the trained run0 SAE) repeat in both panels. A score of exactly 0 draws no bar.",
         svg: await renderSvg(scoresSpec(bars)),
@@ -347,6 +355,7 @@ async function trainingSection(data: ReportData): Promise<Section> {
       },
       {
         kind: "plot",
+        figure: "training",
         caption: "Trained preset: reconstruction MSE, L0, explained variance and dead-feature " +
           "fraction on held activations, every logged step.",
         svg: await renderSvg(trainingCurvesSpec(trained)),
@@ -377,6 +386,7 @@ async function sweepSection(data: ReportData): Promise<Section | undefined> {
     title: `The sweep of ${best} (trained)`,
     blocks: [{
       kind: "plot",
+      figure: "sweep",
       caption: `Forget and retain accuracy (of the questions the unmodified model knows) for ` +
         `every setting of ${best}'s sweep; a setting counts only if retain accuracy stays ≥ 0.99. ` +
         `Rows whose selection is empty change nothing (accuracy 1).`,
@@ -469,12 +479,14 @@ function provenanceSection(data: ReportData): Section {
 export async function buildReport(data: ReportData): Promise<ReportDocument> {
   const sweep = await sweepSection(data);
   const ablation = ablationSection(data.metrics);
+  const frequencies = await retainFrequencySection(data.retainFrequencies, data.retainThresholds);
   return {
     title: "The Unlearning Bottleneck, reproduced and tested",
     sections: [
       summarySection(data),
       claimsSection(data),
       await scoresSection(data),
+      ...(frequencies ? [frequencies] : []),
       ...(ablation ? [ablation] : []),
       ...(sweep ? [sweep] : []),
       await trainingSection(data),

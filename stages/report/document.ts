@@ -1,15 +1,27 @@
 /**
  * The report as a list of sections of simple blocks, rendered twice from the same content:
- * Markdown (report.md, readable in a diff) and one self-contained HTML file (report.html, the
- * plots inline as SVG, no script, nothing fetched from the network).
+ * Markdown (report.md, readable in a diff; each plot an SVG file in figures/ beside it) and
+ * one self-contained HTML file (report.html, the plots inline as SVG, no script, nothing fetched
+ * from the network).
  */
 
 /** A block of a section. */
 export type Block =
   | { kind: "paragraph"; text: string }
   | { kind: "table"; header: string[]; rows: string[][] }
-  | { kind: "plot"; caption: string; svg: string }
+  | { kind: "plot"; figure: FigureName; caption: string; svg: string }
   | { kind: "quote"; source: string; text: string };
+
+/** The report's figures; each is also written as `figures/<name>.svg` beside report.md. */
+export const FIGURES = ["tradeoff", "scores", "retain_frequency", "training", "sweep"] as const;
+
+/** One of FIGURES. */
+export type FigureName = typeof FIGURES[number];
+
+/** Where report.md finds a figure, relative to itself. */
+export function figurePath(figure: FigureName): string {
+  return `figures/${figure}.svg`;
+}
 
 /** A titled section. */
 export interface Section {
@@ -27,7 +39,7 @@ function markdownCell(text: string): string {
   return text.replaceAll("|", "\\|").replaceAll("\n", " ");
 }
 
-/** Markdown text of the report (plots appear as their captions; the HTML has the drawings). */
+/** Markdown text of the report (plots as images of their SVG files, with their captions). */
 export function renderMarkdown(document: ReportDocument): string {
   const lines = [`# ${document.title}`, ""];
   for (const section of document.sections) {
@@ -40,7 +52,10 @@ export function renderMarkdown(document: ReportDocument): string {
         for (const row of block.rows) lines.push(`| ${row.map(markdownCell).join(" | ")} |`);
         lines.push("");
       }
-      if (block.kind === "plot") lines.push(`_Figure (in report.html): ${block.caption}_`, "");
+      if (block.kind === "plot") {
+        lines.push(`![${markdownCell(block.caption)}](${figurePath(block.figure)})`, "");
+        lines.push(`_${block.caption}_`, "");
+      }
       if (block.kind === "quote") {
         lines.push(`From \`${block.source}\`:`, "");
         lines.push(...block.text.split("\n").map((line) => `> ${line}`), "");

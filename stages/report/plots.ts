@@ -175,3 +175,56 @@ export function tradeOffSpec(points: TradeOffPoint[], minRetainAccuracy: number)
     },
   };
 }
+
+/** One feature of one trained SAE: the fraction of retain-corpus tokens it fires on. */
+export interface FeatureFrequency {
+  run: string;
+  retain_frequency: number;
+}
+
+/** Frequencies below this are drawn at it (log scale): the features that never fire. */
+export const NEVER_FIRES = 1e-5;
+
+/**
+ * Histogram of log10 retain frequency per feature, one panel per SAE, with a rule at each of
+ * SAEBench's retain thresholds: the frequency rule can only pick features left of a rule, so
+ * an SAE with no mass there scores 0 by construction.
+ */
+export function retainFrequencySpec(
+  features: FeatureFrequency[],
+  retainThresholds: number[],
+): VegaLiteSpec {
+  return {
+    data: {
+      values: features.map(({ run, retain_frequency }) => ({
+        run,
+        log_frequency: Math.log10(Math.max(retain_frequency, NEVER_FIRES)),
+      })),
+    },
+    facet: { field: "run", type: "nominal", title: null },
+    columns: 4,
+    resolve: { scale: { y: "independent" } },
+    spec: {
+      width: 170,
+      height: 110,
+      layer: [
+        {
+          mark: { type: "bar", color: "#4c78a8" },
+          encoding: {
+            x: {
+              field: "log_frequency",
+              type: "quantitative",
+              bin: { extent: [Math.log10(NEVER_FIRES), 0], step: 0.25 },
+              title: "log10 retain firing frequency (−5: never)",
+            },
+            y: { aggregate: "count", type: "quantitative", title: "features" },
+          },
+        },
+        ...retainThresholds.map((threshold) => ({
+          mark: { type: "rule", strokeDash: [4, 3], color: "#d62728" },
+          encoding: { x: { datum: Math.log10(threshold), type: "quantitative" } },
+        })),
+      ],
+    },
+  };
+}
