@@ -17,6 +17,7 @@ import { SeededRandom } from "../stages/random.ts";
 import { peakRssMiB } from "../pipeline/memory.ts";
 import { ensureRandomCheckpoint, GEMMA_2_2B_CONFIG } from "../tools/random_checkpoint.ts";
 import { type BenchResult, median } from "./result.ts";
+import { runJson, torchPython } from "./torch_peer.ts";
 
 const CHECKPOINT_DIR = ".cache/checkpoints/gemma-2-2b-random";
 const LAYER = 19;
@@ -62,32 +63,6 @@ async function worker(residualOut: string): Promise<void> {
     peakRssMiB: peakRssMiB(),
     residency: model.weights.residency,
   }));
-}
-
-async function runJson(command: string, args: string[]): Promise<Record<string, unknown>> {
-  const output = await new Deno.Command(command, { args, stderr: "inherit" }).output();
-  if (!output.success) throw new Error(`${command} ${args.join(" ")} failed`);
-  const lines = new TextDecoder().decode(output.stdout).trim().split("\n");
-  return JSON.parse(lines.at(-1)!);
-}
-
-/**
- * A Python that imports torch and numpy: Debian's python3-torch lives in /usr/bin/python3, which
- * another python3 earlier on PATH (pyenv, a venv) may hide.
- */
-async function torchPython(): Promise<string | undefined> {
-  for (const python of ["python3", "/usr/bin/python3"]) {
-    try {
-      const probe = await new Deno.Command(python, {
-        args: ["-c", "import torch, numpy"],
-        stderr: "null",
-      }).output();
-      if (probe.success) return python;
-    } catch {
-      // not installed under this name
-    }
-  }
-  return undefined;
 }
 
 /** Largest |ours − theirs| relative to the largest |theirs| over two float32 files. */

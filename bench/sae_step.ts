@@ -1,7 +1,8 @@
 /**
  * One SAE training step at the paper's shapes (batch 2048, d_in 2304, d_sae 2304) for every
- * implemented variant, on the backend the pipeline uses. There is no PyTorch peer of this step in
- * `make bench` yet: compare it only with figures measured on the same machine.
+ * implemented variant, on the backend the pipeline uses; then, when Debian's python3-torch is
+ * there, the same plain step in PyTorch on the same cores (bench/peers/sae_step_torch.py), and
+ * the ratio of the two run0 figures.
  */
 import { tf, useBackend } from "../stages/tensor/backend.ts";
 import { openBlas } from "../stages/tensor/openblas.ts";
@@ -10,6 +11,7 @@ import { createMethodTrainer } from "../stages/sae/method.ts";
 import { SAE_METHODS } from "../stages/sae/trainers/registry.ts";
 import { type BenchResult, median } from "./result.ts";
 import { matmulFlops } from "./sgemm.ts";
+import { runJson, torchPython } from "./torch_peer.ts";
 
 const BATCH = 2048;
 const D_IN = 2304;
@@ -143,5 +145,34 @@ export async function measureSaeStep(rooflineGflops?: number): Promise<BenchResu
     });
   }
   x.dispose();
-  return results;
+  return [...results, ...await torchPeer(results.find((r) => r.name === "sae_step.run0")!)];
+}
+
+/** PyTorch's plain step at the same shapes and threads, and our run0 step relative to it. */
+async function torchPeer(ours: BenchResult): Promise<BenchResult[]> {
+  const python = await torchPython();
+  if (python === undefined) {
+    console.error("  python3-torch not installed: no PyTorch peer of the SAE step this run");
+    return [];
+  }
+  const threads = navigator.hardwareConcurrency;
+  const peer = await runJson(python, [
+    new URL("./peers/sae_step_torch.py", import.meta.url).pathname,
+    ...["--batch", String(BATCH), "--d-in", String(D_IN), "--d-sae", String(D_SAE)],
+    ...["--steps", String(TIMED_STEPS), "--threads", String(threads)],
+  ]);
+  const seconds = peer.seconds as number;
+  return [{
+    name: "sae_step_torch.run0",
+    value: Number(seconds.toFixed(2)),
+    unit: "s",
+    note: `PyTorch ${peer.torch} CPU float32, ${peer.threads} threads, the same plain step ` +
+      `(Adam, projected decoder gradient, weight decay, renormalised rows), median of ` +
+      `${TIMED_STEPS} steps`,
+  }, {
+    name: "sae_step_ratio_vs_torch.run0",
+    value: Number((ours.value / seconds).toFixed(2)),
+    unit: "×",
+    note: "our run0 step over PyTorch's, measured in the same run (below 1: we are faster)",
+  }];
 }
