@@ -1,8 +1,9 @@
 /**
- * `show ARTIFACT` and `export ARTIFACT PATH`. An artifact is named `<stage>[@<variant>]/<output>`,
- * for example `01_fetch/tokens` or `03_train@run0.trained/weights`.
+ * `show ARTIFACT` and `export ARTIFACT PATH` (or `export INSTANCE DIR`, a folder of its outputs).
+ * An artifact is named `<stage>[@<variant>]/<output>`, for example `01_fetch/tokens` or
+ * `03_train@run0.trained/sae`.
  */
-import { extname } from "node:path";
+import { extname, join } from "node:path";
 import { copyFileAtomic } from "./atomic.ts";
 import { PipelineError, UsageError } from "./errors.ts";
 import type { OutputRecord } from "./lock_file.ts";
@@ -200,4 +201,40 @@ export async function exportArtifact(
   }
   await copyFileAtomic(artifact.path, destination);
   await Deno.chmod(destination, 0o644);
+}
+
+/**
+ * Exports the outputs of stage instance `instanceId` into the folder `directory` under the
+ * names its stage's `bundle` gives (every output under its own file name when it has none),
+ * each re-hashed first; returns the files written.
+ */
+export async function exportInstance(
+  session: Session,
+  instanceId: string,
+  directory: string,
+): Promise<string[]> {
+  const instance = session.instances.find((candidate) => candidate.id === instanceId);
+  const entry = session.lock.stages[instanceId];
+  if (instance === undefined || entry === undefined) {
+    throw new UsageError(
+      `no stage instance "${instanceId}" in ${session.paths.lockFile} (its instances: ${
+        shortList(Object.keys(session.lock.stages))
+      })`,
+    );
+  }
+  const bundle = instance.stage.bundle ??
+    Object.fromEntries(Object.entries(entry.outputs).map(([name, { file }]) => [name, file]));
+  const resolved = [];
+  for (const output of Object.keys(bundle)) {
+    resolved.push(await resolveArtifact(session, `${instanceId}/${output}`));
+  }
+  await Deno.mkdir(directory, { recursive: true });
+  const written: string[] = [];
+  for (const artifact of resolved) {
+    const file = bundle[artifact.name.slice(artifact.name.lastIndexOf("/") + 1)];
+    await copyFileAtomic(artifact.path, join(directory, file));
+    await Deno.chmod(join(directory, file), 0o644);
+    written.push(file);
+  }
+  return written;
 }

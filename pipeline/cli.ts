@@ -8,6 +8,7 @@ import {
   describeArtifact,
   describeArtifactJson,
   exportArtifact,
+  exportInstance,
   resolveArtifact,
 } from "./artifact_view.ts";
 import { acquireFileLock } from "./cache_lock.ts";
@@ -193,7 +194,18 @@ async function commandShow(invocation: Invocation): Promise<number> {
 async function commandExport(invocation: Invocation): Promise<number> {
   const { args: positionals, print } = invocation;
   expectPositionals("export", positionals, 2, 2);
-  const artifact = await resolveArtifact(await session(invocation), positionals[0]);
+  const current = await session(invocation);
+  if (!positionals[0].includes("/")) {
+    // An instance: a folder of its outputs (for 03_train, one SAELens can load).
+    const written = await exportInstance(
+      current,
+      positionals[0],
+      resolve(invocation.root, positionals[1]),
+    );
+    print(`wrote ${written.join(", ")} to ${positionals[1]}`);
+    return 0;
+  }
+  const artifact = await resolveArtifact(current, positionals[0]);
   await exportArtifact(artifact, resolve(invocation.root, positionals[1]));
   print(`wrote ${positionals[1]} (${artifact.record.size} bytes)`);
   return 0;

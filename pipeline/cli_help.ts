@@ -84,10 +84,13 @@ Examples:
   ./pipeline.sh show 05_evaluate@run3.trained/metrics --json`,
   },
   export: {
-    synopsis: "ARTIFACT PATH",
-    text: `Copy an artifact out of the cache as a plain file (PATH keeps the artifact's extension).
+    synopsis: "ARTIFACT PATH | INSTANCE DIR",
+    text: `Copy an artifact out of the cache as a plain file (PATH keeps the artifact's extension),
+or every output of a stage instance into the folder DIR; a trained SAE's folder (cfg.json and
+sae_weights.safetensors) loads in SAELens as it is.
 
 Examples:
+  ./pipeline.sh export 03_train@run5.trained saes/run5     # then SAE.load_from_disk("saes/run5")
   ./pipeline.sh export 03_train@run0.trained/sae sae_weights.safetensors
   ./pipeline.sh export 05_evaluate@run0.trained/sweep sweep.parquet`,
   },

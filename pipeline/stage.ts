@@ -42,6 +42,12 @@ export interface StageSpec<Config = unknown> {
    * for the files people read and commit, such as the report. Rewritten only when changed.
    */
   publish?: Record<string, string>;
+  /**
+   * What `export <instance> DIR` writes for one instance: artifact name → file name in DIR, for
+   * a folder another tool loads as it is (03_train: SAELens's cfg.json and
+   * sae_weights.safetensors). Without it, every output under its own file name.
+   */
+  bundle?: Record<string, string>;
 }
 
 /** What the lock file says about a stage instance this one reads from (for provenance). */

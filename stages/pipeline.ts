@@ -261,6 +261,8 @@ const stages: StageSpec<Config>[] = [
       training_log: "training_log.parquet",
       metrics: "metrics.json",
     },
+    // A folder SAELens loads as it is (`SAE.load_from_disk`).
+    bundle: { cfg: "cfg.json", sae: "sae_weights.safetensors" },
   },
   {
     id: "04_score",

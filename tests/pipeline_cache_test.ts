@@ -121,6 +121,14 @@ Deno.test("show prints schema, row count and rows; export writes a plain Parquet
     assertEquals(unwritable.code, 1);
     assertMatch(unwritable.stderr, /cannot write \S*data\/numbers\.txt\/x\.parquet/);
     assertEquals(unwritable.stderr.includes(".tmp-"), false);
+    // An instance exports as a folder of its outputs.
+    const folder = await ws.cli("export", "02_train@b", "out/b");
+    assertEquals(folder.code, 0, folder.stderr);
+    assertStringIncludes(folder.stdout, "wrote metrics.json, weights.json to out/b");
+    assertEquals(JSON.parse(await ws.read("out/b/weights.json")), { sum: 106 });
+    const unknown = await ws.cli("export", "02_train@c", "out/c");
+    assertEquals(unknown.code, 2);
+    assertStringIncludes(unknown.stderr, 'no stage instance "02_train@c"');
   }));
 
 Deno.test("gc deletes the objects of instances the config no longer has", () =>

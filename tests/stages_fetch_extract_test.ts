@@ -305,6 +305,15 @@ Deno.test("01_fetch through 05_controls run on a local corpus and model folder",
     // Self-contained: no script and nothing fetched (the SVG namespace URIs are only names).
     assertEquals(/<script|(src|href)="https?:/.test(html), false, "self-contained");
 
+    // A trained SAE exports as a folder SAELens loads: cfg.json and sae_weights.safetensors.
+    const exported = await cli(root, "export", "03_train@run0.trained", "saes/run0");
+    assertEquals(exported.code, 0, exported.output);
+    const exportedCfg = JSON.parse(await Deno.readTextFile(join(root, "saes/run0/cfg.json")));
+    assertEquals(exportedCfg, cfg, "the same cfg.json as the artifact");
+    const weights = await Deno.readFile(join(root, "saes/run0/sae_weights.safetensors"));
+    const header = new TextDecoder().decode(weights.subarray(8, 8 + 200));
+    assertStringIncludes(header, "W_enc");
+
     const again = await cli(root, "run");
     assertStringIncludes(again.output, "0 ran, 0 restored from the run cache, 49 up to date");
   } finally {
