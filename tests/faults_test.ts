@@ -72,7 +72,9 @@ Deno.test("two runs at once with two caches on one results folder end as one run
   withWorkspace(async (ws) => {
     await ws.write("slow.02_train@a", "");
     const first = ws.spawnWith({ PIPELINE_CACHE_DIR: join(ws.root, "cache-one") }, "run");
-    await new Promise((resolve) => setTimeout(resolve, 700));
+    // The first holds both locks once its cache's lock file exists (a fixed delay is not enough
+    // on a loaded machine, where starting Deno alone can take longer).
+    await ws.waitFor("cache-one/pipeline.pid");
     const second = ws.spawnWith({ PIPELINE_CACHE_DIR: join(ws.root, "cache-two") }, "run");
     const [a, b] = [await outputOf(first), await outputOf(second)];
     assertEquals([a.code, b.code], [0, 0], a.stderr + b.stderr);

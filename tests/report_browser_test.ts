@@ -56,7 +56,11 @@ Deno.test("the report opens in Chromium with its plots drawn, no console errors,
     });
     await page.screenshot({ path: SCREENSHOT.pathname, fullPage: true });
     assertEquals(problems, []);
-    assertEquals(found.figures, 4, "trade-off, scores, sweep heatmap, training curves");
+    assertEquals(
+      found.figures,
+      5,
+      "trade-off, scores, retain frequencies, sweep heatmap, training curves",
+    );
     assert(found.marks > 20, `${found.marks} drawn marks`);
     assertEquals(found.claims, CLAIMS.length);
     assertEquals(CLAIMS.length, 16, "one row per number the paper states");
