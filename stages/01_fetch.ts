@@ -18,6 +18,7 @@ import type { MalformedLine } from "./data/jsonl_zst.ts";
 import { documentsTable, frequencyCorporaTable, mcqTable } from "./data/fetch_tables.ts";
 import { contextRow, type TokenRow, tokensTable } from "./data/tokens.ts";
 import { hubOptionsFor } from "./hub/hub_cache.ts";
+import { hubCommits } from "./hub/hub_client.ts";
 import { type ModelSource, resolveModelDirectory } from "./model/load_model.ts";
 import { readMultipleChoiceSet } from "./data/mcq_sets.ts";
 import { loadTokenizer } from "./data/tokenizer.ts";
@@ -51,7 +52,7 @@ const MIN_CORPUS_DOCUMENT_CHARACTERS = 50;
 
 export async function run(context: StageContext<FetchParams>): Promise<void> {
   const params = context.params;
-  const hub = hubOptionsFor(context.root, context.log);
+  const hub = hubOptionsFor(context.log);
   const malformed: MalformedLine[] = [];
   const onMalformed = (problem: MalformedLine) => {
     if (malformed.length < MALFORMED_LINES_SHOWN) {
@@ -134,6 +135,9 @@ export async function run(context: StageContext<FetchParams>): Promise<void> {
   // What was read, so that a rerun can be checked against it (the documents are the first
   // max_documents of the shards, in order; a streamed shard was read up to bytes_read).
   context.note("corpus_read", shardsRead);
+  // The exact commit of every hub repository read (models, data sets), for reruns elsewhere.
+  const commits = hubCommits();
+  if (Object.keys(commits).length > 0) context.note("hub_commits", commits);
   await flush();
   await documents.close();
   await tokens.close();

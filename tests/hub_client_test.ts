@@ -1,5 +1,6 @@
 /** The hub client against a fake hub on 127.0.0.1 (no test touches the internet). */
-import { hubDownload, HubError } from "../stages/hub/hub_client.ts";
+import { createHash } from "node:crypto";
+import { hubCommits, hubDownload, HubError } from "../stages/hub/hub_client.ts";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "./helpers/assert.ts";
 import { FAKE_COMMIT, type FakeRepo, startFakeHub } from "./helpers/fake_hub.ts";
 import { sha256Hex } from "../pipeline/hashing.ts";
@@ -158,8 +159,8 @@ Deno.test("a file whose SHA-256 differs from the announced ETag is discarded", (
       () => hubDownload(model("acme/flaky"), "bad-hash.bin", options),
       "but the hub announced",
     );
-    const leftovers = await Array.fromAsync(Deno.readDir(`${cacheDir}/models/acme/flaky/main`));
-    assertEquals(leftovers.map((e) => e.name), []);
+    const blobs = await Array.fromAsync(Deno.readDir(`${cacheDir}/models--acme--flaky/blobs`));
+    assertEquals(blobs.filter((e) => !e.name.endsWith(".incomplete.etag")).map((e) => e.name), []);
     try {
       await hubDownload(model("acme/flaky"), "bad-hash.bin", { ...options, attempts: 1 });
       assert(false, "must fail again");
@@ -225,26 +226,92 @@ Deno.test("a redirect loop fails at once, naming the URL", () =>
     assertEquals(hub.requests.length, 6);
   }));
 
-Deno.test("every download's SHA-256 is recorded; a cached file changed since is fetched again", () =>
+Deno.test("downloads land in the hub cache layout Python uses; a changed blob is fetched again", () =>
   withHub(async (hub, cacheDir) => {
     const logs: string[] = [];
     const options = { endpoint: hub.url, cacheDir, token: "", log: (l: string) => logs.push(l) };
     const path = await hubDownload(model("acme/flaky"), "plain.bin", options);
-    const record = JSON.parse(await Deno.readTextFile(`${path}.sha256.json`));
-    assertEquals(record.sha256, sha256Hex(bytes(5_000, 37)));
-    assertEquals(record.commit, FAKE_COMMIT);
-    // Change one byte and keep the size and mtime: the record, not the stat, decides.
-    const before = await Deno.stat(path);
+    const folder = `${cacheDir}/models--acme--flaky`;
+    assertEquals(path, `${folder}/snapshots/${FAKE_COMMIT}/plain.bin`);
+    assertEquals((await Deno.readTextFile(`${folder}/refs/main`)).trim(), FAKE_COMMIT);
+    const sha256 = sha256Hex(bytes(5_000, 37));
+    assertEquals(await Deno.readLink(path), `../../blobs/${sha256}`);
+    assertEquals(hubCommits()["models/acme/flaky@main"], FAKE_COMMIT);
+    // Change one byte and keep the size and mtime: the blob's name, not the stat, decides.
+    const blob = `${folder}/blobs/${sha256}`;
+    const before = await Deno.stat(blob);
     const changed = bytes(5_000, 37);
     changed[100] ^= 1;
-    await Deno.writeFile(path, changed);
-    await Deno.utime(path, before.atime!, before.mtime!);
+    await Deno.writeFile(blob, changed);
+    await Deno.utime(blob, before.atime!, before.mtime!);
     const requests = hub.requests.length;
     const again = await hubDownload(model("acme/flaky"), "plain.bin", options);
     assertEquals(await Deno.readFile(again), bytes(5_000, 37));
     assertEquals(hub.requests.length, requests + 1);
-    assertStringIncludes(logs.join("\n"), "no longer matches the SHA-256 recorded at download");
+    assertStringIncludes(logs.join("\n"), "no longer matches its hash");
   }));
+
+Deno.test("a file Python downloaded is used as it is; offline, a missing one is named", () =>
+  withHub(async (hub, cacheDir) => {
+    // What huggingface_hub leaves: a blob named by its git SHA-1, a ref, a snapshot link.
+    const text = new TextEncoder().encode('{"from": "python"}');
+    const gitSha1 = createHash("sha1").update(`blob ${text.length}\0`).update(text).digest("hex");
+    const commit = "c".repeat(40);
+    const folder = `${cacheDir}/models--acme--python-model`;
+    await Deno.mkdir(`${folder}/blobs`, { recursive: true });
+    await Deno.mkdir(`${folder}/refs`, { recursive: true });
+    await Deno.mkdir(`${folder}/snapshots/${commit}`, { recursive: true });
+    await Deno.writeFile(`${folder}/blobs/${gitSha1}`, text);
+    await Deno.writeTextFile(`${folder}/refs/main`, commit);
+    await Deno.symlink(`../../blobs/${gitSha1}`, `${folder}/snapshots/${commit}/config.json`);
+    const repo = model("acme/python-model");
+    // `offline` is what HF_HUB_OFFLINE=1 sets (hub_env.ts; the environment is shared by
+    // the tests running in parallel, so it is not set here).
+    const options = { endpoint: hub.url, cacheDir, token: "", offline: true };
+    const path = await hubDownload(repo, "config.json", options);
+    assertEquals(await Deno.readTextFile(path), '{"from": "python"}');
+    await assertRejects(
+      () => hubDownload(repo, "tokenizer.json", options),
+      "HF_HUB_OFFLINE is set and the hub cache",
+    );
+    assertEquals(hub.requests.length, 0, "offline: no request at all");
+  }));
+
+Deno.test("an unreachable hub fails within seconds, pointing at HF_HUB_OFFLINE", () =>
+  withHub(async (_hub, cacheDir) => {
+    // A port nothing listens on: connections are refused at once.
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (listener.addr as Deno.NetAddr).port;
+    listener.close();
+    const started = performance.now();
+    await assertRejects(
+      () =>
+        hubDownload(model("acme/tiny-model"), "config.json", {
+          endpoint: `http://127.0.0.1:${port}`,
+          cacheDir,
+          token: "",
+        }),
+      "set HF_HUB_OFFLINE=1",
+    );
+    assert(performance.now() - started < 3000, "no long retries for a hub that is not there");
+  }));
+
+Deno.test("the token huggingface-cli saved is used when no token is given", async () => {
+  const home = await Deno.makeTempDir({ prefix: "hf-home-" });
+  await Deno.writeTextFile(`${home}/token`, `${TOKEN}\n`);
+  try {
+    await withHub(async (hub, cacheDir) => {
+      const path = await hubDownload(model("google/gated-model"), "model.safetensors", {
+        endpoint: hub.url,
+        cacheDir,
+        tokenFile: `${home}/token`,
+      });
+      assertEquals(await Deno.readFile(path), bytes(50_000));
+    });
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
+});
 
 Deno.test("two downloads of one file at once fetch it once", () =>
   withHub(async (hub, cacheDir) => {
@@ -260,16 +327,37 @@ Deno.test("two downloads of one file at once fetch it once", () =>
 
 Deno.test("a partial download of another version of the file is not resumed", () =>
   withHub(async (hub, cacheDir) => {
-    const folder = `${cacheDir}/models/acme/flaky/main`;
+    const repo = model("acme/flaky");
+    const key = `model/acme/flaky@main/plain.bin`;
+    const name = createHash("sha256").update(key).digest("hex").slice(0, 32);
+    const folder = `${cacheDir}/models--acme--flaky/blobs`;
     await Deno.mkdir(folder, { recursive: true });
     // Left by a killed process, when the hub still had other bytes under this name.
-    await Deno.writeFile(`${folder}/plain.bin.incomplete`, new Uint8Array(3_000).fill(9));
-    await Deno.writeTextFile(`${folder}/plain.bin.incomplete.etag`, '"an-older-version"');
-    const path = await hubDownload(model("acme/flaky"), "plain.bin", {
-      endpoint: hub.url,
-      cacheDir,
-      token: "",
-    });
+    await Deno.writeFile(`${folder}/${name}.incomplete`, new Uint8Array(3_000).fill(9));
+    await Deno.writeTextFile(`${folder}/${name}.incomplete.etag`, '"an-older-version"');
+    const path = await hubDownload(repo, "plain.bin", { endpoint: hub.url, cacheDir, token: "" });
     assertEquals(await Deno.readFile(path), bytes(5_000, 37));
     assertEquals(hub.requests.at(-1)!.range, "bytes=3000-"); // asked, with If-Range: got it whole
   }));
+
+Deno.test("the hub's environment is read as huggingface_hub reads it", () => {
+  // In a child process: the environment is shared by the tests running in parallel.
+  const read = (env: Record<string, string>): { cache: string; offline: boolean } => {
+    const module = new URL("../stages/hub/hub_env.ts", import.meta.url).href;
+    const script = `import { defaultHubCacheDir, hubOffline } from "${module}";
+      console.log(JSON.stringify({ cache: defaultHubCacheDir(), offline: hubOffline() }));`;
+    const output = new Deno.Command(Deno.execPath(), {
+      args: ["eval", script],
+      env: { HOME: "/home/someone", ...env },
+      clearEnv: true,
+    }).outputSync();
+    return JSON.parse(new TextDecoder().decode(output.stdout));
+  };
+  assertEquals(read({}), { cache: "/home/someone/.cache/huggingface/hub", offline: false });
+  assertEquals(read({ HF_HOME: "/data/hf" }).cache, "/data/hf/hub");
+  assertEquals(read({ HF_HOME: "/data/hf", HF_HUB_CACHE: "/fast/hub" }).cache, "/fast/hub");
+  assertEquals(read({ XDG_CACHE_HOME: "/xdg" }).cache, "/xdg/huggingface/hub");
+  assertEquals(read({ HF_HUB_OFFLINE: "1" }).offline, true);
+  assertEquals(read({ HF_HUB_OFFLINE: "true" }).offline, true);
+  assertEquals(read({ HF_HUB_OFFLINE: "0" }).offline, false);
+});

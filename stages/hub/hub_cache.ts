@@ -1,8 +1,11 @@
 /** Hub download settings shared by the stages: the cache folder and a log line per retry. */
-import { join } from "node:path";
 import type { HubOptions } from "./hub_client.ts";
+import { defaultHubCacheDir } from "./hub_env.ts";
 
-/** Hub options for a workspace: downloads go to `HF_HUB_CACHE` or `<root>/.cache/hub`. */
-export function hubOptionsFor(root: string, log?: (line: string) => void): HubOptions {
-  return { cacheDir: Deno.env.get("HF_HUB_CACHE") ?? join(root, ".cache", "hub"), log };
+/**
+ * Hub options for a stage: downloads go to the hub cache Python uses too (HF_HUB_CACHE, else
+ * $HF_HOME/hub, else ~/.cache/huggingface/hub; hub_env.ts), so files already there are reused.
+ */
+export function hubOptionsFor(log?: (line: string) => void): HubOptions {
+  return { cacheDir: defaultHubCacheDir(), log };
 }

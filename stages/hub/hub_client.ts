@@ -1,20 +1,23 @@
 /**
  * Downloads files from the Hugging Face hub (`<endpoint>/<repo>/resolve/<revision>/<file>`, with
- * `/datasets/` for data sets) into a download cache, safely under concurrency and crashes:
+ * `/datasets/` for data sets) into the hub cache, in the layout Python's `huggingface_hub` uses
+ * (hub_layout.ts: blobs named by entity tag, refs, snapshot symlinks), safely under concurrency
+ * and crashes:
  *
+ * - a file already in the cache (ours or Python's) is used without asking the hub, once its
+ *   bytes match its blob's name (SHA-256 or git SHA-1; checked once per process);
+ * - with HF_HUB_OFFLINE=1 nothing is fetched: a file missing from the cache is an error that
+ *   says so; an unreachable hub fails in a second or two with the same advice;
  * - one process at a time downloads a given file (a file lock in `<cache>/.locks/`); the others
  *   wait and then find it in the cache;
- * - downloads go to `<file>.incomplete` and resume with an HTTP Range request after a cut, but
+ * - downloads go to an `.incomplete` file and resume with an HTTP Range request after a cut, but
  *   only for the same version of the file (`If-Range` with the entity tag the partial began with);
- * - every downloaded file's SHA-256 is computed and recorded beside it (`<file>.sha256.json`,
- *   with the commit the hub resolved the revision to); LFS files must also match the SHA-256 the
- *   hub announces. A cached file is checked against its record once per process before it is
- *   used, and downloaded again when it no longer matches;
+ * - the commit each revision resolved to is kept (refs/, and `hubCommits()` for the lock file);
  * - the HTTP rules (token, idle timeout, retries, Retry-After) are in hub_http.ts.
  */
 import { createHash } from "node:crypto";
-import { dirname, join } from "node:path";
-import { fsyncPath, syncDirectory, writeFileAtomic } from "../../pipeline/atomic.ts";
+import { basename, dirname, join } from "node:path";
+import { fsyncPath, syncDirectory } from "../../pipeline/atomic.ts";
 import { acquireFileLock } from "../../pipeline/cache_lock.ts";
 import {
   getFollowingRedirects,
@@ -27,18 +30,30 @@ import {
   refuseUnusableResponse,
   resolveUrl,
 } from "./hub_http.ts";
+import {
+  blobMatchesName,
+  blobPath,
+  cachedCommit,
+  linkSnapshot,
+  normaliseEtag,
+  recordCommit,
+  repoFolder,
+  snapshotPath,
+} from "./hub_layout.ts";
+import { hubOffline } from "./hub_env.ts";
 
 export { HubError, type HubOptions, type HubRepo } from "./hub_http.ts";
 
-/** What is recorded beside each downloaded file. */
-interface DownloadRecord {
-  sha256: string;
-  /** The commit the hub resolved the revision to (`X-Repo-Commit`), if it said. */
-  commit: string | null;
-}
+/** Blobs whose bytes were checked against their name in this process, by path and stat. */
+const checkedThisProcess = new Set<string>();
 
-/** Files whose bytes were checked against their record in this process, by path and stat. */
-const checkedThisProcess = new Map<string, string>();
+/** The commits revisions resolved to in this process: `<type>s/<repo>@<revision>` → commit. */
+const resolvedCommits = new Map<string, string>();
+
+/** What this process resolved (for the lock file: the exact commit of every hub input). */
+export function hubCommits(): Record<string, string> {
+  return Object.fromEntries([...resolvedCommits].sort(([a], [b]) => a.localeCompare(b)));
+}
 
 async function sha256OfFile(path: string): Promise<string> {
   const hash = createHash("sha256");
@@ -46,48 +61,42 @@ async function sha256OfFile(path: string): Promise<string> {
   return hash.digest("hex");
 }
 
-function recordPathOf(destination: string): string {
-  return `${destination}.sha256.json`;
-}
-
-async function readRecord(destination: string): Promise<DownloadRecord | undefined> {
-  try {
-    return JSON.parse(await Deno.readTextFile(recordPathOf(destination))) as DownloadRecord;
-  } catch {
-    return undefined;
-  }
+function rememberCommit(repo: HubRepo, commit: string): void {
+  resolvedCommits.set(`${repo.type}s/${repo.id}@${repo.revision}`, commit);
 }
 
 /**
- * True when the cached `destination` exists and its bytes match its record (checked once per
- * process and stat); a file without a record (cached before records existed) gets one now. A
- * mismatch deletes the file, so that it is downloaded again.
+ * The snapshot path of `file` when the cache holds it intact (its blob's bytes match the blob's
+ * name); a blob that does not match is deleted (with its link), so that it is fetched again.
  */
-async function cachedFileIsIntact(destination: string, log?: (line: string) => void) {
+async function cachedFile(
+  repo: HubRepo,
+  file: string,
+  options: HubOptions,
+): Promise<string | undefined> {
+  const commit = await cachedCommit(options.cacheDir, repo);
+  if (commit === undefined) return undefined;
+  const link = snapshotPath(options.cacheDir, repo, commit, file);
+  let blob: string;
   let info: Deno.FileInfo;
   try {
-    info = await Deno.stat(destination);
+    blob = await Deno.realPath(link);
+    info = await Deno.stat(blob);
   } catch {
-    return false;
+    return undefined;
   }
-  const statKey = `${destination}:${info.size}:${info.mtime?.getTime()}:${info.ino}`;
-  const record = await readRecord(destination);
-  if (record !== undefined && checkedThisProcess.get(statKey) === record.sha256) return true;
-  const actual = await sha256OfFile(destination);
-  if (record === undefined) {
-    await writeFileAtomic(
-      recordPathOf(destination),
-      JSON.stringify({ sha256: actual, commit: null }),
-    );
-  } else if (actual !== record.sha256) {
-    log?.(
-      `${destination} no longer matches the SHA-256 recorded at download: downloading it again`,
-    );
-    await Deno.remove(destination);
-    return false;
+  const statKey = `${blob}:${info.size}:${info.mtime?.getTime()}:${info.ino}`;
+  if (!checkedThisProcess.has(statKey)) {
+    if (!await blobMatchesName(blob, basename(blob))) {
+      options.log?.(`${link} no longer matches its hash: fetching it again`);
+      await Deno.remove(blob).catch(() => {});
+      await Deno.remove(link).catch(() => {});
+      return undefined;
+    }
+    checkedThisProcess.add(statKey);
   }
-  checkedThisProcess.set(statKey, actual);
-  return true;
+  rememberCommit(repo, commit);
+  return link;
 }
 
 /** One attempt: downloads (or resumes) into `partial`; returns what the hub said of the file. */
@@ -95,7 +104,7 @@ async function attemptDownload(
   url: string,
   partial: string,
   request: { repo: HubRepo; file: string; token?: string; idleTimeoutMs: number },
-): Promise<{ expectedSha256?: string; commit: string | null }> {
+): Promise<{ expectedSha256?: string; etag?: string; commit: string | null }> {
   let have = 0;
   try {
     have = (await Deno.stat(partial)).size;
@@ -117,7 +126,7 @@ async function attemptDownload(
     const commit = response.headers.get("x-repo-commit");
     if (response.status === 416 && have > 0) {
       await response.body?.cancel();
-      return { expectedSha256, commit }; // the partial file is already complete
+      return { expectedSha256, etag: startedWith ?? etag, commit }; // already complete
     }
     await refuseUnusableResponse(response, { ...request, url, hasToken: Boolean(request.token) });
     const append = response.status === 206;
@@ -148,27 +157,33 @@ async function attemptDownload(
     if (announced !== undefined && announced !== null && size !== Number(announced)) {
       throw new Error(`connection ended after ${size} of ${announced} bytes`);
     }
-    return { expectedSha256, commit };
+    return { expectedSha256, etag: append ? startedWith : etag, commit };
   } finally {
     watchdog.stop();
   }
 }
 
 /**
- * Path of `file` from `repo` in the download cache, downloading it first if needed.
- * Throws HubError for problems a retry cannot fix.
+ * Path of `file` from `repo` in the hub cache (its snapshot link), downloading it first if needed.
+ * Throws HubError for problems a retry cannot fix, and when offline and the file is not cached.
  */
 export async function hubDownload(
   repo: HubRepo,
   file: string,
   options: HubOptions,
 ): Promise<string> {
-  const { endpoint, token } = hubAccess(options);
-  const destination = join(options.cacheDir, `${repo.type}s`, repo.id, repo.revision, file);
-  if (await cachedFileIsIntact(destination, options.log)) return destination;
-  // Lock files stay (deleting one another process waits on would let a third one in); they
-  // live apart so that the download folders hold only files and their records.
-  const lockName = createHash("sha256").update(destination).digest("hex").slice(0, 32);
+  const cached = await cachedFile(repo, file, options);
+  if (cached !== undefined) return cached;
+  if (options.offline ?? hubOffline()) {
+    throw new HubError(
+      `HF_HUB_OFFLINE is set and the hub cache ${options.cacheDir} has no ${file} of ` +
+        `${repo.type} ${repo.id} at revision ${repo.revision}; run once online (or with ` +
+        "HF_HUB_CACHE pointing at a cache that has it)",
+    );
+  }
+  // Lock files stay (deleting one another process waits on would let a third one in).
+  const key = `${repo.type}/${repo.id}@${repo.revision}/${file}`;
+  const lockName = createHash("sha256").update(key).digest("hex").slice(0, 32);
   const lock = await acquireFileLock(join(options.cacheDir, ".locks", `${lockName}.lock`), {
     wait: true,
     log: (line) => options.log?.(line),
@@ -176,8 +191,11 @@ export async function hubDownload(
   });
   try {
     // Another process may have downloaded it while this one waited for the lock.
-    if (await cachedFileIsIntact(destination, options.log)) return destination;
-    return await download(resolveUrl(endpoint, repo, file), destination, {
+    const meanwhile = await cachedFile(repo, file, options);
+    if (meanwhile !== undefined) return meanwhile;
+    const { endpoint, token } = hubAccess(options);
+    const partial = join(repoFolder(options.cacheDir, repo), "blobs", `${lockName}.incomplete`);
+    return await download(resolveUrl(endpoint, repo, file), partial, {
       repo,
       file,
       token,
@@ -188,41 +206,47 @@ export async function hubDownload(
   }
 }
 
-/** Downloads into `destination` with retries; call it holding the file's lock. */
+/**
+ * Downloads into `partial` with retries, then moves the bytes to their blob, records the commit
+ * and links the snapshot; returns the snapshot path. Call it holding the file's lock.
+ */
 async function download(
   url: string,
-  destination: string,
+  partial: string,
   request: { repo: HubRepo; file: string; token?: string; options: HubOptions },
 ): Promise<string> {
   const { repo, file, token, options } = request;
-  await Deno.mkdir(dirname(destination), { recursive: true });
-  const partial = `${destination}.incomplete`;
+  await Deno.mkdir(dirname(partial), { recursive: true });
   const idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
   let delay = options.backoffMs ?? 500;
   for (let attempt = 1;; attempt++) {
     try {
-      const { expectedSha256, commit } = await attemptDownload(url, partial, {
-        repo,
-        file,
-        token,
-        idleTimeoutMs,
-      });
+      const answer = await attemptDownload(url, partial, { repo, file, token, idleTimeoutMs });
       const actual = await sha256OfFile(partial);
-      if (expectedSha256 !== undefined && actual !== expectedSha256) {
+      if (answer.expectedSha256 !== undefined && actual !== answer.expectedSha256) {
         await Deno.remove(partial);
         await Deno.remove(`${partial}.etag`).catch(() => {});
         throw new HubError(
-          `${file} from ${repo.id} has SHA-256 ${actual}, but the hub announced ${expectedSha256}; ` +
-            `the download was discarded`,
+          `${file} from ${repo.id} has SHA-256 ${actual}, but the hub announced ` +
+            `${answer.expectedSha256}; the download was discarded`,
         );
       }
+      // Blobs are named by the hub's entity tag (as Python names them), else by SHA-256.
+      const etag = answer.etag ? normaliseEtag(answer.etag) : actual;
+      if (!await blobMatchesName(partial, etag)) {
+        await Deno.remove(partial);
+        await Deno.remove(`${partial}.etag`).catch(() => {});
+        throw new Error(`${file} does not match the entity tag ${etag} the hub sent`);
+      }
       await fsyncPath(partial);
-      const record: DownloadRecord = { sha256: actual, commit };
-      await writeFileAtomic(recordPathOf(destination), JSON.stringify(record));
-      await Deno.rename(partial, destination);
+      const blob = blobPath(options.cacheDir, repo, etag);
+      await Deno.rename(partial, blob);
       await Deno.remove(`${partial}.etag`).catch(() => {});
-      await syncDirectory(dirname(destination));
-      return destination;
+      await syncDirectory(dirname(blob));
+      const commit = answer.commit ?? repo.revision;
+      await recordCommit(options.cacheDir, repo, commit);
+      rememberCommit(repo, commit);
+      return await linkSnapshot(options.cacheDir, repo, { commit, file, etag });
     } catch (error) {
       const wait = nextRetryDelay(error, {
         attempt,

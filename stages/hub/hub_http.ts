@@ -10,6 +10,8 @@
  *   answers are retried with exponential backoff.
  */
 
+import { savedToken } from "./hub_env.ts";
+
 /** A repository on the hub. */
 export interface HubRepo {
   id: string;
@@ -21,8 +23,12 @@ export interface HubRepo {
 export interface HubOptions {
   /** Hub base URL (default `HF_ENDPOINT` or https://huggingface.co). */
   endpoint?: string;
-  /** Bearer token (default `HF_TOKEN`). */
+  /** Bearer token (default `HF_TOKEN`, else the token file `huggingface-cli login` saved). */
   token?: string;
+  /** Where that token file is (default HF_TOKEN_PATH, else $HF_HOME/token). */
+  tokenFile?: string;
+  /** Use the cache only, never the network (default: HF_HUB_OFFLINE). */
+  offline?: boolean;
   /** Download cache directory. */
   cacheDir: string;
   /** Attempts per file (default 5). */
@@ -55,12 +61,23 @@ export class RetryLater extends Error {
 
 const MAX_REDIRECTS = 5;
 
-/** The hub's base URL and the bearer token: from the options, else HF_ENDPOINT and HF_TOKEN. */
+/**
+ * The hub's base URL and the bearer token: from the options, else HF_ENDPOINT, and HF_TOKEN or
+ * the token file `huggingface-cli login` saves (HF_TOKEN_PATH, else $HF_HOME/token).
+ */
 export function hubAccess(options: HubOptions): { endpoint: string; token?: string } {
   return {
     endpoint: options.endpoint ?? Deno.env.get("HF_ENDPOINT") ?? "https://huggingface.co",
-    token: options.token ?? Deno.env.get("HF_TOKEN") ?? undefined,
+    token: options.token ?? (Deno.env.get("HF_TOKEN") || savedToken(options.tokenFile)),
   };
+}
+
+/** The hub could not be reached at all (no answer: DNS, refused, no route). */
+export class Unreachable extends Error {
+  override name = "Unreachable";
+  constructor(readonly origin: string, cause: unknown) {
+    super(`cannot reach the hub at ${origin}: ${(cause as Error)?.message ?? cause}`);
+  }
 }
 
 /** The resolve URL of `file` in `repo`. */
@@ -125,11 +142,18 @@ export async function getFollowingRedirects(
     const hopHeaders = new Headers(headers);
     if (current.origin !== origin) hopHeaders.delete("authorization");
     watchdog.touch();
-    const response = await fetch(current, {
-      headers: hopHeaders,
-      redirect: "manual",
-      signal: watchdog.signal,
-    });
+    let response: Response;
+    try {
+      response = await fetch(current, {
+        headers: hopHeaders,
+        redirect: "manual",
+        signal: watchdog.signal,
+      });
+    } catch (error) {
+      // fetch rejects with a TypeError when no answer came at all; a silence aborts instead.
+      if (error instanceof TypeError) throw new Unreachable(current.origin, error);
+      throw error;
+    }
     const linked = response.headers.get("x-linked-etag")?.replace(/"/g, "");
     if (linked && /^[0-9a-f]{64}$/.test(linked)) expectedSha256 = linked;
     if (response.status >= 300 && response.status < 400 && response.headers.has("location")) {
@@ -201,6 +225,16 @@ export function nextRetryDelay(
   const { attempt, delayMs, options, what } = retry;
   const attempts = options.attempts ?? 5;
   if (error instanceof HubError) throw error;
+  if (error instanceof Unreachable) {
+    // One quick second try (a blip), then the answer in a second or two rather than minutes.
+    if (attempt >= 2) {
+      throw new HubError(
+        `${error.message}; check the network and HF_ENDPOINT, or set HF_HUB_OFFLINE=1 to use ` +
+          `only the files already in the hub cache ${options.cacheDir}`,
+      );
+    }
+    return 250;
+  }
   if (attempt >= attempts) {
     throw new HubError(`${what} failed after ${attempts} attempts: ${(error as Error).message}`);
   }

@@ -5,9 +5,11 @@
  * the last byte received (silences, 5xx answers and 429s are retried as downloads are, see
  * hub_http.ts); refused access and missing files fail at once with the hub's messages.
  */
+import { hubOffline } from "./hub_env.ts";
 import {
   getFollowingRedirects,
   hubAccess,
+  HubError,
   type HubOptions,
   type HubRepo,
   IdleWatchdog,
@@ -37,6 +39,12 @@ export async function* hubStream(
   options: HubOptions,
   info: Partial<HubStreamInfo> = {},
 ): AsyncGenerator<Uint8Array> {
+  if (options.offline ?? hubOffline()) {
+    throw new HubError(
+      `HF_HUB_OFFLINE is set, but ${file} of ${repo.type} ${repo.id} is read by streaming from ` +
+        "the hub (it is not cached); list it under the source's files to download it once online",
+    );
+  }
   const { endpoint, token } = hubAccess(options);
   const url = resolveUrl(endpoint, repo, file);
   Object.assign(info, { url, bytesRead: 0 });

@@ -68,7 +68,7 @@ export async function command(args: string[], io: CommandIo): Promise<number> {
   await useBackend("auto");
   const directory = await resolveModelDirectory(
     parseModelSource(values.model),
-    hubOptionsFor(io.root),
+    hubOptionsFor(),
     {
       root: io.root,
       weights: true,

@@ -1,7 +1,7 @@
 /** The model an unlearning evaluation intervenes on, loaded the same way by every stage. */
 import { type BackendName, useBackend } from "../tensor/backend.ts";
 import { type LoadedModel, loadModel, type ModelSource } from "../model/load_model.ts";
-import { stageModelDirectory } from "../model/stage_model.ts";
+import { type StageModelContext, stageModelDirectory } from "../model/stage_model.ts";
 import { checkFormatFitsModel, type McqFormat } from "./accuracy.ts";
 
 /**
@@ -10,7 +10,7 @@ import { checkFormatFitsModel, type McqFormat } from "./accuracy.ts";
  */
 export async function loadEvaluationModel(
   params: { eval_model: ModelSource; mcq_format: McqFormat; backend: BackendName },
-  context: { root: string; log: (line: string) => void },
+  context: StageModelContext,
 ): Promise<LoadedModel> {
   await useBackend(params.backend);
   const source = params.eval_model;
