@@ -94,6 +94,11 @@ Deno.test("01_fetch through 05_controls run on a local corpus and model folder",
   try {
     const run = await cli(root, "run");
     assertEquals(run.code, 0, run.output);
+    // Training reports its live loss and the last logged L0 with its progress.
+    assertMatch(
+      run.output,
+      /\[03_train@run0\.trained\] training: [\d,]+ steps \(loss [\d.e+-]+, L0 /,
+    );
     assertMatch(
       run.output,
       /skipped .*corpus\/train\/01\.jsonl\.zst:2: field "meta\.pile_set_name" is missing/,

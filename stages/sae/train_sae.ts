@@ -51,7 +51,12 @@ export async function trainSae(
     stepSeconds += (performance.now() - started) / 1000;
     x.dispose();
     windowSteps++;
-    progress.advance();
+    // The live loss, and the L0 of the last logged evaluation, on the progress line.
+    const l0 = log.at(-1)?.l0;
+    progress.advance(
+      1,
+      `loss ${lastTerms.loss.toPrecision(4)}${l0 === undefined ? "" : `, L0 ${l0.toFixed(1)}`}`,
+    );
     if ((step + 1) % logEvery === 0 && step + 1 < steps) {
       log.push(
         logRow(step + 1, lastTerms, (performance.now() - windowStarted) / 1000 / windowSteps),
