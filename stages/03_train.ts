@@ -12,6 +12,7 @@ import { loadStageModel } from "./model/stage_model.ts";
 import { ActivationBuffer, heldOutActivations } from "./sae/activation_buffer.ts";
 import { saeConfigJson, writeSaeWeights, writeTrainingLog } from "./sae/artifacts.ts";
 import type { SaeInit } from "./sae/sae.ts";
+import { layerNormRows } from "./sae/input_normalisation.ts";
 import { trainSae } from "./sae/train_sae.ts";
 import type { LabelledActivations } from "./sae/trainer.ts";
 import {
@@ -26,6 +27,8 @@ import { trainKey } from "./metric_keys.ts";
 
 /** The slice of the config 03_train depends on. */
 export interface TrainParams {
+  /** Normalise every residual per token before the SAE sees it (input_normalisation.ts). */
+  layer_norm: boolean;
   run: string;
   preset: string;
   method: string;
@@ -94,11 +97,14 @@ async function labelledActivations(
       }),
       pass,
     );
-  const labelled = {
-    forget: await residuals(corpora.forget),
-    retain: await residuals(corpora.retain),
-  };
   const dModel = model.config.hidden_size;
+  // The SAE sees these residuals as it sees every other: normalised when it is.
+  const asSaeSees = (values: Float32Array) =>
+    context.params.layer_norm ? layerNormRows(values, dModel) : values;
+  const labelled = {
+    forget: asSaeSees(await residuals(corpora.forget)),
+    retain: asSaeSees(await residuals(corpora.retain)),
+  };
   context.log(
     `forget/retain residuals for the mutual information: ${labelled.forget.length / dModel} / ${
       labelled.retain.length / dModel
@@ -136,19 +142,22 @@ export async function run(context: StageContext<TrainParams>): Promise<void> {
       ? undefined
       : await labelledActivations(context, p.labelled_activations),
   }, { options: p.options, inputs: { importance: p.importance ?? undefined } });
+  if (p.layer_norm) trainer.sae.normalisation = "layer_norm";
   const buffer = new ActivationBuffer(activations, {
     dIn,
     capacity: p.buffer_contexts * p.context_length,
     batchSize: p.sae_batch_size,
     seed: p.seed,
     skipRows: evaluation.heldOut,
+    layerNorm: p.layer_norm,
   });
   const { log, meanStepSeconds } = await trainSae({
     trainer,
     buffer,
     steps,
     logEvery: p.log_every,
-    evaluation: evaluation.values,
+    // Measured in the space the SAE works in (normalised residuals when it normalises).
+    evaluation: p.layer_norm ? layerNormRows(evaluation.values, dIn) : evaluation.values,
     progress: context.progress,
   });
   const final = log.at(-1)!;

@@ -86,6 +86,7 @@ export async function run(context: StageContext<ScoreParams>): Promise<void> {
     capacity: p.buffer_contexts * p.context_length,
     batchSize: p.sae_batch_size,
     seed: p.seed,
+    layerNorm: sae.normalisation === "layer_norm",
   });
   const tracker = new ImportanceTracker(dSae, p.memory);
   const activation = new Float64Array(dSae);

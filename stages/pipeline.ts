@@ -253,6 +253,7 @@ const stages: StageSpec<Config>[] = [
         dataset_path: c.corpus.source.kind === "hub" ? c.corpus.source.repo : c.corpus.source.path,
         seed: c.variants[run].seed ?? c.runtime.seed,
         backend: c.runtime.backend,
+        layer_norm: c.sae.layer_norm,
       } satisfies TrainParams;
     },
     outputs: {

@@ -314,6 +314,8 @@ Deno.test("01_fetch through 05_controls run on a local corpus and model folder",
     const exported = await cli(root, "export", "03_train@run0.trained", "saes/run0");
     assertEquals(exported.code, 0, exported.output);
     const exportedCfg = JSON.parse(await Deno.readTextFile(join(root, "saes/run0/cfg.json")));
+    // The config's sae.layer_norm (true in default.json) is applied, and cfg.json says so.
+    assertEquals(exportedCfg.normalize_activations, "layer_norm");
     assertEquals(exportedCfg, cfg, "the same cfg.json as the artifact");
     const weights = await Deno.readFile(join(root, "saes/run0/sae_weights.safetensors"));
     const header = new TextDecoder().decode(weights.subarray(8, 8 + 200));

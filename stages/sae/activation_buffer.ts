@@ -7,6 +7,7 @@
  * (`heldOutActivations`).
  */
 import { parquetRowCount, readParquetBatches } from "../../pipeline/parquet.ts";
+import { layerNormRows } from "./input_normalisation.ts";
 import { SeededRandom } from "../random.ts";
 
 /** Options of the buffer. */
@@ -18,6 +19,8 @@ export interface BufferOptions {
   seed: number;
   /** Rows at the start of the file that training never sees (held out; default 0). */
   skipRows?: number;
+  /** Hand out each row layer-normalised (the SAE's `normalisation`; input_normalisation.ts). */
+  layerNorm?: boolean;
 }
 
 /** Shuffled batches of activations [batchSize, dIn] from a Parquet file with an `act` column. */
@@ -106,7 +109,7 @@ export class ActivationBuffer {
       const row = this.#order[this.#cursor++];
       batch.set(this.#rows.subarray(row * dIn, (row + 1) * dIn), i * dIn);
     }
-    return batch;
+    return this.options.layerNorm ? layerNormRows(batch, dIn) : batch;
   }
 }
 

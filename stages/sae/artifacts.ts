@@ -32,6 +32,7 @@ export interface SaeProvenance {
 export async function writeSaeWeights(path: string, sae: SaeParameters): Promise<void> {
   const tensors = await saeTensors(sae);
   const metadata: Record<string, string> = { format: "pt", activation: sae.activation.kind };
+  if (sae.normalisation !== undefined) metadata.normalize_activations = sae.normalisation;
   if (sae.activation.kind === "topk") metadata.k = String(sae.activation.k);
   if (sae.activation.kind === "jumprelu") {
     tensors.threshold = {
@@ -77,7 +78,7 @@ export function saeConfigJson(
     hook_head_index: null,
     prepend_bos: true,
     dataset_path: provenance.datasetPath,
-    normalize_activations: "none",
+    normalize_activations: sae.normalisation ?? "none",
     dtype: "float32",
     device: "cpu",
     // Ours: which experiment this SAE belongs to.
@@ -136,6 +137,9 @@ export async function readSaeWeights(path: string): Promise<SaeParameters> {
       threshold: header.tensors.threshold ? load("threshold").data : undefined,
       path,
     }),
+    ...(header.metadata.normalize_activations === "layer_norm"
+      ? { normalisation: "layer_norm" as const }
+      : {}),
   };
 }
 

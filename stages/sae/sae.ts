@@ -30,6 +30,11 @@ export interface SaeParameters {
   decoderBias: tf.Variable<tf.Rank.R1>; // b_dec [dIn]
   /** Set once by the trainer (a BatchTopK trainer updates its threshold while training). */
   activation: SaeActivation;
+  /**
+   * "layer_norm": the SAE reads and writes per-token layer-normalised residuals
+   * (input_normalisation.ts); absent: the residuals as they are.
+   */
+  normalisation?: "layer_norm";
 }
 
 /** The four trainable parameters (what the optimiser steps and `disposeSae` frees). */

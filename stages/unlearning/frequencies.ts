@@ -7,7 +7,8 @@
 import { tf } from "../tensor/backend.ts";
 import { corpusBatches, type CorpusPassOptions } from "../model/corpus_residuals.ts";
 import type { LoadedModel } from "../model/load_model.ts";
-import { encode, type SaeParameters } from "../sae/sae.ts";
+import type { SaeParameters } from "../sae/sae.ts";
+import { encodeResiduals } from "./intervention.ts";
 
 /** Fraction of counted tokens on which each feature fires, [dSae]. */
 export async function featureFrequencies(
@@ -23,7 +24,7 @@ export async function featureFrequencies(
     rows,
     options,
     (residual, counted) =>
-      tf.sum(tf.mul(tf.cast(tf.greater(encode(sae, residual), 0), "float32"), counted), 0),
+      tf.sum(tf.mul(tf.cast(tf.greater(encodeResiduals(sae, residual), 0), "float32"), counted), 0),
   );
   for await (const { values, counted } of batches) {
     values.forEach((count, feature) => (counts[feature] += count));

@@ -5,13 +5,34 @@
  *   acts' = acts with every selected feature that is active (> 0) set to −multiplier;
  *   resid' = error + decode(acts').
  * Keeping the error term means only the clamped features change the residual. An empty selection
- * means no intervention at all (the hook is the identity, not "SAE spliced in").
+ * means no intervention at all (the hook is the identity, not "SAE spliced in"). An SAE that
+ * normalises its inputs (sae/input_normalisation.ts) encodes the normalised residual, and its
+ * decodings are mapped back to the residual's own scale before they are added or subtracted.
  */
 import { tf } from "../tensor/backend.ts";
 import { decode, encode, type SaeParameters } from "../sae/sae.ts";
+import { layerNormTokens } from "../sae/input_normalisation.ts";
 
 /** Replacement for the residual [batch, time, dIn] at the SAE's layer. */
 export type ResidualReplacement = (residual: tf.Tensor3D) => tf.Tensor3D;
+
+/**
+ * How residuals [n, dIn] meet an SAE: what it encodes, and `toResidual`, which takes a decoding
+ * [n, dIn] back to the residual's space (the identity unless the SAE normalises).
+ */
+function saeSpace(
+  sae: SaeParameters,
+  residual: tf.Tensor2D,
+): { inputs: tf.Tensor2D; toResidual: (decoded: tf.Tensor2D) => tf.Tensor2D } {
+  if (sae.normalisation !== "layer_norm") return { inputs: residual, toResidual: (d) => d };
+  const { normalised, mean, scale } = layerNormTokens(residual);
+  return { inputs: normalised, toResidual: (d) => tf.add(tf.mul(d, scale), mean) };
+}
+
+/** Feature activations [n, dSae] of residuals [n, dIn], normalised first if the SAE does. */
+export function encodeResiduals(sae: SaeParameters, residual: tf.Tensor2D): tf.Tensor2D {
+  return encode(sae, saeSpace(sae, residual).inputs);
+}
 
 /** The clamping hook for `features` at `multiplier`; identity when `features` is empty. */
 export function clampingHook(
@@ -30,8 +51,9 @@ export function clampingHook(
       tf.tile(tf.concat([tf.zeros([1, 1]), tf.ones([1, time - 1])], 1), [batch, 1]),
       [batch * time, 1],
     );
-    const acts = tf.mul(encode(sae, flat), notBos) as tf.Tensor2D;
-    const error = tf.sub(flat, decode(sae, acts));
+    const space = saeSpace(sae, flat);
+    const acts = tf.mul(encode(sae, space.inputs), notBos) as tf.Tensor2D;
+    const error = tf.sub(flat, space.toResidual(decode(sae, acts)));
     const clampHere = tf.mul(
       tf.cast(tf.greater(acts, 0), "float32"),
       tf.tensor2d(selected, [1, dSae]),
@@ -40,7 +62,11 @@ export function clampingHook(
       tf.mul(acts, tf.sub(1, clampHere)),
       tf.mul(clampHere, -multiplier),
     ) as tf.Tensor2D;
-    return tf.reshape(tf.add(error, decode(sae, clamped)), [batch, time, dIn]) as tf.Tensor3D;
+    return tf.reshape(tf.add(error, space.toResidual(decode(sae, clamped))), [
+      batch,
+      time,
+      dIn,
+    ]) as tf.Tensor3D;
   };
 }
 
@@ -49,7 +75,12 @@ export function reconstructionHook(sae: SaeParameters): ResidualReplacement {
   return (residual) => {
     const [batch, time, dIn] = residual.shape;
     const flat = tf.reshape(residual, [batch * time, dIn]) as tf.Tensor2D;
-    const reconstructed = tf.reshape(decode(sae, encode(sae, flat)), [batch, time, dIn]);
+    const space = saeSpace(sae, flat);
+    const reconstructed = tf.reshape(space.toResidual(decode(sae, encode(sae, space.inputs))), [
+      batch,
+      time,
+      dIn,
+    ]);
     // Keep BOS as it was, as the clamping hook does (its BOS activations are zeroed, so position 0
     // comes out unchanged); only the reconstruction of the other positions is measured.
     const positionMask = tf.reshape(tf.concat([tf.zeros([1]), tf.ones([time - 1])], 0), [
