@@ -13,6 +13,7 @@ import {
   residualActivations,
 } from "./model/activations.ts";
 import { type BackendName, useBackend } from "./tensor/backend.ts";
+import type { KernelPolicy } from "./tensor/openblas.ts";
 import type { ModelSource } from "./model/load_model.ts";
 import { loadStageModel } from "./model/stage_model.ts";
 import { extractKey } from "./metric_keys.ts";
@@ -24,6 +25,8 @@ export interface ExtractParams {
   num_tokens: number;
   lm_batch_size: number;
   backend: BackendName;
+  /** OpenBLAS kernels (runtime.kernels): reproducible across x86-64 machines, or native. */
+  kernels: KernelPolicy;
 }
 
 /** Batches per window of contexts sorted by length; a window's activations stay in memory. */
@@ -43,7 +46,7 @@ function sumOfRowNorms(values: Float32Array, dModel: number): number {
 /** Runs the subject model over the tokenised contexts and streams the layer's residuals. */
 export async function run(context: StageContext<ExtractParams>): Promise<void> {
   const params = context.params;
-  await useBackend(params.backend);
+  await useBackend(params.backend, params.kernels);
   const model = await loadStageModel(params.model, context);
   if (params.layer >= model.config.num_hidden_layers) {
     throw new Error(

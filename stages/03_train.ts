@@ -7,6 +7,7 @@
  */
 import type { StageContext } from "../pipeline/stage.ts";
 import { type BackendName, useBackend } from "./tensor/backend.ts";
+import type { KernelPolicy } from "./tensor/openblas.ts";
 import type { ModelSource } from "./model/load_model.ts";
 import { loadStageModel } from "./model/stage_model.ts";
 import { ActivationBuffer, heldOutActivations } from "./sae/activation_buffer.ts";
@@ -57,6 +58,8 @@ export interface TrainParams {
   dataset_path: string;
   seed: number;
   backend: BackendName;
+  /** OpenBLAS kernels (runtime.kernels): reproducible across x86-64 machines, or native. */
+  kernels: KernelPolicy;
 }
 
 /** Where the forget/retain residuals of the labelled methods come from. */
@@ -115,7 +118,7 @@ async function labelledActivations(
 
 export async function run(context: StageContext<TrainParams>): Promise<void> {
   const p = context.params;
-  await useBackend(p.backend);
+  await useBackend(p.backend, p.kernels);
   const activations = context.input("activations");
   const evaluation = await heldOutActivations(activations, EVALUATION_ROWS);
   const dIn = evaluation.dIn;

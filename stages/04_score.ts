@@ -12,6 +12,7 @@ import * as arrow from "apache-arrow";
 import { readParquetFile, writeParquetFile } from "../pipeline/parquet.ts";
 import type { StageContext } from "../pipeline/stage.ts";
 import { type BackendName, tf, useBackend } from "./tensor/backend.ts";
+import type { KernelPolicy } from "./tensor/openblas.ts";
 import type { ModelSource } from "./model/load_model.ts";
 import { loadStageModel } from "./model/stage_model.ts";
 import { ActivationBuffer } from "./sae/activation_buffer.ts";
@@ -57,12 +58,14 @@ export interface ScoreParams {
   score_batches: number;
   seed: number;
   backend: BackendName;
+  /** OpenBLAS kernels (runtime.kernels): reproducible across x86-64 machines, or native. */
+  kernels: KernelPolicy;
 }
 
 /** Scores every feature of one SAE and writes the per-feature table and summary metrics. */
 export async function run(context: StageContext<ScoreParams>): Promise<void> {
   const p = context.params;
-  await useBackend(p.backend);
+  await useBackend(p.backend, p.kernels);
   const model = await loadStageModel(p.model, context);
   const sae = await readSaeWeights(context.input("sae"));
   const [dIn, dSae] = sae.encoderWeight.shape;

@@ -9,6 +9,7 @@ import { writeParquetFile } from "../pipeline/parquet.ts";
 import type { StageContext } from "../pipeline/stage.ts";
 import { mcqTable } from "./data/fetch_tables.ts";
 import type { BackendName } from "./tensor/backend.ts";
+import type { KernelPolicy } from "./tensor/openblas.ts";
 import type { ModelSource } from "./model/load_model.ts";
 import type { McqFormat } from "./unlearning/accuracy.ts";
 import { loadEvaluationModel } from "./unlearning/evaluation_model.ts";
@@ -24,6 +25,8 @@ export interface KnownParams {
   forget_set: string;
   lm_batch_size: number;
   backend: BackendName;
+  /** OpenBLAS kernels (runtime.kernels): reproducible across x86-64 machines, or native. */
+  kernels: KernelPolicy;
 }
 
 export async function run(context: StageContext<KnownParams>): Promise<void> {

@@ -22,6 +22,7 @@ export interface ReportParams {
   /** SAEBench's retain thresholds, drawn in the retain-frequency histogram. */
   retain_thresholds: number[];
   backend: string;
+  kernels: string;
   /** Module (repository path) → hash of its quoted doc comment, for the mechanisms' definitions. */
   quoted_sources: Record<string, string>;
   config_sha256: string;
@@ -126,6 +127,7 @@ export async function run(context: StageContext<ReportParams>): Promise<void> {
     operationalisations,
     upstream: context.upstream(),
     backend: p.backend,
+    kernels: p.kernels,
     configSha256: p.config_sha256,
     retainFrequencies: await retainFrequencies(context),
     retainThresholds: p.retain_thresholds,

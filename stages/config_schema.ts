@@ -153,6 +153,11 @@ const runtime = z.strictObject({
   /** "auto" is wasm (with OpenBLAS products); the resolved name enters every cache key. */
   backend: z.enum(["auto", "wasm", "cpu", "tensorflow"]),
   dtype: z.literal("float32"),
+  /**
+   * OpenBLAS kernels: "reproducible" (the same floats on every x86-64 CPU with AVX2) or
+   * "native" (the fastest for this CPU); enters every cache key.
+   */
+  kernels: z.enum(["reproducible", "native"]),
   seed: z.number().int().min(0),
 });
 

@@ -142,6 +142,7 @@ function evaluateParams(c: Config, variant?: string) {
     lm_batch_size: c.extract.lm_batch_size,
     seed: c.runtime.seed,
     backend: c.runtime.backend,
+    kernels: c.runtime.kernels,
   } satisfies EvaluateParams;
 }
 
@@ -213,6 +214,7 @@ const stages: StageSpec<Config>[] = [
       num_tokens: c.extract.num_tokens,
       lm_batch_size: c.extract.lm_batch_size,
       backend: c.runtime.backend,
+      kernels: c.runtime.kernels,
     } satisfies ExtractParams),
     files: (c) => localPaths(c.model.source),
     outputs: { activations: "activations.parquet", metrics: "metrics.json" },
@@ -253,6 +255,7 @@ const stages: StageSpec<Config>[] = [
         dataset_path: c.corpus.source.kind === "hub" ? c.corpus.source.repo : c.corpus.source.path,
         seed: c.variants[run].seed ?? c.runtime.seed,
         backend: c.runtime.backend,
+        kernels: c.runtime.kernels,
         layer_norm: c.sae.layer_norm,
       } satisfies TrainParams;
     },
@@ -298,6 +301,7 @@ const stages: StageSpec<Config>[] = [
         score_batches: c.importance.score_batches,
         seed: c.runtime.seed,
         backend: c.runtime.backend,
+        kernels: c.runtime.kernels,
       } satisfies ScoreParams;
     },
     files: (c) => localPaths(c.model.source),
@@ -324,6 +328,7 @@ const stages: StageSpec<Config>[] = [
       forget_set: c.unlearning.forget_set.name,
       lm_batch_size: c.extract.lm_batch_size,
       backend: c.runtime.backend,
+      kernels: c.runtime.kernels,
     } satisfies KnownParams),
     files: (c) => localPaths(c.model.eval_source),
     outputs: { known: "known.parquet", metrics: "metrics.json" },
@@ -408,6 +413,7 @@ const stages: StageSpec<Config>[] = [
       min_retain_accuracy: c.unlearning.min_retain_accuracy,
       retain_thresholds: c.unlearning.retain_thresholds,
       backend: c.runtime.backend,
+      kernels: c.runtime.kernels,
       quoted_sources: quotedTextHashes(QUOTED_SOURCES),
       // Provenance: the whole config, hashed (any config edit renders the report again).
       config_sha256: sha256Hex(JSON.stringify(c)),
@@ -434,6 +440,7 @@ export const pipeline: PipelineDefinition<Config> = {
   numerics: (config) => ({
     backend: config.runtime.backend === "auto" ? "wasm" : config.runtime.backend,
     dtype: config.runtime.dtype,
+    kernels: config.runtime.kernels,
   }),
   resources: (config, instance) =>
     clusterResources(config, instance.stageId, stages.map((stage) => stage.id)),

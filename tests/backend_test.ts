@@ -134,15 +134,17 @@ Deno.test({
       cpuInfo: await Deno.readTextFile("/proc/cpuinfo").catch(() => null),
     });
     const module = new URL("../stages/tensor/openblas.ts", import.meta.url).href;
-    const coreNameOf = async (requested: string | undefined) => {
+    const coreNameOf = async (requested: string | undefined, policy = "reproducible") => {
       const env = { ...Deno.env.toObject() };
       delete env.OPENBLAS_CORETYPE;
       if (requested !== undefined) env.OPENBLAS_CORETYPE = requested;
       const { stdout } = await new Deno.Command(Deno.execPath(), {
         args: [
           "eval",
-          `import { loadedOpenBlasConfig, openBlas } from "${module}";
-           console.log(openBlas()?.config + " | " + loadedOpenBlasConfig())`,
+          `import { loadedOpenBlasConfig, openBlas, setKernelPolicy } from "${module}";
+           setKernelPolicy("${policy}");
+           console.log(openBlas()?.config + " | " + loadedOpenBlasConfig() + " | " +
+             (Deno.env.get("OPENBLAS_CORETYPE") ?? "chosen by OpenBLAS"))`,
         ],
         env,
         clearEnv: true,
@@ -154,13 +156,15 @@ Deno.test({
       // The full configuration, then what the lock file records: version and kernels.
       assertMatch(
         await coreNameOf(undefined),
-        new RegExp(` ${expected} .* \\| [0-9.]+ ${expected}\n`),
+        new RegExp(` ${expected} .* \\| [0-9.]+ ${expected} \\| ${expected}\n`),
       );
     }
     // "Prescott" (SSE3) runs on every x86-64 CPU; a user's choice is not overridden.
     if (Deno.build.arch === "x86_64") {
       assertStringIncludes(await coreNameOf("Prescott"), " Prescott ");
     }
+    // runtime.kernels "native": nothing is pinned, OpenBLAS picks for this CPU.
+    assertStringIncludes(await coreNameOf(undefined, "native"), "| chosen by OpenBLAS");
   },
 });
 

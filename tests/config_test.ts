@@ -2,7 +2,8 @@
 import { join } from "node:path";
 import { loadConfig } from "../pipeline/config.ts";
 import { main } from "../pipeline/cli.ts";
-import { configSchema } from "../stages/config_schema.ts";
+import { type Config, configSchema } from "../stages/config_schema.ts";
+import { pipeline } from "../stages/pipeline.ts";
 import { assertEquals, assertRejects, assertStringIncludes } from "./helpers/assert.ts";
 import { REPO_ROOT } from "./helpers/workspace.ts";
 
@@ -123,4 +124,20 @@ Deno.test("a command-line override replaces the file's value, and a bad one name
     () => loadConfig(DEFAULT, configSchema, override("gpu")),
     `config ${DEFAULT} (with --backend gpu) is not valid:\n  - runtime.backend:`,
   );
+});
+
+Deno.test("runtime.kernels is reproducible or native, and enters every cache key", async () => {
+  const path = await brokenConfig((c) => ((c.runtime as Record<string, unknown>).kernels = "fast"));
+  const errors: string[] = [];
+  const code = await main(["status", "--config", path], {
+    root: REPO_ROOT,
+    print: () => {},
+    printError: (line) => errors.push(line),
+  });
+  assertEquals(code, 2);
+  assertStringIncludes(errors.join("\n"), "runtime.kernels");
+  const { config } = await loadConfig(DEFAULT, configSchema);
+  assertEquals(pipeline.numerics(config as Config).kernels, "reproducible");
+  const paper = await loadConfig(join(REPO_ROOT, "configs/paper.json"), configSchema);
+  assertEquals(pipeline.numerics(paper.config as Config).kernels, "native");
 });

@@ -61,6 +61,8 @@ export interface ReportData {
   operationalisations: { source: string; text: string }[];
   upstream: UpstreamRecord[];
   backend: string;
+  /** OpenBLAS kernels (runtime.kernels). */
+  kernels: string;
   /** SHA-256 of the whole config as the pipeline read it. */
   configSha256: string;
   /** Retain firing frequency of every feature of every trained SAE. */
@@ -450,7 +452,9 @@ function provenanceSection(data: ReportData): Section {
       {
         kind: "paragraph",
         text:
-          `Config SHA-256 \`${data.configSha256.slice(0, 16)}…\`, backend \`${data.backend}\`; ${
+          `Config SHA-256 \`${
+            data.configSha256.slice(0, 16)
+          }…\`, backend \`${data.backend}\` (OpenBLAS kernels: ${data.kernels}); ${
             // Sorted: an upstream record just computed and one read back from the lock file
             // list their tools in different orders, and the report must not change with that.
             [...versions].sort(([a], [b]) => a.localeCompare(b))

@@ -12,7 +12,7 @@ import "@tensorflow/tfjs-layers";
 import "@tensorflow/tfjs-backend-cpu";
 import "@tensorflow/tfjs-backend-wasm";
 import { blasBatchMatMul } from "./blas_matmul.ts";
-import { openBlas } from "./openblas.ts";
+import { type KernelPolicy, openBlas, setKernelPolicy } from "./openblas.ts";
 import { isWasmBackend } from "./wasm_heap.ts";
 import { registerLeadingAxesReductions } from "./wasm_reductions.ts";
 
@@ -121,8 +121,15 @@ async function loadTensorflowBinding(): Promise<void> {
   );
 }
 
-/** Activates a backend and returns the name of the one in use (it enters cache keys). */
-export async function useBackend(requested: BackendName = "auto"): Promise<string> {
+/**
+ * Activates a backend and returns the name of the one in use (it enters cache keys); `kernels`
+ * chooses OpenBLAS's kernels for the wasm backend's products (openblas.ts).
+ */
+export async function useBackend(
+  requested: BackendName = "auto",
+  kernels: KernelPolicy = "reproducible",
+): Promise<string> {
+  setKernelPolicy(kernels);
   if (requested === "tensorflow") await loadTensorflowBinding();
   const name = requested === "auto" ? "wasm" : requested;
   if (tf.getBackend() !== name) {

@@ -67,6 +67,30 @@ export interface OpenBlas {
 let opened: OpenBlas | null | undefined;
 let disabled = Deno.env.get("UNLEARNING_BLAS") === "off";
 
+/**
+ * Which OpenBLAS kernels run (config `runtime.kernels`, a numerics setting in every cache key):
+ * "reproducible" pins the kernel family every x86-64 CPU with AVX2 runs, so such machines
+ * compute the same floats; "native" lets OpenBLAS choose the fastest for this CPU.
+ */
+export type KernelPolicy = "reproducible" | "native";
+
+let kernelPolicy: KernelPolicy = "reproducible";
+
+/**
+ * Sets the policy for this process; OpenBLAS reads it once, when it is loaded, so asking for
+ * another after that is an error.
+ */
+export function setKernelPolicy(policy: KernelPolicy): void {
+  if (policy === kernelPolicy) return;
+  if (opened !== undefined) {
+    throw new Error(
+      `OpenBLAS is already loaded with ${kernelPolicy} kernels in this process; ` +
+        `runtime.kernels "${policy}" needs a process of its own`,
+    );
+  }
+  kernelPolicy = policy;
+}
+
 /** Turns the BLAS path off (or back on); for comparisons against the wasm kernel. */
 export function setBlasEnabled(enabled: boolean): void {
   disabled = !enabled;
@@ -114,7 +138,7 @@ export function openBlas(): OpenBlas | null {
   if (opened !== undefined) return opened;
   try {
     // OpenBLAS reads the variable once, when the library is loaded.
-    const coreType = reproducibleCoreType({
+    const coreType = kernelPolicy === "native" ? null : reproducibleCoreType({
       requested: Deno.env.get("OPENBLAS_CORETYPE"),
       arch: Deno.build.arch,
       cpuInfo: readCpuInfo(),

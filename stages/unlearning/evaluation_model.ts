@@ -1,5 +1,6 @@
 /** The model an unlearning evaluation intervenes on, loaded the same way by every stage. */
 import { type BackendName, useBackend } from "../tensor/backend.ts";
+import type { KernelPolicy } from "../tensor/openblas.ts";
 import { type LoadedModel, loadModel, type ModelSource } from "../model/load_model.ts";
 import { type StageModelContext, stageModelDirectory } from "../model/stage_model.ts";
 import { checkFormatFitsModel, type McqFormat } from "./accuracy.ts";
@@ -9,10 +10,15 @@ import { checkFormatFitsModel, type McqFormat } from "./accuracy.ts";
  * format on a base model, and loads it.
  */
 export async function loadEvaluationModel(
-  params: { eval_model: ModelSource; mcq_format: McqFormat; backend: BackendName },
+  params: {
+    eval_model: ModelSource;
+    mcq_format: McqFormat;
+    backend: BackendName;
+    kernels: KernelPolicy;
+  },
   context: StageModelContext,
 ): Promise<LoadedModel> {
-  await useBackend(params.backend);
+  await useBackend(params.backend, params.kernels);
   const source = params.eval_model;
   const directory = await stageModelDirectory(source, context);
   await checkFormatFitsModel(
