@@ -2,7 +2,9 @@
  * One SAE training step at the paper's shapes (batch 2048, d_in 2304, d_sae 2304) for every
  * implemented variant, on the backend the pipeline uses; then, when Debian's python3-torch is
  * there, the same plain step in PyTorch on the same cores (bench/peers/sae_step_torch.py), and
- * the ratio of the two run0 figures.
+ * the ratio of the two run0 figures. Our figures use OpenBLAS's native kernels
+ * (`runtime.kernels: "native"`, as the paper configs do); the plain step is measured once more
+ * in a process of its own with the pinned, reproducible kernels (`sae_step_reproducible.run0`).
  */
 import { tf, useBackend } from "../stages/tensor/backend.ts";
 import { openBlas } from "../stages/tensor/openblas.ts";
@@ -79,7 +81,7 @@ const PAPER_VARIANTS: Record<
  * the first variant's warm-up) does not land on one of them alone.
  */
 export async function measureSaeStep(rooflineGflops?: number): Promise<BenchResult[]> {
-  const backend = await useBackend("auto");
+  const backend = await useBackend("auto", "native");
   const random = new SeededRandom(1);
   const x = tf.tensor2d(
     Float32Array.from({ length: BATCH * D_IN }, () => random.next() * 2 - 1),
@@ -145,7 +147,60 @@ export async function measureSaeStep(rooflineGflops?: number): Promise<BenchResu
     });
   }
   x.dispose();
-  return [...results, ...await torchPeer(results.find((r) => r.name === "sae_step.run0")!)];
+  const run0 = results.find((r) => r.name === "sae_step.run0")!;
+  return [...results, ...await reproducibleStep(run0), ...await torchPeer(run0)];
+}
+
+/** The plain step with the pinned kernels, in a process of its own (OpenBLAS loads once). */
+async function reproducibleStep(native: BenchResult): Promise<BenchResult[]> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", new URL(import.meta.url).pathname, "--reproducible-plain-step"],
+    stderr: "inherit",
+  }).output();
+  if (!output.success) throw new Error("the reproducible-kernels SAE step failed");
+  const seconds = JSON.parse(new TextDecoder().decode(output.stdout).trim().split("\n").at(-1)!)
+    .seconds as number;
+  return [{
+    name: "sae_step_reproducible.run0",
+    value: Number(seconds.toFixed(2)),
+    unit: "s",
+    note: `runtime.kernels "reproducible" (OpenBLAS pinned to Haswell kernels on x86-64); ` +
+      `native: ${native.value} s`,
+  }];
+}
+
+/** Median seconds of the plain step with the reproducible kernels (run as a script). */
+async function plainStepReproducible(): Promise<number> {
+  await useBackend("auto", "reproducible");
+  const random = new SeededRandom(1);
+  const x = tf.tensor2d(
+    Float32Array.from({ length: BATCH * D_IN }, () => random.next() * 2 - 1),
+    [BATCH, D_IN],
+  );
+  const plain = SAE_METHODS.find((method) => method.name === "plain")!;
+  const trainer = createMethodTrainer(plain, {
+    dIn: D_IN,
+    dSae: D_SAE,
+    learningRate: 3e-4,
+    l1Penalty: 0.04,
+    warmupSteps: 1000,
+    weightDecay: 0.01,
+    init: "tied_unit_norm",
+    seed: 1,
+  }, { options: {}, inputs: {} });
+  trainer.step(x, 1);
+  const seconds: number[] = [];
+  for (let step = 0; step < TIMED_STEPS; step++) {
+    const started = performance.now();
+    trainer.step(x, 2 + step);
+    seconds.push((performance.now() - started) / 1000);
+  }
+  trainer.dispose();
+  return median(seconds);
+}
+
+if (import.meta.main && Deno.args.includes("--reproducible-plain-step")) {
+  console.log(JSON.stringify({ seconds: await plainStepReproducible() }));
 }
 
 /** PyTorch's plain step at the same shapes and threads, and our run0 step relative to it. */
