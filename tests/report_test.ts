@@ -157,6 +157,13 @@ Deno.test("the answer to the paper's question follows the intervals", () => {
   // An oracle below a corpus selector is no ceiling: no answer.
   set({ "frequency.heldout_score": 0.05, "oracle.heldout_score": 0 });
   assertStringIncludes(answer(), "it is no ceiling on these features");
+  // Nothing scores on any SAE: the sentence names none of them.
+  set({
+    "frequency.heldout_score": 0,
+    "oracle.heldout_score": 0,
+    "oracle.heldout_score_ci_high": 0,
+  });
+  assertStringIncludes(answer(), "with any of the 5 SAEs");
   // A positive control that cannot be told from 0: no answer.
   metrics["unlearning.control.positive.score_ci_low"] = 0;
   assertStringIncludes(answer(), "Cannot tell here");

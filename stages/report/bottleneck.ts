@@ -123,9 +123,12 @@ export function bottleneckAnswer(metrics: Metrics, runs: string[]): string | nul
   if (evidence.length === 0) return null;
   const bestOf = (e: SelectionEvidence) => Math.max(e.oracle.score ?? 0, e.corpus.score ?? 0);
   // Where selection does best, by any selector.
-  const { label, oracle, corpus, gain, intervals } = evidence.reduce((a, b) =>
-    bestOf(b) > bestOf(a) ? b : a
-  );
+  const best = evidence.reduce((a, b) => bestOf(b) > bestOf(a) ? b : a);
+  const { oracle, corpus, gain, intervals } = best;
+  // When nothing scores anywhere, no SAE is the one to name.
+  const label = bestOf(best) === 0 && evidence.length > 1
+    ? `any of the ${evidence.length} ${grouped.length > 0 ? "architectures × widths" : "SAEs"}`
+    : best.label;
   const positive = scoreAt(metrics, {
     score: controlKey("positive.score"),
     low: controlKey("positive.score_ci_low"),

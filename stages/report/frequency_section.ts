@@ -51,9 +51,9 @@ export async function retainFrequencySection(
       {
         kind: "plot",
         figure: "retain_frequency",
-        caption: "Features by how often they fire on retain-corpus tokens (log scale; features " +
-          "that never fire are drawn at −5), one panel per trained SAE; the dashed lines are " +
-          "the retain thresholds, and the rule can select only left of them.",
+        caption: "Features by how often they fire on retain-corpus tokens (log₁₀ of the rate; " +
+          "features that never fire are drawn at −5), one panel per trained SAE; the dashed " +
+          "lines are the retain thresholds, and the rule can select only left of them.",
         svg: await renderSvg(retainFrequencySpec(features, retainThresholds)),
       },
     ],

@@ -205,7 +205,7 @@ export function retainFrequencySpec(
     columns: 4,
     resolve: { scale: { y: "independent" } },
     spec: {
-      width: 170,
+      width: 180,
       height: 110,
       layer: [
         {
@@ -215,7 +215,7 @@ export function retainFrequencySpec(
               field: "log_frequency",
               type: "quantitative",
               bin: { extent: [Math.log10(NEVER_FIRES), 0], step: 0.25 },
-              title: "log10 retain firing frequency (−5: never)",
+              title: "log₁₀ retain firing rate",
             },
             y: { aggregate: "count", type: "quantitative", title: "features" },
           },
