@@ -73,6 +73,38 @@ async function downloadInto(
   }
 }
 
+/**
+ * What happened to one object: copied; "absent" when the destination has it already (nothing
+ * to do); "missing" when the source lacks it too or holds it corrupt.
+ */
+type ObjectMove = "copied" | "absent" | "missing";
+
+/** Uploads one cached object unless the remote has it; a corrupt local one stays home. */
+async function pushObject(
+  store: RemoteStore,
+  local: (path: string) => string,
+  sha256: string,
+): Promise<ObjectMove> {
+  const path = objectPath(sha256);
+  if (await store.has(path)) return "absent";
+  // A corrupt local object is not pushed: `verify` or the next run replaces it.
+  if (!await exists(local(path)) || await sha256File(local(path)) !== sha256) return "missing";
+  await store.upload(local(path), path);
+  return "copied";
+}
+
+/** Downloads one object unless the cache has it, keeping it only if its bytes hash right. */
+async function pullObject(
+  store: RemoteStore,
+  local: (path: string) => string,
+  sha256: string,
+): Promise<ObjectMove> {
+  const path = objectPath(sha256);
+  if (await exists(local(path))) return "absent";
+  if (!await store.has(path)) return "missing";
+  return await downloadInto(store, path, local(path), sha256) ? "copied" : "missing";
+}
+
 /** Moves objects and run entries between the cache and `remote`, in `direction`. */
 export async function transfer(
   session: Session,
@@ -88,34 +120,27 @@ export async function transfer(
   const { hashes, keys } = await referenced(session);
   const summary: TransferSummary = { objects: 0, bytes: 0, runs: 0, missing: [] };
   for (const sha256 of [...hashes].sort()) {
-    const path = objectPath(sha256);
-    const [here, there] = [await exists(local(path)), await store.has(path)];
-    if (direction === "push" ? !here : !there) {
-      if (direction === "push" ? !there : !here) summary.missing.push(sha256);
-      continue;
-    }
-    if (direction === "push" ? there : here) continue;
-    let moved: boolean;
-    if (direction === "push") {
-      // A corrupt local object stays home: `verify` or the next run replaces it.
-      moved = await sha256File(local(path)) === sha256;
-      if (moved) await store.upload(local(path), path);
-    } else {
-      moved = await downloadInto(store, path, local(path), sha256);
-    }
-    if (moved) {
+    const moved = direction === "push"
+      ? await pushObject(store, local, sha256)
+      : await pullObject(store, local, sha256);
+    if (moved === "absent") continue;
+    if (moved === "copied") {
       summary.objects++;
-      summary.bytes += (await Deno.stat(local(path))).size;
+      summary.bytes += (await Deno.stat(local(objectPath(sha256)))).size;
     } else {
-      summary.missing.push(sha256); // corrupt at the source: not copied
+      summary.missing.push(sha256); // on neither side, or corrupt at the source: not copied
     }
   }
   for (const key of [...keys].sort()) {
     const path = runPath(key);
-    const [here, there] = [await exists(local(path)), await store.has(path)];
-    if (direction === "push" && here && !there) await store.upload(local(path), path);
-    else if (direction === "pull" && there && !here) await downloadInto(store, path, local(path));
-    else continue;
+    // The side being copied to is asked first: a file already there costs no remote request.
+    if (direction === "push") {
+      if (!await exists(local(path)) || await store.has(path)) continue;
+      await store.upload(local(path), path);
+    } else {
+      if (await exists(local(path)) || !await store.has(path)) continue;
+      await downloadInto(store, path, local(path));
+    }
     summary.runs++;
   }
   return summary;

@@ -86,7 +86,6 @@ export async function runScheduled(
     for (const { job } of running.values()) job.cancel().catch(() => {});
   };
   Deno.addSignalListener("SIGINT", onInterrupt);
-  const status = options.interactive ? setInterval(() => drawStatus(), 1000) : undefined;
   const drawStatus = () => {
     const now = performance.now();
     const jobs = [...running.values()].map((r) =>
@@ -98,6 +97,7 @@ export async function runScheduled(
     }; ${settled.size} done, ${waiting} waiting`;
     Deno.stderr.writeSync(new TextEncoder().encode(`\r\x1b[2K${line.slice(0, 200)}`));
   };
+  const status = options.interactive ? setInterval(drawStatus, 1000) : undefined;
   const say = (line: string) => {
     if (options.interactive) Deno.stderr.writeSync(new TextEncoder().encode("\r\x1b[2K"));
     log(line);

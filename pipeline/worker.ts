@@ -5,11 +5,12 @@
  * from the one the controller planned (a source file or the config changed under a running
  * pipeline), runs the stage exactly as `inline` does (execute.ts: outputs into the object store,
  * whose writes are atomic and content-addressed, so workers never collide) and hands its lock
- * entry back in a result file. Peak memory is this process's alone.
+ * entry back in a result file. Its inputs are not hashed again here: the controller re-hashed
+ * them just before it started the job. Peak memory is this process's alone.
  */
 import { writeFileAtomic } from "./atomic.ts";
 import { PipelineError, UsageError } from "./errors.ts";
-import { checkInputs, executeInstance } from "./execute.ts";
+import { executeInstance } from "./execute.ts";
 import { prettyJson } from "./json.ts";
 import { assess } from "./plan.ts";
 import type { Session } from "./session.ts";
@@ -52,13 +53,6 @@ export async function runWorker(
     throw new PipelineError(
       `${instance.id}: its cache key is not the one the run planned (a source file, the config ` +
         "or an input changed while the pipeline ran); run again",
-    );
-  }
-  const unusable = await checkInputs(session, assessment);
-  if (unusable.length > 0) {
-    throw new PipelineError(
-      `${instance.id}: inputs ${unusable.map(({ record }) => record.artifact).join(", ")} are ` +
-        "missing or corrupt in the cache; run again to recompute them",
     );
   }
   const entry = await executeInstance(session, assessment, log);

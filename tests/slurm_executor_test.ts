@@ -38,6 +38,22 @@ async function scontrol(...args: string[]): Promise<string> {
   return new TextDecoder().decode(output.stdout);
 }
 
+/** A Slurm run whose 02_train@b job pauses; resolves once that job is running. */
+async function runPausedAtB(ws: TestWorkspace): Promise<Deno.ChildProcess> {
+  await ws.write("pause.02_train@b", "");
+  const controller = ws.spawn("run", "--executor", "slurm", "--jobs", "2");
+  await ws.waitFor("paused.b", 60_000);
+  return controller;
+}
+
+/** Lets 02_train@b run normally, reruns, and checks that only what was missing ran. */
+async function assertRerunFinishes(ws: TestWorkspace): Promise<void> {
+  await Deno.remove(join(ws.root, "pause.02_train@b"));
+  const rerun = await ws.cli("run", "--executor", "slurm");
+  assertEquals(rerun.code, 0, rerun.stderr);
+  assertEquals(TestWorkspace.ranIn(rerun), ["02_train@b", "03_report"]);
+}
+
 slurmTest(
   "slurm executor: a small pipeline records what an inline run records",
   () => assertSameAsInline(["--executor", "slurm", "--jobs", "2"]),
@@ -47,9 +63,7 @@ slurmTest(
   "slurm executor: a job cancelled with scancel leaves a valid cache; the rerun finishes it",
   () =>
     withWorkspace(async (ws) => {
-      await ws.write("pause.02_train@b", "");
-      const controller = ws.spawn("run", "--executor", "slurm", "--jobs", "2");
-      await ws.waitFor("paused.b", 60_000);
+      const controller = await runPausedAtB(ws);
       const jobs = await scontrol("show", "job", "-o");
       const id = /JobId=(\d+) JobName=02_train@b\.?\S* .*JobState=RUNNING/.exec(jobs)?.[1] ??
         /JobId=(\d+) JobName=02_train@b/.exec(jobs)?.[1];
@@ -63,10 +77,7 @@ slurmTest(
       const lock = JSON.parse(await ws.read("results/test/pipeline.lock.json"));
       assertEquals(Object.keys(lock.stages).sort(), ["01_make", "02_train@a"]);
       assertEquals((await ws.cli("verify")).code, 0);
-      await Deno.remove(join(ws.root, "pause.02_train@b"));
-      const rerun = await ws.cli("run", "--executor", "slurm");
-      assertEquals(rerun.code, 0, rerun.stderr);
-      assertEquals(TestWorkspace.ranIn(rerun), ["02_train@b", "03_report"]);
+      await assertRerunFinishes(ws);
     }),
 );
 
@@ -74,17 +85,13 @@ slurmTest(
   "slurm executor: Ctrl-C on the controller cancels its jobs; the rerun finishes",
   () =>
     withWorkspace(async (ws) => {
-      await ws.write("pause.02_train@b", "");
-      const controller = ws.spawn("run", "--executor", "slurm", "--jobs", "2");
-      await ws.waitFor("paused.b", 60_000);
+      const controller = await runPausedAtB(ws);
       controller.kill("SIGINT");
       const interrupted = await outputOf(controller);
       assertEquals(interrupted.code, 1);
       assertStringIncludes(interrupted.stdout, "interrupted: cancelling 1 job(s)");
       assertEquals((await scontrol("show", "job", "-o")).match(/JobState=(RUNNING|PENDING)/), null);
-      await Deno.remove(join(ws.root, "pause.02_train@b"));
-      const rerun = await ws.cli("run", "--executor", "slurm");
-      assertEquals(TestWorkspace.ranIn(rerun), ["02_train@b", "03_report"]);
+      await assertRerunFinishes(ws);
     }),
 );
 
