@@ -29,6 +29,7 @@ import { readCorporaArtifact, readMcqArtifact } from "./data/fetch_artifacts.ts"
 import { corpusRows } from "./data/corpus_rows.ts";
 import { featureFrequencies } from "./unlearning/frequencies.ts";
 import { clampingHook, reconstructionHook } from "./unlearning/intervention.ts";
+import { SaeActivationCache } from "./unlearning/sae_activation_cache.ts";
 import {
   describeKnown,
   readKnownQuestions,
@@ -71,6 +72,7 @@ export async function run(context: StageContext<ControlsParams>): Promise<void> 
   const firing = [...forgetFrequency.keys()].filter((feature) => forgetFrequency[feature] > 0);
   const direction = await forgetDirection(model, rows, pass);
 
+  const activations = new SaeActivationCache(sae); // the SAE encodes each batch once
   const settings: Record<"spliced" | "random" | "positive", InterventionSetting[]> = {
     spliced: [{
       retainThreshold: Number.NaN,
@@ -88,7 +90,7 @@ export async function run(context: StageContext<ControlsParams>): Promise<void> 
           nFeatures,
           multiplier,
           selected: features.length,
-          hook: features.length === 0 ? null : clampingHook(sae, features, multiplier),
+          hook: features.length === 0 ? null : clampingHook(sae, features, multiplier, activations),
         }));
       })
     ),
@@ -124,6 +126,7 @@ export async function run(context: StageContext<ControlsParams>): Promise<void> 
   }
   context.progress.finish();
   cache.dispose();
+  activations.dispose();
 
   const spliced = results.spliced.rows[0];
   // Only the positive control is reported with an interval over questions (the random one

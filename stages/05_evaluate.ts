@@ -22,6 +22,7 @@ import { featureFrequencies } from "./unlearning/frequencies.ts";
 import { importanceSelections, selectFeatures } from "./unlearning/selection.ts";
 import { describeKnown, readKnownQuestions } from "./unlearning/known_questions.ts";
 import { ResidualCache } from "./unlearning/residual_cache.ts";
+import { SaeActivationCache } from "./unlearning/sae_activation_cache.ts";
 import { runSweep, type Selection, type SweepRow } from "./unlearning/sweep.ts";
 import { sweepTable } from "./unlearning/sweep_table.ts";
 import {
@@ -129,6 +130,7 @@ export async function run(context: StageContext<EvaluateParams>): Promise<void> 
   const sweepOptions = {
     // Every setting of every selector asks questions of the same sets: one cache for all.
     cache: new ResidualCache(model, p.layer),
+    activations: new SaeActivationCache(sae),
     layer: p.layer,
     format: p.mcq_format,
     batchSize: p.lm_batch_size,
@@ -205,6 +207,7 @@ export async function run(context: StageContext<EvaluateParams>): Promise<void> 
   );
   context.progress.finish();
   sweepOptions.cache.dispose();
+  sweepOptions.activations.dispose();
 
   await writeParquetFile(
     context.output("sweep"),

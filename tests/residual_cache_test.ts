@@ -69,3 +69,45 @@ Deno.test("cached residuals give the same logits as full passes, with and withou
     await Deno.remove(directory, { recursive: true });
   }
 });
+
+Deno.test("a hook that changes some sequences runs only those on, with the same logits", async () => {
+  const directory = await Deno.makeTempDir();
+  try {
+    const config = await writeTinyModelFolder(directory);
+    const model = await loadModel(directory);
+    const layer = 1;
+    const ids = tf.tensor2d(
+      [[2, 17, 33, 41, 5], [2, 9, 12, 0, 0], [2, 40, 41, 42, 43]],
+      undefined,
+      "int32",
+    );
+    const mask = tf.tensor2d([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [1, 1, 1, 1, 1]]);
+    const positions = tf.tensor2d([[0, 3], [1, 1], [1, 2], [2, 0], [2, 4]], undefined, "int32");
+    const tokens = Int32Array.from([5, 9, 40]);
+    // Adds a constant to the third sequence only, from its second position on.
+    const hook = (residual: tf.Tensor3D) => {
+      const bump = new Float32Array(3 * 5 * config.hidden_size);
+      bump.fill(0.5, (2 * 5 + 1) * config.hidden_size, 3 * 5 * config.hidden_size);
+      return tf.add(residual, tf.tensor3d(bump, residual.shape)) as tf.Tensor3D;
+    };
+    const direct = tf.tidy(() =>
+      hookedLogits(model, { layer, replace: hook })(ids, mask, positions, tokens)
+    );
+    const cache = new ResidualCache(model, layer);
+    const first = tf.tidy(() => cache.logitsFunction()(ids, mask, positions, tokens));
+    first.dispose(); // a caller freeing its logits must not free the cache's
+    for (let call = 0; call < 2; call++) {
+      const cached = tf.tidy(() => cache.logitsFunction(hook)(ids, mask, positions, tokens));
+      const difference = tf.tidy(() => tf.max(tf.abs(tf.sub(direct, cached))).dataSync()[0]);
+      assert(difference < 1e-4, `call ${call}: ${difference}`);
+      // The hook moved the last positions of sequence 2, so its logits changed.
+      const unhooked = tf.tidy(() => cache.logitsFunction()(ids, mask, positions, tokens));
+      assert(Math.abs(cached.arraySync()[4][0] - unhooked.arraySync()[4][0]) > 1e-4);
+      assertEquals(cached.arraySync().slice(0, 3), unhooked.arraySync().slice(0, 3));
+    }
+    assertEquals([cache.rowsRun, cache.rowsSkipped], [2, 4]);
+    cache.dispose();
+  } finally {
+    await Deno.remove(directory, { recursive: true });
+  }
+});

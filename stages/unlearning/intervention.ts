@@ -12,6 +12,7 @@
 import { tf } from "../tensor/backend.ts";
 import { decode, encode, type SaeParameters } from "../sae/sae.ts";
 import { layerNormTokens } from "../sae/input_normalisation.ts";
+import { encodeHookedResidual, type SaeActivationCache } from "./sae_activation_cache.ts";
 
 /** Replacement for the residual [batch, time, dIn] at the SAE's layer. */
 export type ResidualReplacement = (residual: tf.Tensor3D) => tf.Tensor3D;
@@ -34,39 +35,34 @@ export function encodeResiduals(sae: SaeParameters, residual: tf.Tensor2D): tf.T
   return encode(sae, saeSpace(sae, residual).inputs);
 }
 
-/** The clamping hook for `features` at `multiplier`; identity when `features` is empty. */
+/**
+ * The clamping hook for `features` at `multiplier`; identity when `features` is empty. Computed
+ * as the change the clamp makes, resid' = resid + Σ_f [a_f > 0] (−multiplier − a_f) · W_dec[f]
+ * (times the token's scale for a normalising SAE): the same as error + decode(acts') since the
+ * error term and b_dec cancel, but it needs only the selected features' decoder rows, and with
+ * a shared `cache` the SAE encodes each residual once for a whole sweep.
+ */
 export function clampingHook(
   sae: SaeParameters,
   features: number[],
   multiplier: number,
+  cache?: SaeActivationCache,
 ): ResidualReplacement {
   if (features.length === 0) return (residual) => residual;
-  const dSae = sae.encoderBias.shape[0];
-  const selected = new Float32Array(dSae);
-  for (const feature of features) selected[feature] = 1;
+  const featureIndices = tf.keep(tf.tensor1d(features, "int32"));
+  const decoderRows = tf.keep(tf.gather(sae.decoderWeight, featureIndices)) as tf.Tensor2D;
   return (residual) => {
     const [batch, time, dIn] = residual.shape;
-    const flat = tf.reshape(residual, [batch * time, dIn]) as tf.Tensor2D;
-    const notBos = tf.reshape(
-      tf.tile(tf.concat([tf.zeros([1, 1]), tf.ones([1, time - 1])], 1), [batch, 1]),
-      [batch * time, 1],
-    );
-    const space = saeSpace(sae, flat);
-    const acts = tf.mul(encode(sae, space.inputs), notBos) as tf.Tensor2D;
-    const error = tf.sub(flat, space.toResidual(decode(sae, acts)));
-    const clampHere = tf.mul(
-      tf.cast(tf.greater(acts, 0), "float32"),
-      tf.tensor2d(selected, [1, dSae]),
-    );
-    const clamped = tf.add(
-      tf.mul(acts, tf.sub(1, clampHere)),
-      tf.mul(clampHere, -multiplier),
+    const { activations, scale } = cache?.encodingOf(residual) ??
+      encodeHookedResidual(sae, residual);
+    const selected = tf.gather(activations, featureIndices, 1) as tf.Tensor2D;
+    const change = tf.mul(
+      tf.cast(tf.greater(selected, 0), "float32"),
+      tf.sub(-multiplier, selected),
     ) as tf.Tensor2D;
-    return tf.reshape(tf.add(error, space.toResidual(decode(sae, clamped))), [
-      batch,
-      time,
-      dIn,
-    ]) as tf.Tensor3D;
+    let delta = tf.matMul(change, decoderRows);
+    if (scale !== undefined) delta = tf.mul(delta, scale);
+    return tf.add(residual, tf.reshape(delta, [batch, time, dIn])) as tf.Tensor3D;
   };
 }
 

@@ -42,7 +42,7 @@ export async function oracleSweep(
       nFeatures: 1,
       multiplier,
       selected: 1,
-      hook: clampingHook(sae, [feature], multiplier),
+      hook: clampingHook(sae, [feature], multiplier, options.activations),
     }))
   );
   const ranking = await measureSettings(model, split.train, single, options);
@@ -63,7 +63,9 @@ export async function oracleSweep(
     nFeatures,
     multiplier,
     selected: features.length,
-    hook: features.length === 0 ? null : clampingHook(sae, features, multiplier),
+    hook: features.length === 0
+      ? null
+      : clampingHook(sae, features, multiplier, options.activations),
   }));
   return await measureSettings(model, split.test, settings, options);
 }

@@ -11,6 +11,7 @@ import type { SaeParameters } from "../sae/sae.ts";
 import { answerOutcomes, type McqFormat } from "./accuracy.ts";
 import { clampingHook, featuresThatCanFire, type ResidualReplacement } from "./intervention.ts";
 import { ResidualCache } from "./residual_cache.ts";
+import type { SaeActivationCache } from "./sae_activation_cache.ts";
 import { fractionCorrect, type ScoreResult, unlearningScore } from "./score.ts";
 
 /** The questions of one evaluation, already filtered to what the unmodified model knows. */
@@ -49,6 +50,8 @@ export interface SweepOptions {
   batchSize: number;
   multipliers: number[];
   minRetainAccuracy: number;
+  /** Shared by the sweep's clamping hooks: the SAE encodes each hooked batch once. */
+  activations?: SaeActivationCache;
 }
 
 /** Logits of `model`, with `hook.replace` replacing the residual at `hook.layer` if given. */
@@ -197,7 +200,7 @@ export function runSweep(
       selected: features.length,
       hook: featuresThatCanFire(sae, features).length === 0
         ? null
-        : clampingHook(sae, features, multiplier),
+        : clampingHook(sae, features, multiplier, options.activations),
     }))
   );
   return measureSettings(model, sets, settings, options);
