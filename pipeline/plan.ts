@@ -5,7 +5,7 @@
  * the stage module and every local module it imports), params, the hashes of the input
  * artifacts, the hashes of declared data files, and the numerics settings (backend, dtype).
  */
-import { join, relative, resolve } from "node:path";
+import { basename, join, relative, resolve } from "node:path";
 import { codeIdentity } from "./code_identity.ts";
 import { UsageError } from "./errors.ts";
 import { parseArtifactReference, producersOf, type StageInstance } from "./graph.ts";
@@ -92,11 +92,14 @@ async function listFilesBelow(path: string): Promise<string[]> {
 
 async function hashDeclaredFiles(session: Session, instance: StageInstance) {
   const hashes: Record<string, string> = {};
-  for (const declared of instance.stage.files?.(session.config) ?? []) {
+  for (const entry of instance.stage.files?.(session.config) ?? []) {
+    const declared = typeof entry === "string" ? entry : entry.directory;
     const absolute = resolve(session.paths.root, declared);
     let files: string[];
     try {
-      files = await listFilesBelow(absolute);
+      files = (await listFilesBelow(absolute)).filter((file) =>
+        typeof entry === "string" || entry.matching.test(basename(file))
+      );
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
       throw new UsageError(`stage ${instance.id} needs ${declared}, which does not exist`);

@@ -1,3 +1,6 @@
+/** A file or directory whose bytes enter a cache key (see StageSpec.files). */
+export type DeclaredFiles = string | { directory: string; matching: RegExp };
+
 /**
  * The stage contract (docs/architecture.md). A pipeline is a list of `StageSpec`s plus a config
  * schema; each spec names a module whose exported `run` function does the work through a
@@ -33,8 +36,12 @@ export interface StageSpec<Config = unknown> {
   params: (config: Config, variant: string | undefined) => JsonValue;
   /** Local input name → `"<stage id>/<artifact name>"` of an earlier stage. */
   inputs?: Record<string, string>;
-  /** Workspace files or directories (relative paths) whose bytes enter the cache key. */
-  files?: (config: Config) => string[];
+  /**
+   * Workspace files or directories (relative paths) whose bytes enter the cache key; a
+   * directory with `matching` counts only the files whose names match (say, a model folder's
+   * weights and configs but not its notes).
+   */
+  files?: (config: Config) => DeclaredFiles[];
   /** Artifact name → file name; the extension says the format (`.parquet`, `.safetensors`, `.json`). */
   outputs: Record<string, string>;
   /**

@@ -138,6 +138,7 @@ export async function run(context: StageContext<EvaluateParams>): Promise<void> 
     minRetainAccuracy: p.min_retain_accuracy,
     nFeatures: p.n_features,
     onSetting: () => context.progress.advance(),
+    onSkipped: (count: number) => context.progress.advance(count),
   };
   const corpusSettings = Object.values(selectors).reduce((sum, list) => sum + list.length, 0) *
     p.multipliers.length;

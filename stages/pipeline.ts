@@ -6,7 +6,7 @@
 import { join } from "node:path";
 import type { JsonObject } from "../pipeline/json.ts";
 import { UsageError } from "../pipeline/errors.ts";
-import type { PipelineDefinition, StageSpec } from "../pipeline/stage.ts";
+import type { DeclaredFiles, PipelineDefinition, StageSpec } from "../pipeline/stage.ts";
 import { type Config, configSchema } from "./config_schema.ts";
 import { clusterResources } from "./cluster_resources.ts";
 import { figurePath, FIGURES } from "./report/document.ts";
@@ -31,6 +31,17 @@ type Source = Config["corpus"]["source"];
 /** Local paths of a source (hub sources are pinned by repo and revision in the params instead). */
 function localPaths(source: Source): string[] {
   return source.kind === "local" ? [source.path] : [];
+}
+
+/**
+ * A local model folder's files that loading reads (configs, tokenizer, weights), so that notes
+ * kept beside them (TRAINING.md, a README) can change without rerunning anything.
+ */
+function modelFiles(source: Source): DeclaredFiles[] {
+  return localPaths(source).map((directory) => ({
+    directory,
+    matching: /\.(json|safetensors)$/,
+  }));
 }
 
 /** A source as a stage param (it is plain JSON already). */
@@ -216,7 +227,7 @@ const stages: StageSpec<Config>[] = [
       backend: c.runtime.backend,
       kernels: c.runtime.kernels,
     } satisfies ExtractParams),
-    files: (c) => localPaths(c.model.source),
+    files: (c) => modelFiles(c.model.source),
     outputs: { activations: "activations.parquet", metrics: "metrics.json" },
   },
   {
@@ -227,7 +238,7 @@ const stages: StageSpec<Config>[] = [
     // Only the variant's own method enters its key (03_train imports it dynamically).
     modules: (c, variant) => [methodModuleUrl(c, variant!.split(".")[0])],
     inputs: { activations: "02_extract/activations", corpora: "01_fetch/corpora" },
-    files: (c) => localPaths(c.model.source),
+    files: (c) => modelFiles(c.model.source),
     params: (c, variant) => {
       const [run, preset] = variant!.split(".") as [string, "as_published" | "trained"];
       const source = c.model.source;
@@ -304,7 +315,7 @@ const stages: StageSpec<Config>[] = [
         kernels: c.runtime.kernels,
       } satisfies ScoreParams;
     },
-    files: (c) => localPaths(c.model.source),
+    files: (c) => modelFiles(c.model.source),
     outputs: { scores: "scores.parquet", metrics: "metrics.json" },
   },
   {
@@ -330,7 +341,7 @@ const stages: StageSpec<Config>[] = [
       backend: c.runtime.backend,
       kernels: c.runtime.kernels,
     } satisfies KnownParams),
-    files: (c) => localPaths(c.model.eval_source),
+    files: (c) => modelFiles(c.model.eval_source),
     outputs: { known: "known.parquet", metrics: "metrics.json" },
   },
   {
@@ -346,7 +357,7 @@ const stages: StageSpec<Config>[] = [
       corpora: "01_fetch/corpora",
     },
     params: evaluateParams,
-    files: (c) => localPaths(c.model.eval_source),
+    files: (c) => modelFiles(c.model.eval_source),
     outputs: {
       sweep: "sweep.parquet",
       frequencies: "frequencies.parquet",
@@ -369,7 +380,7 @@ const stages: StageSpec<Config>[] = [
       positive_control_fractions: c.unlearning.positive_control_fractions,
       random_draws: c.unlearning.random_draws,
     } satisfies ControlsParams),
-    files: (c) => localPaths(c.model.eval_source),
+    files: (c) => modelFiles(c.model.eval_source),
     outputs: { sweep: "sweep.parquet", metrics: "metrics.json" },
   },
   {

@@ -1,6 +1,11 @@
 /** The oracle selector's pieces: the question split, its candidates and its ranking. */
 import { splitQuestions, testHalfAnswers } from "../stages/unlearning/question_split.ts";
-import { oracleCandidates, oracleSelections } from "../stages/unlearning/oracle.ts";
+import {
+  greedySelection,
+  oracleCandidates,
+  prefixSelections,
+  rankedFeatures,
+} from "../stages/unlearning/oracle.ts";
 import type { MultipleChoice } from "../stages/data/mcq.ts";
 import { assert, assertEquals } from "./helpers/assert.ts";
 
@@ -49,7 +54,7 @@ Deno.test("oracle candidates: the frequency rule's picks first, then the most fo
   assertEquals(oracleCandidates(forget, retain, { count: 3, first: [4, 1] }), [4, 1, 3]);
 });
 
-Deno.test("the oracle takes, per multiplier, the features that cut the forget margin most within the retain bar", () => {
+Deno.test("the oracle ranks, per multiplier, the features that cut the forget margin most within the retain bar", () => {
   const effects = [
     { feature: 1, multiplier: 25, forgetAccuracy: 1, forgetMargin: 1.5, retainAccuracy: 1 },
     { feature: 2, multiplier: 25, forgetAccuracy: 0.9, forgetMargin: 0.8, retainAccuracy: 0.995 },
@@ -60,16 +65,52 @@ Deno.test("the oracle takes, per multiplier, the features that cut the forget ma
     { feature: 1, multiplier: 50, forgetAccuracy: 0.9, forgetMargin: 0.5, retainAccuracy: 1 },
     { feature: 2, multiplier: 50, forgetAccuracy: 0.9, forgetMargin: 0.5, retainAccuracy: 0.999 },
   ];
-  const selections = oracleSelections(effects, {
-    nFeatures: [1, 3],
-    multipliers: [25, 50],
-    minRetainAccuracy: 0.99,
-  });
-  assertEquals(selections, [
+  const bar = { minRetainAccuracy: 0.99 };
+  assertEquals(rankedFeatures(effects, { ...bar, multiplier: 25 }), [2, 4, 1]);
+  // A tie in margin and accuracy goes to the feature that keeps more retain accuracy.
+  assertEquals(rankedFeatures(effects, { ...bar, multiplier: 50 }), [1, 2]);
+  assertEquals(prefixSelections([2, 4, 1], { nFeatures: [1, 3, 5], multiplier: 25 }), [
     { nFeatures: 1, multiplier: 25, features: [2] },
     { nFeatures: 3, multiplier: 25, features: [2, 4, 1] },
-    // A tie in margin and accuracy goes to the feature that keeps more retain accuracy.
-    { nFeatures: 1, multiplier: 50, features: [1] },
-    { nFeatures: 3, multiplier: 50, features: [1, 2] },
+    { nFeatures: 5, multiplier: 25, features: [2, 4, 1] },
   ]);
+});
+
+Deno.test("the greedy oracle keeps a feature only if the set together does better within the bar", async () => {
+  // Features 1 and 2 carry the same fact (together no better than 1 alone); 3 and 4 each help,
+  // but 3 breaks retain once 1 is clamped with it; 5 helps a little.
+  const margins: Record<number, number> = { 1: -1, 2: -1, 4: -0.5, 5: -0.1 };
+  const tried: number[][] = [];
+  const measure = (features: number[]) => {
+    tried.push(features);
+    const unique = new Set(features.map((f) => (f === 2 ? 1 : f)));
+    const forgetMargin = 2 + [...unique].reduce((sum, f) => sum + (margins[f] ?? -0.7), 0);
+    const retainAccuracy = features.includes(3) && features.includes(1) ? 0.95 : 1;
+    return Promise.resolve({ forgetMargin, retainAccuracy });
+  };
+  const path = await greedySelection([1, 2, 3, 4, 5], {
+    maxFeatures: 3,
+    minRetainAccuracy: 0.99,
+    firstEffect: { forgetMargin: 1, retainAccuracy: 1 },
+    measure,
+  });
+  assertEquals(path, [1, 4, 5]);
+  assertEquals(tried, [[1, 2], [1, 3], [1, 4], [1, 4, 5]]);
+  // It stops as soon as it holds maxFeatures, and an empty ranking selects nothing.
+  const short = await greedySelection([1, 4, 5], {
+    maxFeatures: 2,
+    minRetainAccuracy: 0.99,
+    firstEffect: { forgetMargin: 1, retainAccuracy: 1 },
+    measure,
+  });
+  assertEquals(short, [1, 4]);
+  assertEquals(
+    await greedySelection([], {
+      maxFeatures: 3,
+      minRetainAccuracy: 0.99,
+      firstEffect: { forgetMargin: 0, retainAccuracy: 1 },
+      measure,
+    }),
+    [],
+  );
 });

@@ -82,6 +82,14 @@ Deno.test("changing a declared data file reruns its stage and everything downstr
     const status = await ws.cli("status");
     assertMatch(status.stdout, /01_make\s+will run: its data files changed: data\/numbers.txt/);
     assertEquals(ranIn(await ws.cli("run")), ALL);
+    // In a declared folder, only the files it matches count: notes beside them do not.
+    await ws.write("data/extra/NOTES.md", "edited notes\n");
+    assertEquals(ranIn(await ws.cli("run")), []);
+    await ws.write("data/extra/weights.txt", "1\n");
+    assertMatch(
+      (await ws.cli("status")).stdout,
+      /its data files changed: data\/extra\/weights.txt/,
+    );
   }));
 
 Deno.test("--only runs one stage on cached inputs, and refuses when they are missing", () =>
@@ -160,7 +168,11 @@ Deno.test("the lock file holds relative paths, key parts, sizes, wall time and m
     assertEquals(Object.keys(entry.code).sort(), ["train.ts", "train_helper.ts"]);
     assertEquals(entry.params, { variant: "a" });
     assertEquals(entry.inputs.numbers[0].artifact, "01_make/numbers");
-    assertEquals(lock.stages["01_make"].files, { "data/numbers.txt": sha256Hex("1 2 3\n") });
+    // The declared folder's matching files only: NOTES.md is not among them.
+    assertEquals(lock.stages["01_make"].files, {
+      "data/extra/weights.txt": sha256Hex("0\n"),
+      "data/numbers.txt": sha256Hex("1 2 3\n"),
+    });
     assertMatch(entry.key, /^[0-9a-f]{64}$/);
     assert(entry.run.peak_rss_mb > 0);
     assert(entry.run.seconds >= 0);

@@ -25,7 +25,7 @@ export const pipeline = {
       description: "numbers from the data file, scaled",
       module: new URL("./make.ts", import.meta.url),
       params: (c) => ({ scale: c.scale }),
-      files: () => ["data/numbers.txt"],
+      files: () => ["data/numbers.txt", { directory: "data/extra", matching: /\.txt$/ }],
       outputs: { numbers: "numbers.json" },
     },
     {
@@ -133,6 +133,8 @@ export class TestWorkspace {
     await workspace.write("train_helper.ts", TRAIN_HELPER_MODULE);
     await workspace.write("report.ts", REPORT_MODULE);
     await workspace.write("data/numbers.txt", "1 2 3\n");
+    await workspace.write("data/extra/weights.txt", "0\n");
+    await workspace.write("data/extra/NOTES.md", "notes on the weights\n");
     await workspace.writeConfig({ scale: 1, variants: ["a", "b"] });
     return workspace;
   }
