@@ -13,7 +13,7 @@ DENO_LOCAL := .tools/deno/node_modules/.bin/deno
 DENO := $(or $(shell command -v deno 2>/dev/null),$(DENO_LOCAL))
 PIPELINE := $(DENO) run --allow-all pipeline/cli.ts
 
-.PHONY: help reproduce test test-paper-shapes check stage status diff bench clean deps browser blas torch slurm
+.PHONY: help reproduce test test-paper-shapes check stage status diff bench gpu-check clean deps browser blas torch slurm webgpu
 
 help:
 	@echo "make reproduce [CONFIG=configs/paper.json] [BACKEND=tensorflow]   run the whole pipeline"
@@ -23,6 +23,7 @@ help:
 	@echo "make stage STAGE=03_train [VARIANT=run0]     rerun one stage on cached inputs"
 	@echo "make status | make diff [A=REV] [B=REV]      what would run / what changed"
 	@echo "make bench                                   benchmarks (see bench/)"
+	@echo "make gpu-check                               on a GPU machine: WebGPU adapter, agreement checks, GPU figures"
 	@echo "make clean                                   delete the cache (.cache/)"
 
 $(DENO_LOCAL):
@@ -49,6 +50,24 @@ blas:
 	    echo "OpenBLAS not found and not root: continuing with the wasm kernels (apt-get install libopenblas0-pthread makes matrix products faster)"; \
 	  fi; \
 	fi
+
+# A WebGPU adapter for the webgpu backend's tests (tests/webgpu_test.ts). Where no GPU driver is
+# installed, Mesa's software rasteriser (llvmpipe, through EGL) gives Deno one; installed when
+# there is no adapter and we are root. A real GPU needs its driver's Vulkan ICD (README).
+webgpu: deps
+	@if ! $(DENO) eval 'Deno.exit((await navigator.gpu?.requestAdapter()) ? 0 : 1)' 2>/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "No WebGPU adapter: installing Mesa's software one (llvmpipe) for the webgpu tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libegl1 libegl-mesa0 libgl1-mesa-dri >/dev/null; \
+	  else \
+	    echo "No WebGPU adapter and not root: the webgpu tests are skipped"; \
+	  fi; \
+	fi
+
+# On a machine with a GPU: the adapter, the webgpu agreement checks, then GPU figures as JSON lines.
+gpu-check: deps webgpu
+	$(DENO) test --allow-all tests/webgpu_test.ts
+	$(DENO) run --allow-all bench/gpu_check.ts
 
 # Headless Chromium for the report's browser test (tests/report_browser_test.ts), from Debian's
 # packages; installed only when missing (needs root, as on CI).
@@ -103,7 +122,7 @@ slurm:
 	fi
 
 # Runs the checks, then the tests; prints one "N passed, N failed" summary line at the end.
-test: check browser blas slurm
+test: check browser blas slurm webgpu
 	$(call deno_tests,tests,--parallel)
 
 # The end-to-end run of configs/paper-cpu.json at google/gemma-2-2b's shapes through a fake hub

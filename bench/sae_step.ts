@@ -107,16 +107,16 @@ export async function measureSaeStep(rooflineGflops?: number): Promise<BenchResu
     }, { options: PAPER_VARIANTS[method.name].options, inputs: { importance: PAPER_IMPORTANCE } }),
     seconds: [] as number[],
   }));
-  const timed = (trainer: (typeof variants)[number]["trainer"], step: number) => {
+  const timed = async (trainer: (typeof variants)[number]["trainer"], step: number) => {
     const started = performance.now();
-    trainer.step(x, step);
+    await trainer.step(x, step);
     return (performance.now() - started) / 1000;
   };
   // Steps 1, 2, … are ordinary steps, as 49 of every 50 are; step 100 is an update step of
   // every variant (regrouping every 100, importance/pruning/clustering every 50).
-  for (const variant of variants) timed(variant.trainer, 1);
+  for (const variant of variants) await timed(variant.trainer, 1);
   for (let round = 0; round < TIMED_STEPS; round++) {
-    for (const variant of variants) variant.seconds.push(timed(variant.trainer, 2 + round));
+    for (const variant of variants) variant.seconds.push(await timed(variant.trainer, 2 + round));
   }
   const withBlas = backend === "wasm" && openBlas() !== null;
   const note = `batch ${BATCH}, ${D_IN} → ${D_SAE}, tfjs ${backend}${
@@ -125,7 +125,7 @@ export async function measureSaeStep(rooflineGflops?: number): Promise<BenchResu
   const results: BenchResult[] = [];
   for (const { run, trainer, seconds, cosineTerms } of variants) {
     const productFlops = PLAIN_STEP_FLOPS + (cosineTerms ? cosineFlops(withBlas) : 0);
-    const updateStep = timed(trainer, 100);
+    const updateStep = await timed(trainer, 100);
     trainer.dispose();
     const step = median(seconds);
     const gflops = productFlops / step / 1e9;
@@ -188,11 +188,11 @@ async function plainStepReproducible(): Promise<number> {
     init: "tied_unit_norm",
     seed: 1,
   }, { options: {}, inputs: {} });
-  trainer.step(x, 1);
+  await trainer.step(x, 1);
   const seconds: number[] = [];
   for (let step = 0; step < TIMED_STEPS; step++) {
     const started = performance.now();
-    trainer.step(x, 2 + step);
+    await trainer.step(x, 2 + step);
     seconds.push((performance.now() - started) / 1000);
   }
   trainer.dispose();

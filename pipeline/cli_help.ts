@@ -7,8 +7,9 @@ export const DEFAULT_PIPELINE = "stages/pipeline.ts";
 const COMMON = `Common options:
   --config FILE     config to use (default ${DEFAULT_CONFIG})
   --pipeline FILE   pipeline definition module (default ${DEFAULT_PIPELINE})
-  --backend NAME    tfjs backend instead of the config's runtime.backend: auto, wasm, cpu, or
-                    tensorflow (@tensorflow/tfjs-node-gpu or -node, when installed; README)
+  --backend NAME    tfjs backend instead of the config's runtime.backend: auto, wasm, cpu,
+                    webgpu (a GPU through Deno's WebGPU), or tensorflow (@tensorflow/tfjs-node-gpu
+                    or -node, when installed); auto takes webgpu on a hardware GPU (README)
   -S KEY=VALUE      an experiment: set a config value (repeatable; checked by the schema);
                     its results go to results/<config>/exp/<name>/, and every stage whose key
                     it does not change is restored from the run cache

@@ -157,7 +157,7 @@ export async function assess(
     params: instance.stage.params(session.config, instance.variant),
     inputs,
     files: await hashDeclaredFiles(session, instance),
-    numerics: session.definition.numerics(session.config),
+    numerics: await session.definition.numerics(session.config),
   };
   const key = cacheKey(instance, parts);
   const reasons = [...forcedReason, ...explainChanges(previous, parts, key)];

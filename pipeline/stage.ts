@@ -71,7 +71,7 @@ export interface PipelineDefinition<Config = unknown> {
   configSchema: z.ZodType<Config>;
   stages: StageSpec<Config>[];
   /** Settings that change numbers without changing code or params (backend, dtype). */
-  numerics: (config: Config) => Record<string, string>;
+  numerics: (config: Config) => Record<string, string> | Promise<Record<string, string>>;
   /**
    * Libraries loaded in the pipeline's process that can change floats but not cache keys (e.g.
    * the OpenBLAS kernels); recorded in the lock file after each stage runs. Process-wide: a

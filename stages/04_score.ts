@@ -97,7 +97,7 @@ export async function run(context: StageContext<ScoreParams>): Promise<void> {
   context.progress.start({ label: "importance", unit: "batches", total: p.score_batches });
   for (let update = 0; update < p.score_batches; update++) {
     const x = tf.tensor2d(await buffer.next(), [p.sae_batch_size, dIn]);
-    const components = batchComponents(sae, x);
+    const components = await batchComponents(sae, x);
     x.dispose();
     components.activation.forEach((value, i) => (activation[i] += value / p.score_batches));
     components.gradient.forEach((value, i) => (gradient[i] += value / p.score_batches));
@@ -109,7 +109,11 @@ export async function run(context: StageContext<ScoreParams>): Promise<void> {
   const candidates = importance.map((s) => (s < p.threshold ? 1 : 0));
   const clustering = p.clusters === null
     ? { cluster: new Int32Array(dSae).fill(-1), silhouette: null }
-    : decoderClusters(await sae.decoderWeight.data() as Float32Array, { dSae, dIn }, p.clusters);
+    : await decoderClusters(
+      await sae.decoderWeight.data() as Float32Array,
+      { dSae, dIn },
+      p.clusters,
+    );
 
   await writeParquetFile(
     context.output("scores"),

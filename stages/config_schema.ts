@@ -150,8 +150,11 @@ const unlearning = z.strictObject({
 });
 
 const runtime = z.strictObject({
-  /** "auto" is wasm (with OpenBLAS products); the resolved name enters every cache key. */
-  backend: z.enum(["auto", "wasm", "cpu", "tensorflow"]),
+  /**
+   * "auto" is webgpu on a hardware WebGPU adapter, else wasm (with OpenBLAS products); the
+   * resolved name enters every cache key.
+   */
+  backend: z.enum(["auto", "wasm", "cpu", "webgpu", "tensorflow"]),
   dtype: z.literal("float32"),
   /**
    * OpenBLAS kernels: "reproducible" (the same floats on every x86-64 CPU with AVX2) or

@@ -22,6 +22,7 @@ import type { ControlsParams } from "./05_controls.ts";
 import type { AblationParams } from "./05_ablation.ts";
 import type { ReportParams } from "./06_report.ts";
 import { loadedOpenBlasConfig } from "./tensor/openblas.ts";
+import { type BackendName, resolveBackend, type ResolvedBackend } from "./tensor/backend_choice.ts";
 import { sha256Hex } from "../pipeline/hashing.ts";
 import { methodModulePath, SAE_METHODS, saeMethod } from "./sae/trainers/registry.ts";
 import { quotedTextHashes } from "./report/quoted_sources.ts";
@@ -442,14 +443,26 @@ const stages: StageSpec<Config>[] = [
   },
 ];
 
+const announced = new Set<string>();
+
+/** resolveBackend, saying once per process why "auto" chose what it chose. */
+async function resolveAndAnnounce(requested: BackendName): Promise<ResolvedBackend> {
+  const resolved = await resolveBackend(requested);
+  if (resolved.reason !== undefined && !announced.has(resolved.reason)) {
+    announced.add(resolved.reason);
+    console.log(`backend auto: ${resolved.reason}`);
+  }
+  return resolved;
+}
+
 /** The pipeline `deno task pipeline` runs by default. */
 export const pipeline: PipelineDefinition<Config> = {
   configSchema,
   stages,
-  // The backend that will actually run: "auto" resolves as in stages/tensor/backend.ts (wasm on
-  // CPU today), so a different backend on another machine shows up as a numerics change.
-  numerics: (config) => ({
-    backend: config.runtime.backend === "auto" ? "wasm" : config.runtime.backend,
+  // The backend that will actually run ("auto" resolved as the stages resolve it), so results
+  // from one backend are never served for another.
+  numerics: async (config) => ({
+    backend: (await resolveAndAnnounce(config.runtime.backend)).name,
     dtype: config.runtime.dtype,
     kernels: config.runtime.kernels,
   }),

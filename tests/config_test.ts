@@ -137,7 +137,7 @@ Deno.test("runtime.kernels is reproducible or native, and enters every cache key
   assertEquals(code, 2);
   assertStringIncludes(errors.join("\n"), "runtime.kernels");
   const { config } = await loadConfig(DEFAULT, configSchema);
-  assertEquals(pipeline.numerics(config as Config).kernels, "reproducible");
+  assertEquals((await pipeline.numerics(config as Config)).kernels, "reproducible");
   const paper = await loadConfig(join(REPO_ROOT, "configs/paper.json"), configSchema);
-  assertEquals(pipeline.numerics(paper.config as Config).kernels, "native");
+  assertEquals((await pipeline.numerics(paper.config as Config)).kernels, "native");
 });

@@ -36,7 +36,7 @@ Deno.test("mutual information: 1 bit for a feature that fires exactly on the for
   assertNear(information[3], h(0.375) - (h(0.5) + h(0.25)) / 2, 1e-6, "partial");
 });
 
-Deno.test("batch components: activation rate, and a gradient that matches finite differences", () => {
+Deno.test("batch components: activation rate, and a gradient that matches finite differences", async () => {
   const dIn = 5;
   const dSae = 4;
   const sae = createSae(dIn, dSae, "tied_unit_norm", 3);
@@ -45,7 +45,7 @@ Deno.test("batch components: activation rate, and a gradient that matches finite
   const batch = 6;
   const values = Float32Array.from({ length: batch * dIn }, () => random.next() * 2 - 1);
   const x = tf.tensor2d(values, [batch, dIn]);
-  const { activation, gradient } = batchComponents(sae, x);
+  const { activation, gradient } = await batchComponents(sae, x);
   const features = encode(sae, x).arraySync();
   for (let i = 0; i < dSae; i++) {
     assertNear(activation[i], features.filter((row) => row[i] > 0).length / batch, 1e-6, `a_${i}`);

@@ -40,23 +40,23 @@ function partition(clusters: Int32Array): string[] {
   return [...members.values()].map((m) => m.join(",")).sort();
 }
 
-Deno.test("directions in three tight bundles form three clusters", () => {
+Deno.test("directions in three tight bundles form three clusters", async () => {
   const bundles = [[1, 0, 0], [0, 1, 0], [0, 0, 1]];
   const rows = new Float32Array(9 * 3);
   for (let i = 0; i < 9; i++) {
     const axis = bundles[i % 3];
     for (let k = 0; k < 3; k++) rows[i * 3 + k] = axis[k] + 0.05 * ((i * 7 + k * 3) % 5 - 2);
   }
-  const distances = cosineDistances(rows, 9, 3);
+  const distances = await cosineDistances(rows, 9, 3);
   const clusters = averageLinkageClusters(distances, 9, 3);
   assertEquals(partition(clusters), ["0,3,6", "1,4,7", "2,5,8"]);
   assert(meanSilhouette(distances, 9, clusters) > 0.9, "well separated bundles");
 });
 
-Deno.test("the nearest-neighbour chain gives textbook average linkage at every cut", () => {
+Deno.test("the nearest-neighbour chain gives textbook average linkage at every cut", async () => {
   for (const seed of [1, 2, 3]) {
     const n = 14;
-    const distances = cosineDistances(randomMatrix(n, 5, seed), n, 5);
+    const distances = await cosineDistances(randomMatrix(n, 5, seed), n, 5);
     for (const k of [1, 3, 6, 14]) {
       assertEquals(
         partition(averageLinkageClusters(distances, n, k)),
@@ -67,9 +67,9 @@ Deno.test("the nearest-neighbour chain gives textbook average linkage at every c
   }
 });
 
-Deno.test("cosine distances: 0 for parallel rows, 1 for orthogonal or zero rows, 2 for opposite", () => {
+Deno.test("cosine distances: 0 for parallel rows, 1 for orthogonal or zero rows, 2 for opposite", async () => {
   const rows = Float32Array.from([1, 0, 2, 0, 0, 3, 0, 0, -1, 0]);
-  const distances = Array.from(cosineDistances(rows, 5, 2), (d) => Math.round(d * 1e6) / 1e6);
+  const distances = Array.from(await cosineDistances(rows, 5, 2), (d) => Math.round(d * 1e6) / 1e6);
   assertEquals(distances.slice(0, 5), [0, 0, 1, 1, 2]);
   assertEquals(distances.slice(15, 20), [1, 1, 1, 0, 1]);
 });

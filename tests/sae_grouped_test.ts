@@ -50,11 +50,11 @@ function meanSquaredCosine(decoder: tf.Tensor2D, mask: Float32Array): number {
   return mean;
 }
 
-Deno.test("feature correlation is Pearson's, and a constant feature correlates 0", () => {
+Deno.test("feature correlation is Pearson's, and a constant feature correlates 0", async () => {
   // Columns: a; 2a + 1 (correlation 1); −a (−1); constant.
   const a = [1, 3, 2, 7, 0];
   const rows = a.map((v) => [v, 2 * v + 1, -v, 4]);
-  const correlation = featureCorrelation(tf.tensor2d(rows));
+  const correlation = await featureCorrelation(tf.tensor2d(rows));
   const at = (i: number, j: number) => correlation[i * 4 + j];
   assert(Math.abs(at(0, 1) - 1) < 1e-5, `corr(a, 2a+1) = ${at(0, 1)}`);
   assert(Math.abs(at(0, 2) + 1) < 1e-5, `corr(a, −a) = ${at(0, 2)}`);
@@ -83,14 +83,14 @@ Deno.test("the contrastive term's gradient matches finite differences", () => {
   assertPenaltyGradient(penalty, decoder, [0, 5, 9, 14, 19]);
 });
 
-Deno.test("run1 regroups at step 0 and every regroup_every steps, and the term separates groups", () => {
+Deno.test("run1 regroups at step 0 and every regroup_every steps, and the term separates groups", async () => {
   const batches = Array.from({ length: 12 }, (_, i) => randomMatrix(64, 6, 100 + i));
-  const train = (contrastiveWeight: number) => {
+  const train = async (contrastiveWeight: number) => {
     const trainer = createCorrelationContrastiveTrainer(SETTINGS, {
       contrastiveWeight,
       regroupEvery: 5,
     });
-    trainOnBatches(trainer, batches);
+    await trainOnBatches(trainer, batches);
     const separation = meanSquaredCosine(
       trainer.sae.decoderWeight,
       differentGroupMask(trainer.groups()),
@@ -99,8 +99,8 @@ Deno.test("run1 regroups at step 0 and every regroup_every steps, and the term s
     trainer.dispose();
     return result;
   };
-  const withTerm = train(5);
-  const withoutTerm = train(0);
+  const withTerm = await train(5);
+  const withoutTerm = await train(0);
   assertEquals(withTerm.regroupSteps, [0, 5, 10]);
   // The contrastive term must lower the mean cos² between groups' decoder directions.
   assert(
@@ -131,9 +131,9 @@ Deno.test("the same-group mask holds pairs i ≠ j of one group, and its cos² g
   assertPenaltyGradient(meanCosinePenalty(mask), decoder, [1, 6, 10, 17]);
 });
 
-Deno.test("run2 keeps every group at the minimum size, and its diversity term spreads a group", () => {
+Deno.test("run2 keeps every group at the minimum size, and its diversity term spreads a group", async () => {
   const batches = Array.from({ length: 10 }, (_, i) => randomMatrix(64, 6, 300 + i));
-  const train = (diversityWeight: number) => {
+  const train = async (diversityWeight: number) => {
     const trainer = createEnhancedSelectionTrainer(SETTINGS, {
       contrastiveWeight: 0.2,
       diversityWeight,
@@ -141,7 +141,7 @@ Deno.test("run2 keeps every group at the minimum size, and its diversity term sp
       regroupEvery: 5,
     });
     const sizes: number[][] = [];
-    trainOnBatches(trainer, batches, () => sizes.push(groupSizes(trainer.groups())));
+    await trainOnBatches(trainer, batches, () => sizes.push(groupSizes(trainer.groups())));
     const sameGroupCosine = meanSquaredCosine(
       trainer.sae.decoderWeight,
       sameGroupMask(trainer.groups()),
@@ -150,8 +150,8 @@ Deno.test("run2 keeps every group at the minimum size, and its diversity term sp
     trainer.dispose();
     return result;
   };
-  const withTerm = train(5);
-  const withoutTerm = train(0);
+  const withTerm = await train(5);
+  const withoutTerm = await train(0);
   assertEquals(withTerm.regroupSteps, [0, 5]);
   for (const sizes of withTerm.sizes) {
     assert(sizes.every((size) => size >= 4), `group sizes ${sizes} (minimum 4)`);

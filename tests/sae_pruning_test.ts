@@ -55,11 +55,11 @@ function zeroedFeatures(trainer: { sae: ReturnType<typeof createSae> }): number[
   });
 }
 
-Deno.test("run3 prunes nothing during the warm-up, then exactly the least important 25 %", () => {
+Deno.test("run3 prunes nothing during the warm-up, then exactly the least important 25 %", async () => {
   const trainer = createAdaptivePruningTrainer(SETTINGS, OPTIONS);
   const zeroedAfter: number[][] = [];
   let lowestAtPruning: number[] = [];
-  trainOnBatches(trainer, BATCHES, (step) => {
+  await trainOnBatches(trainer, BATCHES, (step) => {
     if (step === 10) {
       const scores = trainer.importance.tracker.scores!;
       lowestAtPruning = [...scores.keys()].sort((a, b) => scores[a] - scores[b]).slice(0, 3);
@@ -127,22 +127,22 @@ Deno.test("an unknown KL direction is refused, naming the setting and its values
   );
 });
 
-Deno.test("the KL term moves the selected features' firing rate towards the target", () => {
-  const train = (unlearningWeight: number) => {
+Deno.test("the KL term moves the selected features' firing rate towards the target", async () => {
+  const train = async (unlearningWeight: number) => {
     const trainer = createAdaptivePruningTrainer(
       { ...SETTINGS, warmupSteps: 1 }, // no pruning: the only update is at step 0
       { ...OPTIONS, unlearningWeight, updateEvery: 100 },
     );
     const x = tf.tensor2d(BATCHES[0], [64, 6]);
-    for (let step = 0; step < 40; step++) trainer.step(x, step);
+    for (let step = 0; step < 40; step++) await trainer.step(x, step);
     const selected = trainer.selected();
     const rates = tf.tidy(() => firingFraction(encode(trainer.sae, x)).dataSync());
     const distance = selected.reduce((sum, f) => sum + Math.abs(rates[f] - TARGET_FIRING_RATE), 0);
     trainer.dispose();
     return { selected, distance };
   };
-  const withTerm = train(3);
-  const withoutTerm = train(0);
+  const withTerm = await train(3);
+  const withoutTerm = await train(0);
   // Same init and batch: the same features are selected at step 0.
   assertEquals(withTerm.selected, withoutTerm.selected);
   assert(
@@ -152,7 +152,7 @@ Deno.test("the KL term moves the selected features' firing rate towards the targ
   );
 });
 
-Deno.test("run4 (MI on corpora) reclusters at every update and selects the cluster with the most MI", () => {
+Deno.test("run4 (MI on corpora) reclusters at every update and selects the cluster with the most MI", async () => {
   // Forget tokens point along +e0, retain tokens along +e1: features aligned with e0 carry MI.
   const forget = Float32Array.from({ length: 200 * 6 }, (_, i) => (i % 6 === 0 ? 2 : 0.1));
   const retain = Float32Array.from({ length: 200 * 6 }, (_, i) => (i % 6 === 1 ? 2 : 0.1));
@@ -161,7 +161,7 @@ Deno.test("run4 (MI on corpora) reclusters at every update and selects the clust
     { ...OPTIONS, pruneFraction: 0.1, clusters: 4, miSource: "corpora" },
   );
   const snapshots: string[] = [];
-  trainOnBatches(
+  await trainOnBatches(
     trainer,
     BATCHES.slice(0, 11),
     () => snapshots.push(Array.from(trainer.clusters()).join(",")),
@@ -214,7 +214,7 @@ Deno.test("run4 with MI on corpora but no forget/retain activations says what is
     clusters: 4,
     miSource: "clusters",
   });
-  trainOnBatches(trainer, BATCHES.slice(0, 6));
+  await trainOnBatches(trainer, BATCHES.slice(0, 6));
   assertEquals(trainer.importance.updateSteps, [0, 5]);
   assert(trainer.selected().length > 0, "a cluster is selected after the second update");
   trainer.dispose();

@@ -47,7 +47,7 @@ Deno.test("BatchTopK keeps the batch's rows·k largest values, unevenly over row
   const kept = Array.from(batchTopK(PRE, 2).dataSync());
   // The four largest of the batch are 3, 2, 0.5 and 0.2: three in row 1, one in row 2.
   assertEquals(kept, [0.5, 0, 2, 0, 3, 0, 0, 0, 0.2, 0].map(Math.fround));
-  assertEquals(smallestActive(batchTopK(PRE, 2)), Math.fround(0.2));
+  assertEquals(smallestActive(batchTopK(PRE, 2)).dataSync()[0], Math.fround(0.2));
 });
 
 Deno.test("JumpReLU keeps values above each feature's threshold and checks its length", async () => {
@@ -81,9 +81,9 @@ Deno.test("a feature counts as dead once it has not fired for deadAfterTokens to
   assertEquals(Array.from(tracker.deadMask()), [0, 1, 0]);
 });
 
-Deno.test("the geometric median resists an outlier that moves the mean", () => {
+Deno.test("the geometric median resists an outlier that moves the mean", async () => {
   const points = tf.tensor2d([[0, 0], [1, 0], [0, 1], [1, 1], [0.5, 0.5], [100, 100]]);
-  const median = Array.from(geometricMedian(points).dataSync());
+  const median = Array.from((await geometricMedian(points)).dataSync());
   assert(
     median.every((value) => Math.abs(value - 0.5) < 0.05),
     `median ${median} should sit near (0.5, 0.5), not the mean (17, 17)`,
@@ -117,24 +117,24 @@ function sparseData(rows: number, options: { dIn: number; atoms: number; active:
 const SHAPE = { dIn: 8, atoms: 16, active: 2 };
 
 /** Trains `trainer` on batches of the sparse data; returns the evaluation metrics. */
-function trainAndEvaluate(trainer: ReturnType<typeof createTopKTrainer>, steps: number) {
+async function trainAndEvaluate(trainer: ReturnType<typeof createTopKTrainer>, steps: number) {
   const data = sparseData(256 * 8, SHAPE);
   for (let step = 0; step < steps; step++) {
     const batch = step % 8;
     const x = tf.tensor2d(data.subarray(batch * 256 * 8, (batch + 1) * 256 * 8), [256, 8]);
-    trainer.step(x, step);
+    await trainer.step(x, step);
     x.dispose();
   }
-  return evaluateSae(trainer.sae, sparseData(1024, SHAPE), SHAPE.dIn);
+  return await evaluateSae(trainer.sae, sparseData(1024, SHAPE), SHAPE.dIn);
 }
 
-Deno.test("a TopK SAE learns a sparse code with exactly k features per token", () => {
+Deno.test("a TopK SAE learns a sparse code with exactly k features per token", async () => {
   const trainer = createTopKTrainer(
     tinyTrainerSettings({ dIn: 8, dSae: 16, learningRate: 1e-2, seed: 3 }),
     { k: 2, auxkAlpha: 1 / 32, deadAfterTokens: 2048 },
   );
-  const untrained = evaluateSae(trainer.sae, sparseData(1024, SHAPE), SHAPE.dIn);
-  const trained = trainAndEvaluate(trainer, 300);
+  const untrained = await evaluateSae(trainer.sae, sparseData(1024, SHAPE), SHAPE.dIn);
+  const trained = await trainAndEvaluate(trainer, 300);
   assert(trained.l0 <= 2 && trained.l0 > 1.9, `L0 ${trained.l0} should be k = 2`);
   assert(
     trained.explained_variance > 0.8 && trained.explained_variance > untrained.explained_variance,
@@ -145,7 +145,7 @@ Deno.test("a TopK SAE learns a sparse code with exactly k features per token", (
   trainer.dispose();
 });
 
-Deno.test("a BatchTopK SAE learns its threshold and runs as a JumpReLU near L0 = k", () => {
+Deno.test("a BatchTopK SAE learns its threshold and runs as a JumpReLU near L0 = k", async () => {
   const trainer = createBatchTopKTrainer(
     tinyTrainerSettings({ dIn: 8, dSae: 16, learningRate: 1e-2, seed: 3 }),
     {
@@ -156,7 +156,7 @@ Deno.test("a BatchTopK SAE learns its threshold and runs as a JumpReLU near L0 =
       thresholdStartStep: 100,
     },
   );
-  const trained = trainAndEvaluate(trainer, 300);
+  const trained = await trainAndEvaluate(trainer, 300);
   const activation = trainer.sae.activation;
   assertEquals(activation.kind, "jumprelu");
   const threshold = activation.kind === "jumprelu" ? activation.threshold[0] : 0;
@@ -166,11 +166,11 @@ Deno.test("a BatchTopK SAE learns its threshold and runs as a JumpReLU near L0 =
   trainer.dispose();
 });
 
-Deno.test("only the auxiliary loss moves the encoder of dead features", () => {
+Deno.test("only the auxiliary loss moves the encoder of dead features", async () => {
   // Features 0–3 get a large bias and always win the top-2; features 4… (encoder columns shrunk
   // to a tenth) are often positive but never kept, so they die after one batch
   // (deadAfterTokens = one batch of 256 tokens).
-  const encoderAfterTwoSteps = (auxkAlpha: number) => {
+  const encoderAfterTwoSteps = async (auxkAlpha: number) => {
     const trainer = createTopKTrainer(
       tinyTrainerSettings({ dIn: 8, dSae: 16, learningRate: 1e-2, seed: 4 }),
       { k: 2, auxkAlpha, deadAfterTokens: 256 },
@@ -182,12 +182,12 @@ Deno.test("only the auxiliary loss moves the encoder of dead features", () => {
     );
     const before = trainer.sae.encoderWeight.arraySync();
     const data = sparseData(512, SHAPE);
-    const terms = [0, 1].map((step) => {
+    const terms = [];
+    for (const step of [0, 1]) {
       const x = tf.tensor2d(data.subarray(step * 2048, (step + 1) * 2048), [256, 8]);
-      const stepTerms = trainer.step(x, step);
+      terms.push(await trainer.step(x, step));
       x.dispose();
-      return stepTerms;
-    });
+    }
     const after = trainer.sae.encoderWeight.arraySync();
     trainer.dispose();
     const moved = Array.from(
@@ -196,8 +196,8 @@ Deno.test("only the auxiliary loss moves the encoder of dead features", () => {
     );
     return { moved, auxk: terms[1].auxk };
   };
-  const without = encoderAfterTwoSteps(0);
-  const withAux = encoderAfterTwoSteps(1 / 32);
+  const without = await encoderAfterTwoSteps(0);
+  const withAux = await encoderAfterTwoSteps(1 / 32);
   const neverKept = without.moved.flatMap((moved, f) => moved ? [] : [f]);
   assertEquals(neverKept, [4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15], "the test's premise");
   assertEquals(without.auxk, 0);

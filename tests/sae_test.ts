@@ -32,7 +32,7 @@ Deno.test("the plain loss gradient matches finite differences", () => {
   }
 });
 
-Deno.test("decoder rows stay unit-norm after optimisation steps", () => {
+Deno.test("decoder rows stay unit-norm after optimisation steps", async () => {
   const trainer = createPlainTrainer({
     dIn: 8,
     dSae: 12,
@@ -44,18 +44,18 @@ Deno.test("decoder rows stay unit-norm after optimisation steps", () => {
     seed: 1,
   });
   const x = tf.tensor2d(randomMatrix(64, 8, 2), [64, 8]);
-  const first = trainer.step(x, 0).loss;
+  const first = (await trainer.step(x, 0)).loss;
   let last = first;
-  for (let step = 1; step < 30; step++) last = trainer.step(x, step).loss;
+  for (let step = 1; step < 30; step++) last = (await trainer.step(x, step)).loss;
   assert(last < first, `the loss must fall (${first} → ${last})`);
   const norms = tf.norm(trainer.sae.decoderWeight, "euclidean", 1).dataSync();
   norms.forEach((norm) => assert(Math.abs(norm - 1) < 1e-5, `row norm ${norm}`));
   trainer.dispose();
 });
 
-Deno.test("the as-published SAE (zero init, 0 steps) has every feature dead and explains nothing", () => {
+Deno.test("the as-published SAE (zero init, 0 steps) has every feature dead and explains nothing", async () => {
   const sae = createSae(8, 8, "zeros", 0);
-  const metrics = evaluateSae(sae, randomMatrix(100, 8, 9), 8);
+  const metrics = await evaluateSae(sae, randomMatrix(100, 8, 9), 8);
   assertEquals(metrics.dead_fraction, 1);
   assertEquals(metrics.l0, 0);
   assertEquals(metrics.l1, 0);

@@ -9,7 +9,8 @@ import { forward, residualsAtLayer } from "../stages/model/gemma2.ts";
 import { residentWeights, streamedWeights } from "../stages/model/gemma2_weights.ts";
 import { tensorsFromHf } from "../stages/model/hf_tensors.ts";
 import { loadModel, readModelTensors } from "../stages/model/load_model.ts";
-import { chooseResidency, formatGiB } from "../stages/model/memory_budget.ts";
+import { checkBatchFits, chooseResidency, formatGiB } from "../stages/model/memory_budget.ts";
+import { setWebGpuBindingLimit } from "../stages/tensor/webgpu.ts";
 import { writeRandomCheckpoint } from "../tools/random_checkpoint.ts";
 import { assert, assertEquals, assertRejects } from "./helpers/assert.ts";
 import { writeTinyModelFolder } from "./helpers/tiny_model.ts";
@@ -180,4 +181,21 @@ Deno.test("a forward batch too large for the wasm heap is refused before it allo
   ids.dispose();
   streamed.dispose();
   await Deno.remove(directory, { recursive: true });
+});
+
+Deno.test("on webgpu, a batch whose largest tensor a shader cannot bind is refused, naming the setting", async () => {
+  const config = { hidden_size: 2304, intermediate_size: 9216, num_attention_heads: 8 };
+  const footprint = { model: "gemma-2-2b", layerBytes: 0, backend: "webgpu" };
+  setWebGpuBindingLimit(128 * 2 ** 20); // llvmpipe's limit
+  try {
+    // [8, 128, 9216] float32 = 36 MiB: fits.
+    checkBatchFits(footprint, config, { batch: 8, time: 128 });
+    // [32, 1024, 9216] float32 = 1.1 GiB: does not.
+    await assertRejects(
+      () => checkBatchFits(footprint, config, { batch: 32, time: 1024 }),
+      "extract.lm_batch_size",
+    );
+  } finally {
+    setWebGpuBindingLimit(Infinity);
+  }
 });

@@ -7,13 +7,8 @@
  * must find feature 0 where a stricter frequency rule selects nothing.
  */
 import { join } from "node:path";
-import { readParquetFile } from "../pipeline/parquet.ts";
-import { readJsonlZst } from "../stages/data/jsonl_zst.ts";
-import { tf, useBackend } from "../stages/tensor/backend.ts";
+import { useBackend } from "../stages/tensor/backend.ts";
 import { loadModel } from "../stages/model/load_model.ts";
-import type { MultipleChoice } from "../stages/data/mcq.ts";
-import { SeededRandom } from "../stages/random.ts";
-import type { SaeParameters } from "../stages/sae/sae.ts";
 import { firingThreshold, forgetDirection } from "../stages/unlearning/controls.ts";
 import { corpusRows } from "../stages/data/corpus_rows.ts";
 import { featureFrequencies } from "../stages/unlearning/frequencies.ts";
@@ -26,64 +21,23 @@ import { oracleSweep } from "../stages/unlearning/oracle_sweep.ts";
 import { ResidualCache } from "../stages/unlearning/residual_cache.ts";
 import { assert, assertEquals } from "./helpers/assert.ts";
 import { REPO_ROOT } from "./helpers/workspace.ts";
+import { corpus, handBuiltSae, questions } from "./helpers/unlearning_world.ts";
 
 await useBackend("wasm");
 
 const QUESTIONS_PER_SET = 60;
 const LAYER = 2;
 
-async function questions(name: string): Promise<MultipleChoice[]> {
-  const table = await readParquetFile(join(REPO_ROOT, "data/evals", `${name}.parquet`));
-  return [...table].slice(0, QUESTIONS_PER_SET).map((row) => ({
-    question: String(row.question),
-    choices: Array.from(row.choices as Iterable<string>),
-    answer: Number(row.answer),
-  }));
-}
-
-async function corpus(name: string, documents: number): Promise<string[]> {
-  const texts: string[] = [];
-  const path = join(REPO_ROOT, "data/evals", `${name}_corpus.jsonl.zst`);
-  for await (const document of readJsonlZst(path, () => {})) {
-    texts.push(document.text);
-    if (texts.length === documents) break;
-  }
-  return texts;
-}
-
-/** An SAE [dModel → 8] whose feature 0 is `direction` with bias −threshold; the rest random. */
-function handBuiltSae(direction: Float32Array, threshold: number): SaeParameters {
-  const dModel = direction.length;
-  const features = 8;
-  const random = new SeededRandom(11);
-  const rows: Float32Array[] = [direction];
-  for (let f = 1; f < features; f++) {
-    const row = Float32Array.from({ length: dModel }, () => random.next() * 2 - 1);
-    const norm = Math.hypot(...row);
-    rows.push(row.map((value) => value / norm));
-  }
-  const decoder = new Float32Array(features * dModel);
-  rows.forEach((row, f) => decoder.set(row, f * dModel));
-  const decoderWeight = tf.tensor2d(decoder, [features, dModel]);
-  return {
-    encoderWeight: tf.variable(tf.transpose(decoderWeight) as tf.Tensor2D),
-    encoderBias: tf.variable(tf.tensor1d([-threshold, 0, 0, 0, 0, 0, 0, 0])),
-    decoderWeight: tf.variable(decoderWeight),
-    decoderBias: tf.variable(tf.zeros([dModel]) as tf.Tensor1D),
-    activation: { kind: "relu" },
-  };
-}
-
 Deno.test("a feature that carries the forget domain scores clearly above 0; random features about 0", async () => {
   const model = await loadModel(join(REPO_ROOT, "data/models/gemma2-tiny"));
   const format = "cloze" as const;
   const pass = { layer: LAYER, batchSize: 32 };
   const sets = await knownQuestions(model, {
-    forget: await questions("forget"),
+    forget: await questions("forget", QUESTIONS_PER_SET),
     retain: new Map([
-      ["geography", await questions("geography")],
-      ["history", await questions("history")],
-      ["computing", await questions("computing")],
+      ["geography", await questions("geography", QUESTIONS_PER_SET)],
+      ["history", await questions("history", QUESTIONS_PER_SET)],
+      ["computing", await questions("computing", QUESTIONS_PER_SET)],
     ]),
   }, { ...pass, format });
   assert(sets.forget.length >= 10, `the model knows only ${sets.forget.length} forget questions`);

@@ -194,14 +194,14 @@ Deno.test("letter format: a model that always says (A) keeps no question; the ba
   );
 });
 
-Deno.test("features that can never fire are recognised, and clamping them is the identity", () => {
+Deno.test("features that can never fire are recognised, and clamping them is the identity", async () => {
   const sae = createSae(3, 4, "zeros", 1);
-  assertEquals(featuresThatCanFire(sae, [0, 1, 2, 3]), []);
+  assertEquals(await featuresThatCanFire(sae, [0, 1, 2, 3]), []);
   sae.encoderBias.assign(tf.tensor1d([0, 0.5, -1, 0]));
   const weights = new Float32Array(12);
   weights[1 * 4 + 3] = 0.2; // input 1 → feature 3
   sae.encoderWeight.assign(tf.tensor2d(weights, [3, 4]));
-  assertEquals(featuresThatCanFire(sae, [0, 1, 2, 3]), [1, 3]);
+  assertEquals(await featuresThatCanFire(sae, [0, 1, 2, 3]), [1, 3]);
   // Feature 2 (zero column, negative bias) clamped: the residual comes back unchanged.
   const residual = tf.tensor3d([[[0.3, -1, 2], [1, 2, 3]]]);
   const clamped = clampingHook(sae, [2], 100)(residual).arraySync();

@@ -17,6 +17,7 @@ import type { Checkpoint } from "./checkpoint.ts";
 import type { Gemma2Config } from "./gemma2_config.ts";
 import { filledTensor } from "../tensor/heap_tensor.ts";
 import { checkBatchFits } from "./memory_budget.ts";
+import { webGpuBindingLimitBytes } from "../tensor/webgpu.ts";
 
 /** One decoder layer's parameters; projections are [out, in] (HF layout). */
 export interface Gemma2LayerWeights {
@@ -203,7 +204,9 @@ export function streamedWeights(
     finalNorm,
     unembed(hiddenStates, tokens) {
       if (tokens !== undefined) return tf.matMul(hiddenStates, gatherRows(tokens), false, true);
-      const chunkBytes = options.unembedChunkBytes ?? UNEMBED_CHUNK_BYTES;
+      // On webgpu a chunk must also fit what one shader may bind.
+      const chunkBytes = options.unembedChunkBytes ??
+        Math.min(UNEMBED_CHUNK_BYTES, webGpuBindingLimitBytes);
       const rowsPerChunk = Math.max(1, Math.floor(chunkBytes / (4 * hidden)));
       const pieces: tf.Tensor2D[] = [];
       for (let start = 0; start < vocab; start += rowsPerChunk) {

@@ -3,6 +3,7 @@
  * from disk layer by layer (gemma2_weights.ts), and refuses, with the model, the bytes needed
  * and the bytes available, a model that cannot run at all: never a wasm "Aborted()".
  */
+import { webGpuBindingLimitBytes } from "../tensor/webgpu.ts";
 
 /** The wasm backend's heap is 32-bit: allocations past 4 GiB fail ("memory access out of bounds"). */
 export const WASM_HEAP_LIMIT_BYTES = 4 * 2 ** 30;
@@ -34,13 +35,18 @@ export function forwardHeapBytes(
 
 /**
  * Refuses a forward batch that would not fit the wasm heap beside one streamed layer (`layerBytes`),
- * naming the batch, the bytes it needs and the limit; what to lower is the caller's setting.
+ * or whose largest activation a webgpu shader could not bind, naming the batch, the bytes it
+ * needs and the limit; what to lower is the caller's setting.
  */
 export function checkBatchFits(
   footprint: { model: string; layerBytes: number; backend: string },
   config: { hidden_size: number; intermediate_size: number; num_attention_heads: number },
   shape: { batch: number; time: number },
 ): void {
+  if (footprint.backend === "webgpu") {
+    checkBindingFits(footprint.model, config, shape);
+    return;
+  }
   if (footprint.backend !== "wasm") return;
   const needed = forwardHeapBytes(config, shape.batch, shape.time) + footprint.layerBytes;
   if (needed > WASM_HEAP_LIMIT_BYTES) {
@@ -49,6 +55,27 @@ export function checkBatchFits(
         `needs about ${formatGiB(needed)} of the wasm heap (with one streamed layer), which ends ` +
         `at ${formatGiB(WASM_HEAP_LIMIT_BYTES)}; use fewer sequences per batch ` +
         `(extract.lm_batch_size) or shorter rows (unlearning.corpus_row_length)`,
+    );
+  }
+}
+
+/** The webgpu half of checkBatchFits: the largest activation against the binding limit. */
+function checkBindingFits(
+  model: string,
+  config: { intermediate_size: number; num_attention_heads: number },
+  shape: { batch: number; time: number },
+): void {
+  const { batch, time } = shape;
+  const largest = 4 * batch * Math.max(
+    config.num_attention_heads * time * time,
+    time * config.intermediate_size,
+  );
+  if (largest > webGpuBindingLimitBytes) {
+    throw new Error(
+      `a forward batch of ${batch} × ${time} tokens of model ${model} makes tensors of ` +
+        `${formatGiB(largest)}, more than the ${formatGiB(webGpuBindingLimitBytes)} one ` +
+        "WebGPU shader may bind on this adapter; use fewer sequences per batch " +
+        "(extract.lm_batch_size) or shorter rows (unlearning.corpus_row_length)",
     );
   }
 }

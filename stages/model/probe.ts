@@ -91,12 +91,15 @@ export async function command(args: string[], io: CommandIo): Promise<number> {
       }
       return id;
     });
-  const [residual, logits] = tf.tidy(() => {
+  const [residualTensor, logitsTensor] = tf.tidy(() => {
     const result = forward(model.weights, model.config, tf.tensor2d([ids], undefined, "int32"), {
       hook: { layer },
     });
-    return [result.residual!.arraySync()[0], result.logits!.arraySync()[0]];
+    return [result.residual!, result.logits!];
   });
+  const residual = (await residualTensor.array() as number[][][])[0];
+  const logits = (await logitsTensor.array() as number[][][])[0];
+  tf.dispose([residualTensor, logitsTensor]);
   if (values.json) {
     io.print(JSON.stringify({ tokens: ids, residual, logits }));
     return 0;

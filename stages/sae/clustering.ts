@@ -14,12 +14,16 @@ import { unitRows } from "./sae.ts";
  * The Gram matrix is one matrix product (OpenBLAS when present): n = 2304 takes milliseconds
  * instead of seconds in plain JavaScript.
  */
-export function cosineDistances(rows: Float32Array, n: number, dim: number): Float64Array {
+export async function cosineDistances(
+  rows: Float32Array,
+  n: number,
+  dim: number,
+): Promise<Float64Array> {
   const cosine = tf.tidy(() => {
     const unit = unitRows(tf.tensor2d(rows, [n, dim]));
     return tf.matMul(unit, unit, false, true);
   });
-  const values = cosine.dataSync(); // read outside tf.tidy (see grouping.ts)
+  const values = await cosine.data(); // read outside tf.tidy (see grouping.ts)
   cosine.dispose();
   const distances = new Float64Array(n * n);
   for (let i = 0; i < n; i++) {

@@ -43,16 +43,16 @@ export class SquaredCosinePenalty {
   apply(decoder: tf.Tensor2D): { total: tf.Scalar; means: Record<string, tf.Scalar> } {
     const unit = unitRows(decoder);
     const weighting = this.#weighting;
-    let means: Record<string, number> = {};
+    let means: Record<string, tf.Scalar> = {};
     const total = tf.customGrad((...inputs: (tf.Tensor | tf.GradSaveFunc)[]) => {
       const [unitRows, save] = inputs as [tf.Tensor2D, tf.GradSaveFunc];
       const cosine = tf.matMul(unitRows, unitRows, false, true);
       const squared = tf.square(cosine);
-      // Read as numbers: the forward pass runs in a scope that frees all it does not return.
+      // Kept: the forward pass runs in a scope that frees all it does not return.
       means = Object.fromEntries(
         this.#terms.map(({ name, mask, pairs }) => [
           name,
-          tf.sum(tf.mul(squared, mask)).dataSync()[0] / pairs,
+          tf.keep(tf.div(tf.sum(tf.mul(squared, mask)), pairs) as tf.Scalar),
         ]),
       );
       // Saved, because a tf.tidy around the forward pass would free them before the gradient.
@@ -66,12 +66,7 @@ export class SquaredCosinePenalty {
           ),
       };
     })(unit) as tf.Scalar;
-    return {
-      total,
-      means: Object.fromEntries(
-        Object.entries(means).map(([name, mean]) => [name, tf.scalar(mean)]),
-      ),
-    };
+    return { total, means };
   }
 
   dispose(): void {

@@ -21,11 +21,11 @@ export interface SaeMetrics {
 const CHUNK_ROWS = 4096;
 
 /** Evaluates `sae` on activations [rows, dIn] (row-major). */
-export function evaluateSae(
+export async function evaluateSae(
   sae: SaeParameters,
   activations: Float32Array,
   dIn: number,
-): SaeMetrics {
+): Promise<SaeMetrics> {
   const rows = activations.length / dIn;
   const dSae = sae.encoderBias.shape[0];
   const mean = tf.tidy(() => tf.mean(tf.tensor2d(activations, [rows, dIn]), 0));
@@ -37,7 +37,7 @@ export function evaluateSae(
   const everActive = new Uint8Array(dSae);
   for (let start = 0; start < rows; start += CHUNK_ROWS) {
     const count = Math.min(CHUNK_ROWS, rows - start);
-    const [sums, fired] = tf.tidy(() => {
+    const [sumsTensor, firedTensor] = tf.tidy(() => {
       const x = tf.tensor2d(activations.subarray(start * dIn, (start + count) * dIn), [count, dIn]);
       const features = encode(sae, x);
       const error = tf.sub(x, decode(sae, features));
@@ -49,8 +49,11 @@ export function evaluateSae(
         tf.sum(tf.cast(tf.greater(features, 0), "float32")),
         tf.sum(tf.square(tf.sub(x, mean))),
       ]);
-      return [totals.dataSync(), tf.max(features, 0).dataSync()];
+      return [totals, tf.max(features, 0)];
     });
+    const sums = await sumsTensor.data() as Float32Array;
+    const fired = await firedTensor.data() as Float32Array;
+    tf.dispose([sumsTensor, firedTensor]);
     squaredError += sums[0];
     errorNorms += sums[1];
     l1 += sums[2];

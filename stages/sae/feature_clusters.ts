@@ -5,11 +5,11 @@ import { averageLinkageClusters, cosineDistances, meanSilhouette } from "./clust
  * Clusters the features whose decoder row W_dec [dSae, dIn] is non-zero (pruned and
  * never-trained features are left out, with cluster −1) into at most `clusters` groups.
  */
-export function decoderClusters(
+export async function decoderClusters(
   decoder: Float32Array,
   shape: { dSae: number; dIn: number },
   clusters: number,
-): { cluster: Int32Array; silhouette: number | null } {
+): Promise<{ cluster: Int32Array; silhouette: number | null }> {
   const { dSae, dIn } = shape;
   const members = [...Array(dSae).keys()].filter((feature) =>
     decoder.subarray(feature * dIn, (feature + 1) * dIn).some((value) => value !== 0)
@@ -20,7 +20,7 @@ export function decoderClusters(
   members.forEach((feature, i) =>
     rows.set(decoder.subarray(feature * dIn, (feature + 1) * dIn), i * dIn)
   );
-  const distances = cosineDistances(rows, members.length, dIn);
+  const distances = await cosineDistances(rows, members.length, dIn);
   const memberClusters = averageLinkageClusters(
     distances,
     members.length,

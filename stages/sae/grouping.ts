@@ -18,7 +18,7 @@ import { encode, type SaeParameters } from "./sae.ts";
 export const GROUP_CORRELATION = 0.3;
 
 /** Pearson correlation [dSae × dSae] (row-major) of features f [batch, dSae]. */
-export function featureCorrelation(features: tf.Tensor2D): Float32Array {
+export async function featureCorrelation(features: tf.Tensor2D): Promise<Float32Array> {
   // The values are read outside tf.tidy: tidy searches what its function returns for tensors,
   // element by element, which for a dSae² array (5.3 M at the paper's size) takes seconds.
   const correlation = tf.tidy(() => {
@@ -31,7 +31,7 @@ export function featureCorrelation(features: tf.Tensor2D): Float32Array {
     const outer = tf.matMul(tf.reshape(safe, [-1, 1]), tf.reshape(safe, [1, -1]));
     return tf.div(covariance, outer);
   });
-  const values = correlation.dataSync() as Float32Array;
+  const values = await correlation.data() as Float32Array;
   correlation.dispose();
   return values;
 }
@@ -142,11 +142,15 @@ export class FeatureGrouping {
   ) {}
 
   /** Regroups from the batch x [batch, dIn] when `step` is due; returns the penalty. */
-  penaltyFor(sae: SaeParameters, x: tf.Tensor2D, step: number): SquaredCosinePenalty {
+  async penaltyFor(
+    sae: SaeParameters,
+    x: tf.Tensor2D,
+    step: number,
+  ): Promise<SquaredCosinePenalty> {
     if (this.#penalty === undefined || step % this.regroupEvery === 0) {
       const dSae = sae.encoderBias.shape[0];
       const features = tf.tidy(() => encode(sae, x));
-      this.#groups = this.rule(featureCorrelation(features), dSae);
+      this.#groups = this.rule(await featureCorrelation(features), dSae);
       features.dispose();
       this.dispose();
       const maskOf = (pairs: GroupPairTerm["pairs"]) =>

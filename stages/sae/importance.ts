@@ -30,23 +30,28 @@ export type ImportanceWeights = {
 };
 
 /** Per-feature activation rate and mean gradient magnitude on one batch x [batch, dIn]. */
-export function batchComponents(
+export async function batchComponents(
   sae: SaeParameters,
   x: tf.Tensor2D,
-): { activation: Float32Array; gradient: Float32Array } {
-  return tf.tidy(() => {
+): Promise<{ activation: Float32Array; gradient: Float32Array }> {
+  const [activation, gradient] = tf.tidy(() => {
     const features = encode(sae, x);
     const lossOf = (f: tf.Tensor) =>
       tf.mean(rowNorms(tf.sub(x, decode(sae, f as tf.Tensor2D)))) as tf.Scalar;
     const gradient = tf.grad(lossOf)(features);
     // The loss is a mean over the batch; scale back so g_i does not shrink with the batch size.
     const batch = x.shape[0];
-    return {
-      activation: tf.mean(tf.cast(tf.greater(features, 0), "float32"), 0)
-        .dataSync() as Float32Array,
-      gradient: tf.mul(tf.mean(tf.abs(gradient), 0), batch).dataSync() as Float32Array,
-    };
+    return [
+      tf.mean(tf.cast(tf.greater(features, 0), "float32"), 0),
+      tf.mul(tf.mean(tf.abs(gradient), 0), batch),
+    ];
   });
+  const values = {
+    activation: await activation.data() as Float32Array,
+    gradient: await gradient.data() as Float32Array,
+  };
+  tf.dispose([activation, gradient]);
+  return values;
 }
 
 /**

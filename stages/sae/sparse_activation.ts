@@ -68,12 +68,21 @@ export function jumpRelu(pre: tf.Tensor2D, threshold: Float32Array): tf.Tensor2D
   return keptRelu(pre, () => tf.tensor1d(threshold));
 }
 
-/** The smallest positive value of features [rows, dSae] (≥ 0; 0 when none is): BatchTopK's threshold sample. */
-export function smallestActive(features: tf.Tensor2D): number {
-  const none = 3e38;
-  const smallest = tf.tidy(() =>
-    // Zeros are lifted to `none`, so the minimum is over the positive values.
-    tf.min(tf.add(features, tf.mul(tf.sub(1, tf.step(features)), none))).dataSync()[0]
+/**
+ * The smallest positive value of features [rows, dSae] as a scalar tensor (BatchTopK's threshold
+ * sample); at least 3e38 when no value is positive (see smallestActiveValue).
+ */
+export function smallestActive(features: tf.Tensor2D): tf.Scalar {
+  return tf.tidy(() =>
+    // Zeros are lifted to NO_ACTIVE_VALUE, so the minimum is over the positive values.
+    tf.min(tf.add(features, tf.mul(tf.sub(1, tf.step(features)), NO_ACTIVE_VALUE)))
   );
-  return smallest >= none ? 0 : smallest;
+}
+
+/** What smallestActive gives when no value is positive. */
+const NO_ACTIVE_VALUE = 3e38;
+
+/** A value read from smallestActive as a number: 0 when no value was positive. */
+export function smallestActiveValue(read: number): number {
+  return read >= NO_ACTIVE_VALUE ? 0 : read;
 }

@@ -40,8 +40,12 @@ export interface TopKFamily extends TopKSettings {
   activation: SaeActivation;
   /** Training-time features of pre-activations [batch, dSae] (row or batch top-k). */
   select(pre: tf.Tensor2D, k: number): tf.Tensor2D;
-  /** Called with each step's features [batch, dSae] (BatchTopK learns its threshold here). */
-  observe?(features: tf.Tensor2D, step: number): void;
+  /**
+   * What the family reads of each step's features [batch, dSae] (null: nothing this step); its
+   * values come back to `observe` after the step (BatchTopK learns its threshold so).
+   */
+  observes?(features: tf.Tensor2D, step: number): tf.Tensor | null;
+  observe?(values: Float32Array): void;
 }
 
 /** Tokens since each feature last fired; past `deadAfterTokens` a feature counts as dead. */
@@ -66,19 +70,28 @@ export class DeadFeatureTracker {
 }
 
 /** Geometric median [dIn] of the rows of points [rows, dIn] (Weiszfeld's iterations). */
-export function geometricMedian(points: tf.Tensor2D, maxIterations = 100, tolerance = 1e-5) {
-  return tf.tidy(() => {
-    let guess = tf.mean(points, 0);
-    for (let i = 0; i < maxIterations; i++) {
-      const previous = guess;
-      const distances = rowNorms(tf.sub(points, guess) as tf.Tensor2D);
+export async function geometricMedian(
+  points: tf.Tensor2D,
+  maxIterations = 100,
+  tolerance = 1e-5,
+): Promise<tf.Tensor1D> {
+  let guess = tf.tidy(() => tf.mean(points, 0)) as tf.Tensor1D;
+  for (let i = 0; i < maxIterations; i++) {
+    const previous = guess;
+    const [next, change] = tf.tidy(() => {
+      const distances = rowNorms(tf.sub(points, previous) as tf.Tensor2D);
       const weights = tf.div(1, tf.maximum(distances, 1e-12));
       const normalised = tf.div(weights, tf.sum(weights));
-      guess = tf.sum(tf.mul(tf.reshape(normalised, [-1, 1]), points), 0);
-      if (tf.norm(tf.sub(guess, previous)).dataSync()[0] < tolerance) break;
-    }
-    return guess as tf.Tensor1D;
-  });
+      const next = tf.sum(tf.mul(tf.reshape(normalised, [-1, 1]), points), 0) as tf.Tensor1D;
+      return [next, tf.norm(tf.sub(next, previous))];
+    });
+    const moved = (await change.data())[0];
+    change.dispose();
+    previous.dispose();
+    guess = next;
+    if (moved < tolerance) break;
+  }
+  return guess;
 }
 
 /** A copy of x whose gradient is 0: the error the auxiliary loss fits is a constant. */
@@ -113,20 +126,18 @@ export function createTopKFamilyTrainer(
   let deadFeatures = 0;
   return {
     sae,
-    step(x: tf.Tensor2D, step: number) {
+    async step(x: tf.Tensor2D, step: number) {
       if (step === 0) {
-        const median = geometricMedian(x);
+        const median = await geometricMedian(x);
         sae.decoderBias.assign(median);
         median.dispose();
       }
       const dead = tracker.deadMask();
       deadFeatures = dead.reduce((a, b) => a + b, 0);
-      let largest: Float32Array = new Float32Array(dSae);
-      const terms = optimiser.minimise(() => {
+      const { terms, read } = await optimiser.minimise(() => {
         const pre = preActivations(sae, x);
         const features = family.select(pre, family.k);
-        largest = tf.max(features, 0).dataSync() as Float32Array;
-        family.observe?.(features, step);
+        const observed = family.observes?.(features, step) ?? null;
         const error = tf.sub(x, decode(sae, features)) as tf.Tensor2D;
         const squared = tf.mean(tf.sum(tf.square(error), 1)) as tf.Scalar;
         const useAux = family.auxkAlpha > 0 && deadFeatures > 0;
@@ -145,8 +156,14 @@ export function createTopKFamilyTrainer(
             l1: tf.mean(tf.sum(features, 1)) as tf.Scalar,
             auxk,
           },
+          read: {
+            largest: tf.max(features, 0),
+            ...(observed === null ? {} : { observed }),
+          },
         };
       }, step);
+      if (read.observed !== undefined) family.observe?.(read.observed);
+      const largest = read.largest;
       tracker.record(largest, x.shape[0]);
       return terms;
     },

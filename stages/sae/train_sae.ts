@@ -47,7 +47,7 @@ export async function trainSae(
     const batch = await buffer.next();
     const x = tf.tensor2d(batch, [buffer.options.batchSize, dIn]);
     const started = performance.now();
-    lastTerms = trainer.step(x, step);
+    lastTerms = await trainer.step(x, step);
     stepSeconds += (performance.now() - started) / 1000;
     x.dispose();
     windowSteps++;
@@ -59,7 +59,11 @@ export async function trainSae(
     );
     if ((step + 1) % logEvery === 0 && step + 1 < steps) {
       log.push(
-        logRow(step + 1, lastTerms, (performance.now() - windowStarted) / 1000 / windowSteps),
+        await logRow(
+          step + 1,
+          lastTerms,
+          (performance.now() - windowStarted) / 1000 / windowSteps,
+        ),
       );
       windowStarted = performance.now();
       windowSteps = 0;
@@ -69,19 +73,19 @@ export async function trainSae(
   const secondsPerStep = windowSteps > 0
     ? (performance.now() - windowStarted) / 1000 / windowSteps
     : null;
-  log.push(logRow(steps, lastTerms, secondsPerStep));
+  log.push(await logRow(steps, lastTerms, secondsPerStep));
   return { log, meanStepSeconds: steps > 0 ? stepSeconds / steps : null };
 
-  function logRow(
+  async function logRow(
     step: number,
     terms: StepTerms | undefined,
     secondsPerStep: number | null,
-  ): TrainingLogRow {
+  ): Promise<TrainingLogRow> {
     return {
       step,
       loss: terms?.loss ?? null,
       seconds_per_step: secondsPerStep,
-      ...evaluateSae(trainer.sae, evaluation, dIn),
+      ...await evaluateSae(trainer.sae, evaluation, dIn),
       importance_variance: null,
       importance_overlap: null,
       pruned_fraction: null,

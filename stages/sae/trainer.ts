@@ -52,7 +52,7 @@ export interface VariantDiagnostics {
 export interface SaeTrainer {
   readonly sae: SaeParameters;
   /** One optimisation step on a batch x [batch, dIn]; `step` counts from 0. */
-  step(x: tf.Tensor2D, step: number): StepTerms;
+  step(x: tf.Tensor2D, step: number): Promise<StepTerms>;
   /** The variant's own training-log columns, as of the latest step. */
   diagnostics?(): Partial<VariantDiagnostics>;
   /** Frees parameters and optimiser state. */
@@ -81,54 +81,79 @@ export class ConstrainedAdam {
     return warmupSteps > 0 ? learningRate * Math.min(1, (step + 1) / warmupSteps) : learningRate;
   }
 
-  /** Minimises `loss` (a function of the SAE's variables) and returns its terms. */
-  minimise<T extends Record<string, tf.Scalar>>(
-    loss: () => { total: tf.Scalar; terms: T },
+  /**
+   * Minimises `loss` (a function of the SAE's variables) and returns its terms as numbers, and
+   * the values of the tensors it asked to `read` (as of before the step). Every value leaves the
+   * backend by an asynchronous read, which a GPU backend requires (webgpu has no synchronous one).
+   */
+  async minimise<T extends Record<string, tf.Scalar>>(
+    loss: () => { total: tf.Scalar; terms: T; read?: Record<string, tf.Tensor> },
     step: number,
-  ): Record<keyof T, number> & { loss: number } {
+  ): Promise<
+    { terms: Record<keyof T, number> & { loss: number }; read: Record<string, Float32Array> }
+  > {
     const rate = this.learningRateAt(step);
     (this.#adam as unknown as { learningRate: number }).learningRate = rate;
     const variables = saeVariables(this.sae);
-    let terms: Record<string, number> = {};
+    let kept: Record<string, tf.Tensor> = {};
+    let readKeys = new Set<string>();
+    let grads: tf.NamedTensorMap = {};
+    let squaredNorm: tf.Tensor | undefined;
     tf.tidy(() => {
-      const { value, grads } = tf.variableGrads(() => {
+      const { value, grads: raw } = tf.variableGrads(() => {
         const result = loss();
-        terms = Object.fromEntries(
-          Object.entries(result.terms).map(([k, v]) => [k, v.dataSync()[0]]),
+        readKeys = new Set(Object.keys(result.read ?? {}));
+        kept = Object.fromEntries(
+          Object.entries({ ...result.terms, ...result.read }).map(([k, v]) => [k, tf.keep(v)]),
         );
         return result.total;
       }, variables);
-      terms.loss = value.dataSync()[0];
+      kept.loss = tf.keep(value);
       const decoder = this.sae.decoderWeight;
-      const decoderGrad = grads[decoder.name];
       // Remove the part of the gradient that would change a decoder row's norm.
-      grads[decoder.name] = tf.sub(
-        decoderGrad,
-        tf.mul(tf.sum(tf.mul(decoderGrad, decoder), 1, true), decoder),
+      raw[decoder.name] = tf.sub(
+        raw[decoder.name],
+        tf.mul(tf.sum(tf.mul(raw[decoder.name], decoder), 1, true), decoder),
       );
+      grads = Object.fromEntries(Object.entries(raw).map(([name, g]) => [name, tf.keep(g)]));
       if (this.settings.maxGradientNorm !== undefined) {
-        clipGlobalNorm(grads, this.settings.maxGradientNorm);
+        squaredNorm = tf.keep(tf.addN(Object.values(raw).map((g) => tf.sum(tf.square(g)))));
       }
-      this.#adam.applyGradients(Object.entries(grads).map(([name, tensor]) => ({ name, tensor })));
+    });
+    // Gradients are scaled down to the largest norm allowed, when above it.
+    const norm = squaredNorm === undefined ? 0 : Math.sqrt((await squaredNorm.data())[0]);
+    squaredNorm?.dispose();
+    tf.tidy(() => {
+      const maxNorm = this.settings.maxGradientNorm;
+      const scaled = maxNorm !== undefined && norm > maxNorm
+        ? Object.fromEntries(
+          Object.entries(grads).map(([name, g]) => [name, tf.mul(g, maxNorm / norm)]),
+        )
+        : grads;
+      this.#adam.applyGradients(Object.entries(scaled).map(([name, tensor]) => ({ name, tensor })));
       for (const weight of [this.sae.encoderWeight, this.sae.decoderWeight]) {
         if (this.settings.weightDecay > 0) {
           weight.assign(tf.mul(weight, 1 - rate * this.settings.weightDecay));
         }
       }
-      decoder.assign(unitRows(decoder));
+      this.sae.decoderWeight.assign(unitRows(this.sae.decoderWeight));
     });
-    return terms as Record<keyof T, number> & { loss: number };
+    tf.dispose(Object.values(grads));
+    const values = await Promise.all(
+      Object.values(kept).map(async (tensor) => (await tensor.data()) as Float32Array),
+    );
+    tf.dispose(Object.values(kept));
+    const names = Object.keys(kept);
+    const terms: Record<string, number> = {};
+    const read: Record<string, Float32Array> = {};
+    names.forEach((name, i) => {
+      if (readKeys.has(name)) read[name] = values[i];
+      else terms[name] = values[i][0];
+    });
+    return { terms: terms as Record<keyof T, number> & { loss: number }, read };
   }
 
   dispose(): void {
     this.#adam.dispose();
   }
-}
-
-/** Scales every gradient in `grads` so that their joint L2 norm is at most `maxNorm` (in place). */
-function clipGlobalNorm(grads: tf.NamedTensorMap, maxNorm: number): void {
-  const squares = Object.values(grads).map((g) => tf.sum(tf.square(g)));
-  const norm = Math.sqrt(tf.addN(squares).dataSync()[0]);
-  if (norm <= maxNorm) return;
-  for (const name of Object.keys(grads)) grads[name] = tf.mul(grads[name], maxNorm / norm);
 }

@@ -29,7 +29,7 @@ export interface TrainingImportanceOptions {
   /** First step at which pruning may happen. */
   pruneFrom: number;
   /** Mutual information per feature [dSae] of the current SAE, on the batch x [batch, dIn]. */
-  mutualInformation?: (sae: SaeParameters, x: tf.Tensor2D) => Float32Array;
+  mutualInformation?: (sae: SaeParameters, x: tf.Tensor2D) => Promise<Float32Array>;
 }
 
 /** Importance-stability columns of the training log (null before the first update). */
@@ -53,11 +53,12 @@ export class TrainingImportance {
   }
 
   /** Updates s (and prunes) from the batch x [batch, dIn] when `step` is due; true if it did. */
-  update(sae: SaeParameters, x: tf.Tensor2D, step: number): boolean {
+  async update(sae: SaeParameters, x: tf.Tensor2D, step: number): Promise<boolean> {
     const { dSae, updateEvery, weights, pruneFraction, pruneFrom } = this.options;
     if (step % updateEvery !== 0) return false;
-    const components = batchComponents(sae, x);
-    const mutualInformation = this.options.mutualInformation?.(sae, x) ?? new Float32Array(dSae);
+    const components = await batchComponents(sae, x);
+    const mutualInformation = await this.options.mutualInformation?.(sae, x) ??
+      new Float32Array(dSae);
     this.tracker.update(combinedImportance({ ...components, mutualInformation }, weights));
     this.updateSteps.push(step);
     if (step >= pruneFrom && pruneFraction > 0) {

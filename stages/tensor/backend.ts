@@ -4,6 +4,7 @@
  * there, on the operands in place (blas_matmul.ts); otherwise operands are transposed first,
  * because the stock kernel's transposed variants (used throughout backpropagation) run about
  * 10× slower (docs/environment.md).
+ * "webgpu" (webgpu.ts) runs on Deno's WebGPU; "auto" takes it only on a hardware adapter.
  * "tensorflow" (tfjs-node-gpu) is optional and loaded only when asked for and installed.
  */
 import * as tf from "@tensorflow/tfjs-core";
@@ -15,11 +16,11 @@ import { blasBatchMatMul } from "./blas_matmul.ts";
 import { type KernelPolicy, openBlas, setKernelPolicy } from "./openblas.ts";
 import { isWasmBackend } from "./wasm_heap.ts";
 import { registerLeadingAxesReductions } from "./wasm_reductions.ts";
+import { loadWebGpuBackend, setWebGpuBindingLimit } from "./webgpu.ts";
+import { type BackendName, resolveBackend } from "./backend_choice.ts";
 
 export { tf };
-
-/** Backends a config may name; "auto" resolves to wasm, the one every machine has. */
-export type BackendName = "auto" | "wasm" | "cpu" | "tensorflow";
+export type { BackendName };
 
 let patched = false;
 
@@ -121,6 +122,11 @@ async function loadTensorflowBinding(): Promise<void> {
   );
 }
 
+/** Whether the active backend can read a computed tensor synchronously (webgpu cannot). */
+export function readsSynchronously(): boolean {
+  return tf.getBackend() !== "webgpu";
+}
+
 /**
  * Activates a backend and returns the name of the one in use (it enters cache keys); `kernels`
  * chooses OpenBLAS's kernels for the wasm backend's products (openblas.ts).
@@ -130,8 +136,11 @@ export async function useBackend(
   kernels: KernelPolicy = "reproducible",
 ): Promise<string> {
   setKernelPolicy(kernels);
-  if (requested === "tensorflow") await loadTensorflowBinding();
-  const name = requested === "auto" ? "wasm" : requested;
+  const { name } = await resolveBackend(requested);
+  if (name === "tensorflow") await loadTensorflowBinding();
+  if (name === "webgpu") {
+    setWebGpuBindingLimit((await loadWebGpuBackend()).maxStorageBufferBindingSize);
+  }
   if (tf.getBackend() !== name) {
     if (!await tf.setBackend(name)) {
       throw new Error(`the tfjs backend "${name}" could not be started`);

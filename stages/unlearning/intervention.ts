@@ -96,10 +96,13 @@ export function reconstructionHook(sae: SaeParameters): ResidualReplacement {
  * zero and whose bias is ≤ 0 outputs relu(b) = 0 for every input, so clamping it (only where it
  * is > 0) is exactly the identity. The as-published SAEs consist of such features.
  */
-export function featuresThatCanFire(sae: SaeParameters, features: number[]): number[] {
+export async function featuresThatCanFire(
+  sae: SaeParameters,
+  features: number[],
+): Promise<number[]> {
   const [dIn, dSae] = sae.encoderWeight.shape;
-  const weights = sae.encoderWeight.dataSync();
-  const bias = sae.encoderBias.dataSync();
+  const weights = await sae.encoderWeight.data();
+  const bias = await sae.encoderBias.data();
   return features.filter((feature) => {
     if (bias[feature] > 0) return true;
     for (let i = 0; i < dIn; i++) if (weights[i * dSae + feature] !== 0) return true;

@@ -8,7 +8,7 @@
  * is bounded in bytes; batches past the bound are simply computed in full, so the result never
  * depends on the bound.
  */
-import { tf } from "../tensor/backend.ts";
+import { readsSynchronously, tf } from "../tensor/backend.ts";
 import { forward } from "../model/gemma2.ts";
 import type { LoadedModel } from "../model/load_model.ts";
 import type { LogitsFunction } from "./mcq_scoring.ts";
@@ -38,7 +38,10 @@ export class ResidualCache {
   /** Logits at the asked positions with `hook` (if any) replacing the residual at the layer. */
   logitsFunction(hook?: ResidualReplacement): LogitsFunction {
     return (ids, attentionMask, positions, tokens) => {
+      // Read before anything runs: a GPU backend keeps only freshly made tensors on the host.
       const key = `${ids.shape}|${ids.dataSync()}|${attentionMask.dataSync()}`;
+      const positionRows = positions.arraySync() as number[][];
+      const logitsKey = `${key}|${positionRows}|${tokens ?? ""}`;
       const residual = this.#residualOf(key, ids, attentionMask);
       const later =
         (rows: { ids: tf.Tensor2D; mask: tf.Tensor2D; positions: tf.Tensor2D }) =>
@@ -51,12 +54,15 @@ export class ResidualCache {
           }).positionLogits!;
       const unmodified = () =>
         this.#unmodifiedLogits(
-          `${key}|${positions.dataSync()}|${tokens ?? ""}`,
+          logitsKey,
           () => later({ ids, mask: attentionMask, positions })(residual),
         );
       if (hook === undefined) return unmodified();
       const replaced = hook(residual);
-      const changed = changedRows(residual, replaced);
+      // Telling the changed sequences apart needs a read mid-pass, which only CPU backends have.
+      const changed = readsSynchronously()
+        ? changedRows(residual, replaced)
+        : [...Array(ids.shape[0]).keys()];
       this.rowsRun += changed.length;
       this.rowsSkipped += ids.shape[0] - changed.length;
       if (changed.length === 0) return unmodified();
@@ -66,7 +72,7 @@ export class ResidualCache {
       // Only the changed sequences run on; every other position keeps its unmodified logits.
       const rowIndices = tf.tensor1d(changed, "int32");
       const newRow = new Map(changed.map((row, i) => [row, i]));
-      const allPositions = positions.arraySync() as number[][];
+      const allPositions = positionRows;
       const picked = allPositions.flatMap(([row], i) => newRow.has(row) ? [i] : []);
       const changedLogits = later({
         ids: tf.gather(ids, rowIndices),

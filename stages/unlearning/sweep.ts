@@ -186,22 +186,24 @@ export interface Selection {
   features: number[];
 }
 
-export function runSweep(
+export async function runSweep(
   model: LoadedModel,
   sae: SaeParameters,
   sets: EvaluationSets,
   selections: Selection[],
   options: SweepOptions & { onSetting?: () => void; cache?: ResidualCache },
 ): Promise<{ rows: SweepRow[]; score: ScoreResult }> {
-  const settings = selections.flatMap(({ features, ...selection }) =>
-    options.multipliers.map((multiplier) => ({
-      ...selection,
-      multiplier,
-      selected: features.length,
-      hook: featuresThatCanFire(sae, features).length === 0
-        ? null
-        : clampingHook(sae, features, multiplier, options.activations),
-    }))
-  );
-  return measureSettings(model, sets, settings, options);
+  const settings: InterventionSetting[] = [];
+  for (const { features, ...selection } of selections) {
+    const canFire = (await featuresThatCanFire(sae, features)).length > 0;
+    for (const multiplier of options.multipliers) {
+      settings.push({
+        ...selection,
+        multiplier,
+        selected: features.length,
+        hook: canFire ? clampingHook(sae, features, multiplier, options.activations) : null,
+      });
+    }
+  }
+  return await measureSettings(model, sets, settings, options);
 }

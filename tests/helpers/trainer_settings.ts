@@ -21,16 +21,16 @@ export function tinyTrainerSettings(overrides: Partial<TrainerSettings> = {}): T
  * One step per batch ([rows, dIn] row-major; step = the batch's index), calling `afterStep`
  * after each so that a test can record the trainer's state.
  */
-export function trainOnBatches(
+export async function trainOnBatches(
   trainer: SaeTrainer,
   batches: Float32Array[],
   afterStep: (step: number) => void = () => {},
-): void {
+): Promise<void> {
   const dIn = trainer.sae.encoderWeight.shape[0];
-  batches.forEach((batch, step) => {
+  for (const [step, batch] of batches.entries()) {
     const x = tf.tensor2d(batch, [batch.length / dIn, dIn]);
-    trainer.step(x, step);
+    await trainer.step(x, step);
     x.dispose();
     afterStep(step);
-  });
+  }
 }

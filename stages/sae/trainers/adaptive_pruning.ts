@@ -48,7 +48,7 @@ export interface PruningTrainer extends SaeTrainer {
 /** What distinguishes one importance-driven variant from another. */
 export interface SelectionRule {
   /** Features for the unlearning objective, chosen after every importance update. */
-  select(sae: SaeParameters, importance: TrainingImportance): number[];
+  select(sae: SaeParameters, importance: TrainingImportance): number[] | Promise<number[]>;
   /** The variant's own training-log columns. */
   diagnostics?(): Partial<VariantDiagnostics>;
 }
@@ -61,7 +61,7 @@ export interface SelectionRule {
 export function createImportanceDrivenTrainer(
   settings: TrainerSettings,
   options: PruningOptions & {
-    mutualInformation?: (sae: SaeParameters, x: tf.Tensor2D) => Float32Array;
+    mutualInformation?: (sae: SaeParameters, x: tf.Tensor2D) => Promise<Float32Array>;
   },
   rule: SelectionRule,
 ): PruningTrainer {
@@ -82,14 +82,14 @@ export function createImportanceDrivenTrainer(
     sae,
     importance,
     selected: () => selected,
-    step(x: tf.Tensor2D, step: number): StepTerms {
-      if (importance.update(sae, x, step)) {
-        selected = rule.select(sae, importance);
+    async step(x: tf.Tensor2D, step: number): Promise<StepTerms> {
+      if (await importance.update(sae, x, step)) {
+        selected = await rule.select(sae, importance);
         selection?.dispose();
         selection = tf.keep(tf.tensor1d(membershipMask(selected, settings.dSae)));
       }
       const chosen = selection;
-      const terms = optimiser.minimise(() => {
+      const { terms } = await optimiser.minimise(() => {
         const { features, l2, l1 } = baseLossTerms(sae, x);
         const unlearning = chosen === undefined
           ? tf.scalar(0)

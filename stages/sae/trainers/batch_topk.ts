@@ -9,7 +9,7 @@
 import { z } from "zod";
 import { fraction } from "../../schema_parts.ts";
 import { defineSaeMethod } from "../method.ts";
-import { batchTopK, smallestActive } from "../sparse_activation.ts";
+import { batchTopK, smallestActive, smallestActiveValue } from "../sparse_activation.ts";
 import { createTopKFamilyTrainer, type TopKSettings } from "../topk_training.ts";
 import type { SaeTrainer, TrainerSettings } from "../trainer.ts";
 import { topKOptions } from "./topk.ts";
@@ -35,9 +35,10 @@ export function createBatchTopKTrainer(
     ...options,
     activation: { kind: "jumprelu", threshold },
     select: batchTopK,
-    observe(features, step) {
-      if (step <= options.thresholdStartStep) return;
-      const sample = smallestActive(features);
+    observes: (features, step) =>
+      step <= options.thresholdStartStep ? null : smallestActive(features),
+    observe(observed) {
+      const sample = smallestActiveValue(observed[0]);
       const current = estimated
         ? options.thresholdBeta * threshold[0] + (1 - options.thresholdBeta) * sample
         : sample;

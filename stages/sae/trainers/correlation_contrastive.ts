@@ -70,16 +70,17 @@ export function createGroupedContrastiveTrainer(
     sae,
     regroupSteps: grouping.regroupSteps,
     groups: () => grouping.groups(),
-    step(x: tf.Tensor2D, step: number): StepTerms {
-      const penalty = grouping.penaltyFor(sae, x, step);
-      return optimiser.minimise(() => {
+    async step(x: tf.Tensor2D, step: number): Promise<StepTerms> {
+      const penalty = await grouping.penaltyFor(sae, x, step);
+      const { terms } = await optimiser.minimise(() => {
         const { l2, l1 } = baseLossTerms(sae, x);
         const { total: separation, means } = penalty.apply(sae.decoderWeight);
         return {
           total: tf.addN([l2, tf.mul(l1, settings.l1Penalty), separation]) as tf.Scalar,
           terms: { l2, l1, ...means },
         };
-      }, step) as StepTerms; // l2 and l1 are always among the terms
+      }, step);
+      return terms as StepTerms; // l2 and l1 are always among the terms
     },
     diagnostics: () => ({ groups: Math.max(-1, ...grouping.groups()) + 1 }),
     dispose() {

@@ -46,22 +46,34 @@ export interface ClusteringTrainer extends PruningTrainer {
 }
 
 /** Fraction of rows [rows, dIn] on which each feature fires, [dSae]. */
-function firingFrequency(sae: SaeParameters, rows: Float32Array, dIn: number): Float32Array {
-  return tf.tidy(() => {
+async function firingFrequency(
+  sae: SaeParameters,
+  rows: Float32Array,
+  dIn: number,
+): Promise<Float32Array> {
+  const frequency = tf.tidy(() => {
     const features = encode(sae, tf.tensor2d(rows, [rows.length / dIn, dIn]));
-    return tf.mean(tf.cast(tf.greater(features, 0), "float32"), 0).dataSync() as Float32Array;
+    return tf.mean(tf.cast(tf.greater(features, 0), "float32"), 0);
   });
+  return await readAndDispose(frequency);
+}
+
+/** The values of `tensor`, which is then freed. */
+async function readAndDispose(tensor: tf.Tensor): Promise<Float32Array> {
+  const values = await tensor.data() as Float32Array;
+  tensor.dispose();
+  return values;
 }
 
 /** MI (bits) of each feature's firing with the corpus label, on the labelled residuals. */
-function labelledMutualInformation(
+async function labelledMutualInformation(
   sae: SaeParameters,
   labelled: LabelledActivations,
   dIn: number,
-): Float32Array {
+): Promise<Float32Array> {
   return firingMutualInformation(
-    firingFrequency(sae, labelled.forget, dIn),
-    firingFrequency(sae, labelled.retain, dIn),
+    await firingFrequency(sae, labelled.forget, dIn),
+    await firingFrequency(sae, labelled.retain, dIn),
     { forget: labelled.forget.length / dIn, retain: labelled.retain.length / dIn },
   );
 }
@@ -109,20 +121,20 @@ export function createHierarchicalClusteringTrainer(
   let silhouette: number | null = null;
   const trainer = createImportanceDrivenTrainer(settings, {
     ...options,
-    mutualInformation: (sae, x) => {
+    mutualInformation: async (sae, x) => {
       mutualInformation = options.miSource === "corpora"
-        ? labelledMutualInformation(sae, labelled!, dIn)
+        ? await labelledMutualInformation(sae, labelled!, dIn)
         : clusterMutualInformation(
-          tf.tidy(() => encode(sae, x).dataSync() as Float32Array),
+          await readAndDispose(tf.tidy(() => encode(sae, x))),
           clusters,
         );
       return mutualInformation;
     },
   }, {
     // Pruned features were zeroed by the update, so the clustering leaves them out.
-    select: (sae) => {
-      const decoder = sae.decoderWeight.dataSync() as Float32Array;
-      ({ cluster: clusters, silhouette } = decoderClusters(
+    select: async (sae) => {
+      const decoder = await sae.decoderWeight.data() as Float32Array;
+      ({ cluster: clusters, silhouette } = await decoderClusters(
         decoder,
         { dSae, dIn },
         options.clusters,

@@ -15,14 +15,15 @@ export function createPlainTrainer(settings: TrainerSettings): SaeTrainer {
   const optimiser = new ConstrainedAdam(sae, settings);
   return {
     sae,
-    step(x: tf.Tensor2D, step: number) {
-      return optimiser.minimise(() => {
+    async step(x: tf.Tensor2D, step: number) {
+      const { terms } = await optimiser.minimise(() => {
         const { l2, l1 } = baseLossTerms(sae, x);
         return {
           total: tf.add(l2, tf.mul(l1, settings.l1Penalty)) as tf.Scalar,
           terms: { l2, l1 },
         };
       }, step);
+      return terms;
     },
     dispose() {
       optimiser.dispose();
