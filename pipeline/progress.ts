@@ -1,7 +1,8 @@
 /**
  * One small interface through which stages report long work. On a terminal it is drawn as a
- * bar (cli-progress) with rate and ETA; elsewhere (CI logs, pipes) it prints a plain line at most
- * every `plainIntervalSeconds`, plus one when the work finishes, so logs stay short.
+ * bar (cli-progress) with rate and ETA, in colour unless NO_COLOR is set; elsewhere (CI logs,
+ * pipes) it prints a plain, uncoloured line at most every `plainIntervalSeconds`, plus one when
+ * the work finishes, so logs stay short.
  */
 import cliProgress from "cli-progress";
 
@@ -25,6 +26,19 @@ export interface ProgressOptions {
   plainIntervalSeconds?: number;
   /** Clock in milliseconds, replaceable in tests. */
   now?: () => number;
+  /** ANSI colour in the bar and the closing line (default: `useColour()`; only on a terminal). */
+  colour?: boolean;
+}
+
+/** True on an interactive terminal where NO_COLOR (no-color.org) is not set. */
+export function useColour(): boolean {
+  return isInteractiveTerminal() && Deno.env.get("NO_COLOR") === undefined;
+}
+
+/** ANSI styles, or plain text when colour is off. */
+function styles(colour: boolean) {
+  const wrap = (code: number) => (text: string) => colour ? `\x1b[${code}m${text}\x1b[0m` : text;
+  return { bold: wrap(1), dim: wrap(2), green: wrap(32), cyan: wrap(36) };
 }
 
 /** True when stderr is a terminal and we are not in CI: then a live bar is drawn. */
@@ -58,6 +72,7 @@ export function etaText(done: number, total: number | undefined, elapsedSeconds:
 /** Creates a reporter whose lines are prefixed with `prefix` (the stage instance id). */
 export function createProgressReporter(prefix: string, options: ProgressOptions): ProgressReporter {
   const now = options.now ?? (() => performance.now());
+  const style = styles(options.colour ?? (options.interactive && useColour()));
   const intervalMs = (options.plainIntervalSeconds ?? 30) * 1000;
   let task: { label: string; unit: string; total?: number } | undefined;
   let done = 0;
@@ -91,8 +106,9 @@ export function createProgressReporter(prefix: string, options: ProgressOptions)
       startedAt = lastLineAt = now();
       if (options.interactive) {
         bar = new cliProgress.SingleBar({
-          format: `[${prefix}] ${newTask.label} |{bar}| {value}/{total} ${newTask.unit} ` +
-            `{detail}| {rate} ${newTask.unit}/s | ETA {etaText}`,
+          format: `${style.dim(`[${prefix}]`)} ${style.bold(newTask.label)} ` +
+            `|${style.cyan("{bar}")}| {value}/{total} ${newTask.unit} ` +
+            `{detail}| {rate} ${newTask.unit}/s | ${style.dim("ETA {etaText}")}`,
           stream: process.stderr,
           hideCursor: true,
           etaBuffer: 50,
@@ -125,7 +141,7 @@ export function createProgressReporter(prefix: string, options: ProgressOptions)
       }
       const seconds = (now() - startedAt) / 1000;
       options.writeLine(
-        `[${prefix}] ${task.label}: ${formatCount(done)} ${task.unit}${
+        `[${prefix}] ${style.green(task.label)}: ${formatCount(done)} ${task.unit}${
           detail ? ` (${detail})` : ""
         } in ${formatDuration(seconds)}`,
       );
