@@ -76,9 +76,19 @@ export async function run(context: StageContext<ScoreParams>): Promise<void> {
     forget: corpusRows(model.tokenizer, corpora.forget, corpusRowLimits),
     retain: corpusRows(model.tokenizer, corpora.retain, corpusRowLimits),
   };
-  const pass = { layer: p.layer, batchSize: p.lm_batch_size };
+  const pass = {
+    layer: p.layer,
+    batchSize: p.lm_batch_size,
+    onRows: (count: number) => context.progress.advance(count),
+  };
+  context.progress.start({
+    label: "corpus frequencies",
+    unit: "rows",
+    total: rows.forget.length + rows.retain.length,
+  });
   const forgetFrequency = await featureFrequencies(model, sae, rows.forget, pass);
   const retainFrequency = await featureFrequencies(model, sae, rows.retain, pass);
+  context.progress.finish();
   const mutualInformation = firingMutualInformation(forgetFrequency, retainFrequency, {
     forget: countedTokens(model.tokenizer, rows.forget),
     retain: countedTokens(model.tokenizer, rows.retain),

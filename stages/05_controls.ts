@@ -68,9 +68,16 @@ export async function run(context: StageContext<ControlsParams>): Promise<void> 
     forget: corpusRows(model.tokenizer, corpora.forget, corpusRowLimits),
     retain: corpusRows(model.tokenizer, corpora.retain, corpusRowLimits),
   };
-  const forgetFrequency = await featureFrequencies(model, sae, rows.forget, pass);
+  const corpusPass = { ...pass, onRows: (count: number) => context.progress.advance(count) };
+  context.progress.start({
+    label: "corpus passes",
+    unit: "rows",
+    total: 2 * rows.forget.length + rows.retain.length,
+  });
+  const forgetFrequency = await featureFrequencies(model, sae, rows.forget, corpusPass);
   const firing = [...forgetFrequency.keys()].filter((feature) => forgetFrequency[feature] > 0);
-  const direction = await forgetDirection(model, rows, pass);
+  const direction = await forgetDirection(model, rows, corpusPass);
+  context.progress.finish();
 
   const activations = new SaeActivationCache(sae); // the SAE encodes each batch once
   const settings: Record<"spliced" | "random" | "positive", InterventionSetting[]> = {

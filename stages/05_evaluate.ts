@@ -79,21 +79,25 @@ export async function run(context: StageContext<EvaluateParams>): Promise<void> 
   context.log(describeKnown(asked, sets));
 
   const corpora = await readCorporaArtifact(context.input("corpora"));
-  const frequency = (texts: string[]) =>
-    featureFrequencies(
-      model,
-      sae,
-      corpusRows(model.tokenizer, texts, {
-        rowLength: p.corpus_row_length,
-        maxRows: p.max_corpus_rows,
-      }),
-      {
-        layer: p.layer,
-        batchSize: p.lm_batch_size,
-      },
-    );
-  const forgetFrequency = await frequency(corpora.forget);
-  const retainFrequency = await frequency(corpora.retain);
+  const rowsOf = (texts: string[]) =>
+    corpusRows(model.tokenizer, texts, {
+      rowLength: p.corpus_row_length,
+      maxRows: p.max_corpus_rows,
+    });
+  const corpusRowsOf = { forget: rowsOf(corpora.forget), retain: rowsOf(corpora.retain) };
+  const pass = {
+    layer: p.layer,
+    batchSize: p.lm_batch_size,
+    onRows: (count: number) => context.progress.advance(count),
+  };
+  context.progress.start({
+    label: "corpus frequencies",
+    unit: "rows",
+    total: corpusRowsOf.forget.length + corpusRowsOf.retain.length,
+  });
+  const forgetFrequency = await featureFrequencies(model, sae, corpusRowsOf.forget, pass);
+  const retainFrequency = await featureFrequencies(model, sae, corpusRowsOf.retain, pass);
+  context.progress.finish();
   const importance = await readImportanceArtifact(context.input("scores"));
   const byImportance = importanceSelections(
     importance.importance,

@@ -11,6 +11,8 @@ import type { LoadedModel } from "./load_model.ts";
 export interface CorpusPassOptions {
   layer: number;
   batchSize: number;
+  /** Called with the number of rows of each batch once it has run (for progress). */
+  onRows?: (rows: number) => void;
 }
 
 /**
@@ -48,6 +50,7 @@ export async function* corpusBatches(
     });
     const values = await result.data() as Float32Array;
     result.dispose();
+    options.onRows?.(batch.length);
     yield { values, counted };
   }
 }
