@@ -16,6 +16,7 @@ import { SeededRandom } from "../stages/random.ts";
 import { peakRssMiB } from "../pipeline/memory.ts";
 import { ensureRandomCheckpoint, GEMMA_2_2B_CONFIG } from "../tools/random_checkpoint.ts";
 import { type BenchResult, median } from "./result.ts";
+import { paperTrainerSettings } from "./sae_step.ts";
 
 const CHECKPOINT_DIR = ".cache/checkpoints/gemma-2-2b-random";
 
@@ -60,16 +61,7 @@ async function saeStep(shapes: CheckShapes): Promise<number> {
     Float32Array.from({ length: shapes.saeBatch * shapes.dIn }, () => random.next() * 2 - 1),
     [shapes.saeBatch, shapes.dIn],
   );
-  const trainer = createPlainTrainer({
-    dIn: shapes.dIn,
-    dSae: shapes.dIn,
-    learningRate: 3e-4,
-    l1Penalty: 0.04,
-    warmupSteps: 1000,
-    weightDecay: 0.01,
-    init: "tied_unit_norm",
-    seed: 1,
-  });
+  const trainer = createPlainTrainer(paperTrainerSettings(shapes.dIn));
   await trainer.step(x, 0); // compiles the shaders
   const seconds: number[] = [];
   for (let step = 1; step <= shapes.saeSteps; step++) {

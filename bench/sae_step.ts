@@ -11,6 +11,7 @@ import { openBlas } from "../stages/tensor/openblas.ts";
 import { SeededRandom } from "../stages/random.ts";
 import { createMethodTrainer } from "../stages/sae/method.ts";
 import { SAE_METHODS } from "../stages/sae/trainers/registry.ts";
+import type { TrainerSettings } from "../stages/sae/trainer.ts";
 import { type BenchResult, median } from "./result.ts";
 import { matmulFlops } from "./sgemm.ts";
 import { runJson, torchPython } from "./torch_peer.ts";
@@ -95,14 +96,7 @@ export async function measureSaeStep(rooflineGflops?: number): Promise<BenchResu
   const variants = SAE_METHODS.map((method) => ({
     ...PAPER_VARIANTS[method.name],
     trainer: createMethodTrainer(method, {
-      dIn: D_IN,
-      dSae: D_SAE,
-      learningRate: 3e-4,
-      l1Penalty: 0.04,
-      warmupSteps: 1000,
-      weightDecay: 0.01,
-      init: "tied_unit_norm",
-      seed: 1,
+      ...paperTrainerSettings(D_IN),
       labelledActivations: labelled,
     }, { options: PAPER_VARIANTS[method.name].options, inputs: { importance: PAPER_IMPORTANCE } }),
     seconds: [] as number[],
@@ -169,6 +163,20 @@ async function reproducibleStep(native: BenchResult): Promise<BenchResult[]> {
   }];
 }
 
+/** The paper's trainer settings for a dIn → dIn SAE (learning rate, L1, warm-up, decay). */
+export function paperTrainerSettings(dIn: number): TrainerSettings {
+  return {
+    dIn,
+    dSae: dIn,
+    learningRate: 3e-4,
+    l1Penalty: 0.04,
+    warmupSteps: 1000,
+    weightDecay: 0.01,
+    init: "tied_unit_norm",
+    seed: 1,
+  };
+}
+
 /** Median seconds of the plain step with the reproducible kernels (run as a script). */
 async function plainStepReproducible(): Promise<number> {
   await useBackend("auto", "reproducible");
@@ -178,16 +186,10 @@ async function plainStepReproducible(): Promise<number> {
     [BATCH, D_IN],
   );
   const plain = SAE_METHODS.find((method) => method.name === "plain")!;
-  const trainer = createMethodTrainer(plain, {
-    dIn: D_IN,
-    dSae: D_SAE,
-    learningRate: 3e-4,
-    l1Penalty: 0.04,
-    warmupSteps: 1000,
-    weightDecay: 0.01,
-    init: "tied_unit_norm",
-    seed: 1,
-  }, { options: {}, inputs: {} });
+  const trainer = createMethodTrainer(plain, paperTrainerSettings(D_IN), {
+    options: {},
+    inputs: {},
+  });
   await trainer.step(x, 1);
   const seconds: number[] = [];
   for (let step = 0; step < TIMED_STEPS; step++) {

@@ -28,7 +28,7 @@ import {
 } from "./sae/importance.ts";
 import { readCorporaArtifact } from "./data/fetch_artifacts.ts";
 import { corpusRows, countedTokens } from "./data/corpus_rows.ts";
-import { featureFrequencies } from "./unlearning/frequencies.ts";
+import { forgetRetainFrequencies } from "./unlearning/frequencies.ts";
 import { scoreKey } from "./metric_keys.ts";
 
 /** The `importance_overlap` column of a training log. */
@@ -76,19 +76,13 @@ export async function run(context: StageContext<ScoreParams>): Promise<void> {
     forget: corpusRows(model.tokenizer, corpora.forget, corpusRowLimits),
     retain: corpusRows(model.tokenizer, corpora.retain, corpusRowLimits),
   };
-  const pass = {
-    layer: p.layer,
-    batchSize: p.lm_batch_size,
-    onRows: (count: number) => context.progress.advance(count),
-  };
-  context.progress.start({
-    label: "corpus frequencies",
-    unit: "rows",
-    total: rows.forget.length + rows.retain.length,
-  });
-  const forgetFrequency = await featureFrequencies(model, sae, rows.forget, pass);
-  const retainFrequency = await featureFrequencies(model, sae, rows.retain, pass);
-  context.progress.finish();
+  const pass = { layer: p.layer, batchSize: p.lm_batch_size };
+  const { forget: forgetFrequency, retain: retainFrequency } = await forgetRetainFrequencies(
+    model,
+    sae,
+    rows,
+    { ...pass, progress: context.progress },
+  );
   const mutualInformation = firingMutualInformation(forgetFrequency, retainFrequency, {
     forget: countedTokens(model.tokenizer, rows.forget),
     retain: countedTokens(model.tokenizer, rows.retain),

@@ -18,7 +18,7 @@ import { readImportanceArtifact, readSaeWeights } from "./sae/artifacts.ts";
 import type { McqFormat } from "./unlearning/accuracy.ts";
 import { readCorporaArtifact, readMcqArtifact } from "./data/fetch_artifacts.ts";
 import { corpusRows } from "./data/corpus_rows.ts";
-import { featureFrequencies } from "./unlearning/frequencies.ts";
+import { forgetRetainFrequencies } from "./unlearning/frequencies.ts";
 import { importanceSelections, selectFeatures } from "./unlearning/selection.ts";
 import { describeKnown, readKnownQuestions } from "./unlearning/known_questions.ts";
 import { ResidualCache } from "./unlearning/residual_cache.ts";
@@ -84,20 +84,12 @@ export async function run(context: StageContext<EvaluateParams>): Promise<void> 
       rowLength: p.corpus_row_length,
       maxRows: p.max_corpus_rows,
     });
-  const corpusRowsOf = { forget: rowsOf(corpora.forget), retain: rowsOf(corpora.retain) };
-  const pass = {
-    layer: p.layer,
-    batchSize: p.lm_batch_size,
-    onRows: (count: number) => context.progress.advance(count),
-  };
-  context.progress.start({
-    label: "corpus frequencies",
-    unit: "rows",
-    total: corpusRowsOf.forget.length + corpusRowsOf.retain.length,
-  });
-  const forgetFrequency = await featureFrequencies(model, sae, corpusRowsOf.forget, pass);
-  const retainFrequency = await featureFrequencies(model, sae, corpusRowsOf.retain, pass);
-  context.progress.finish();
+  const { forget: forgetFrequency, retain: retainFrequency } = await forgetRetainFrequencies(
+    model,
+    sae,
+    { forget: rowsOf(corpora.forget), retain: rowsOf(corpora.retain) },
+    { layer: p.layer, batchSize: p.lm_batch_size, progress: context.progress },
+  );
   const importance = await readImportanceArtifact(context.input("scores"));
   const byImportance = importanceSelections(
     importance.importance,

@@ -8,6 +8,7 @@ import { tf } from "../tensor/backend.ts";
 import { corpusBatches, type CorpusPassOptions } from "../model/corpus_residuals.ts";
 import type { LoadedModel } from "../model/load_model.ts";
 import type { SaeParameters } from "../sae/sae.ts";
+import type { ProgressReporter } from "../../pipeline/stage.ts";
 import { encodeResiduals } from "./intervention.ts";
 
 /** Fraction of counted tokens on which each feature fires, [dSae]. */
@@ -31,4 +32,24 @@ export async function featureFrequencies(
     tokens += counted.reduce((a, b) => a + b, 0);
   }
   return Float32Array.from(counts, (count) => (tokens > 0 ? count / tokens : 0));
+}
+
+/** Feature frequencies [dSae] on the forget and the retain corpus rows, with one progress bar. */
+export async function forgetRetainFrequencies(
+  model: LoadedModel,
+  sae: SaeParameters,
+  rows: { forget: Int32Array[]; retain: Int32Array[] },
+  options: CorpusPassOptions & { progress: ProgressReporter },
+): Promise<{ forget: Float32Array; retain: Float32Array }> {
+  const { progress, ...pass } = options;
+  progress.start({
+    label: "corpus frequencies",
+    unit: "rows",
+    total: rows.forget.length + rows.retain.length,
+  });
+  const onRows = (count: number) => progress.advance(count);
+  const forget = await featureFrequencies(model, sae, rows.forget, { ...pass, onRows });
+  const retain = await featureFrequencies(model, sae, rows.retain, { ...pass, onRows });
+  progress.finish();
+  return { forget, retain };
 }
