@@ -127,13 +127,13 @@ if (import.meta.main) {
   const results: BenchResult[] = [
     {
       name: "gpu_sae_step.run0",
-      value: Number(step.toFixed(3)),
+      value: Number(step.toPrecision(3)),
       unit: "s",
       note: shapeNote(`batch ${shapes.saeBatch}, ${shapes.dIn} → ${shapes.dIn}`),
     },
     {
       name: "gpu_extract_paper_shapes_tokens_per_s",
-      value: Number(extract.tokensPerS.toFixed(1)),
+      value: Number(extract.tokensPerS.toPrecision(3)),
       unit: "tokens/s",
       note: shapeNote(
         `layer 19, batch ${shapes.extractBatch} × ${shapes.extractTime}, ` +
