@@ -57,8 +57,9 @@ function methodModuleUrl(c: Config, run: string): URL {
 
 /**
  * The ablation group of every run: runs that differ only in their seed share one. A group is
- * named after its method, with its first run appended when the method has several groups (say
- * run3 and run7, the two readings of the KL term).
+ * named after its method, with its first run appended when the method has several groups at
+ * the same width (say run3 and run7, the two readings of the KL term); the width is already
+ * in every metric key (`ablation.<group>.x<expansion>.*`).
  */
 export function ablationGroups(c: Config): Record<string, string> {
   const signatureOf = (run: string) => {
@@ -69,13 +70,16 @@ export function ablationGroups(c: Config): Record<string, string> {
   for (const run of Object.keys(c.variants)) {
     if (!firstRunOf.has(signatureOf(run))) firstRunOf.set(signatureOf(run), run);
   }
-  const groupsOfMethod = (method: string) =>
-    [...firstRunOf.values()].filter((run) => c.variants[run].method === method).length;
+  const widthOf = (run: string) => (c.variants[run] as { expansion?: number }).expansion ?? 1;
+  const groupsLike = (run: string) =>
+    [...firstRunOf.values()].filter((other) =>
+      c.variants[other].method === c.variants[run].method && widthOf(other) === widthOf(run)
+    ).length;
   return Object.fromEntries(
     Object.keys(c.variants).map((run) => {
       const { method } = c.variants[run];
       const first = firstRunOf.get(signatureOf(run))!;
-      return [run, groupsOfMethod(method) > 1 ? `${method}-${first}` : method];
+      return [run, groupsLike(run) > 1 ? `${method}-${first}` : method];
     }),
   );
 }

@@ -151,9 +151,13 @@ Deno.test("the answer to the paper's question follows the intervals", () => {
   // A corpus selector as good as the oracle: selection is not what limits.
   set({ "frequency.heldout_score": 0.3, "oracle.heldout_gain_over_frequency": 0 });
   assertStringIncludes(answer(), "the corpus selectors do as well");
-  // Not even the oracle: the representation limits.
-  set({ "oracle.heldout_score_ci_low": 0 });
+  // Not even the oracle, within an interval below the positive control's: the representation
+  // limits. An interval reaching past the control's is too uncertain to say so.
+  set({ "oracle.heldout_score_ci_low": 0, "oracle.heldout_score_ci_high": 0.05 });
   assertStringIncludes(answer(), "the representation limits");
+  set({ "oracle.heldout_score_ci_high": 0.9 });
+  assertStringIncludes(answer(), "too uncertain to tell");
+  set({ "oracle.heldout_score_ci_high": 0.05 });
   // An oracle below a corpus selector is no ceiling: no answer.
   set({ "frequency.heldout_score": 0.05, "oracle.heldout_score": 0 });
   assertStringIncludes(answer(), "it is no ceiling on these features");

@@ -86,4 +86,8 @@ Deno.test("runs share an ablation group only when they differ in nothing but the
   assertEquals(groups.run3, "adaptive_pruning-run3");
   assertEquals(groups.run9, "adaptive_pruning-run3");
   assertEquals(groups.run7, "adaptive_pruning-run7");
+  // The same method at another width is another group, named by its method alone.
+  config.variants.run8 = { ...config.variants.run0, expansion: 8 } as typeof config.variants.run0;
+  const widths = ablationGroups(config);
+  assertEquals([widths.run0, widths.run8], ["plain", "plain"]);
 });

@@ -7,10 +7,13 @@
  * (05_ablation; 95 % t-intervals) when the config has seeds, else one trained SAE (95 %
  * bootstrap intervals over questions):
  * - the positive control's interval reaches 0: the setup cannot register unlearning; no answer;
- * - the oracle scores below a corpus selector: ranking one feature at a time is no ceiling on
- *   these features, so no answer;
- * - the oracle's interval reaches 0: even well-chosen features do not unlearn, so the
- *   representation (these SAEs on this model) is the limit, not selection;
+ * - the oracle scores below a corpus selector: the oracle is no ceiling on these features, so
+ *   no answer;
+ * - the oracle's interval reaches 0 and ends below the positive control's: even well-chosen
+ *   features unlearn clearly less than a direction can, so the representation (these SAEs on
+ *   this model) is the limit, not selection;
+ * - the oracle's interval reaches 0 but also past the positive control's lower end: too
+ *   uncertain (say, one seed of three unlearns), undecided;
  * - the oracle's gain over SAEBench's frequency rule (paired over questions, or over seeds)
  *   excludes 0 and the oracle's interval lies above every other corpus selector's: selection is
  *   the bottleneck;
@@ -143,10 +146,13 @@ export function bottleneckAnswer(metrics: Metrics, runs: string[]): string | nul
     return `Cannot tell here: ${numbers}; with the positive control's interval reaching 0, this setup cannot register unlearning at all.`;
   }
   if ((oracle.score ?? 0) < (corpus.score ?? 0)) {
-    return `Undecided here: ${numbers}; the oracle, which ranks features one at a time, scores below the corpus selector, so it is no ceiling on these features and cannot tell selection from representation.`;
+    return `Undecided here: ${numbers}; the oracle scores below the corpus selector, so it is no ceiling on these features and cannot tell selection from representation.`;
+  }
+  if ((oracle.low ?? 0) <= 0 && (oracle.high ?? 0) < (positive.low ?? 0)) {
+    return `Not selection: even features chosen by their measured effect barely unlearn here — ${numbers}; the representation limits unlearning in this setup.`;
   }
   if ((oracle.low ?? 0) <= 0) {
-    return `Not selection: even features chosen by their measured effect barely unlearn here — ${numbers}; the representation limits unlearning in this setup.`;
+    return `Undecided here: ${numbers}; the oracle's interval runs from 0 to beyond the positive control's, so whether well-chosen features unlearn is too uncertain to tell (more questions or seeds are needed).`;
   }
   const beatsFrequency = gain.low !== null && gain.low > 0;
   const beatsOthers = corpus.selector === "frequency" ||
