@@ -50,7 +50,7 @@ const SOFTWARE_SHAPES: CheckShapes = {
 /** The most bytes tfjs's webgpu backend has held so far (sampled by the caller). */
 let peakGpuBytes = 0;
 function sampleGpuMemory(): void {
-  const memory = tf.memory() as { numBytesInGPUAllocated?: number; numBytesInGPU?: number };
+  const memory = tf.memory() as { numBytesInGPU?: number };
   peakGpuBytes = Math.max(peakGpuBytes, memory.numBytesInGPU ?? 0);
 }
 
