@@ -49,10 +49,12 @@ export function clampingHook(
   cache?: SaeActivationCache,
 ): ResidualReplacement {
   if (features.length === 0) return (residual) => residual;
-  const featureIndices = tf.keep(tf.tensor1d(features, "int32"));
-  const decoderRows = tf.keep(tf.gather(sae.decoderWeight, featureIndices)) as tf.Tensor2D;
   return (residual) => {
     const [batch, time, dIn] = residual.shape;
+    // Made per call (inside the forward pass's tidy) rather than kept for the hook's lifetime:
+    // a sweep creates hundreds of hooks, and nothing would free what they kept.
+    const featureIndices = tf.tensor1d(features, "int32");
+    const decoderRows = tf.gather(sae.decoderWeight, featureIndices) as tf.Tensor2D;
     const { activations, scale } = cache?.encodingOf(residual) ??
       encodeHookedResidual(sae, residual);
     const selected = tf.gather(activations, featureIndices, 1) as tf.Tensor2D;

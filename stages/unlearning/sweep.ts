@@ -173,12 +173,6 @@ export async function measureSettings(
   return { rows, score: unlearningScore(rows, options.minRetainAccuracy) };
 }
 
-/**
- * Runs the sweep for pre-computed selections (one feature list per threshold × n) at every
- * multiplier. An empty selection means no intervention (forget accuracy 1.0), and so does a
- * selection of features that can never fire (the clamp is then exactly the identity; see
- * featuresThatCanFire), which spares the forward passes.
- */
 /** Features chosen for one (retain threshold, n) setting of a selector. */
 export interface Selection {
   retainThreshold: number;
@@ -186,6 +180,12 @@ export interface Selection {
   features: number[];
 }
 
+/**
+ * Runs the sweep for pre-computed selections (one feature list per threshold × n) at every
+ * multiplier. An empty selection means no intervention (forget accuracy 1.0), and so does a
+ * selection of features that can never fire (the clamp is then exactly the identity; see
+ * featuresThatCanFire), which spares the forward passes.
+ */
 export async function runSweep(
   model: LoadedModel,
   sae: SaeParameters,
@@ -194,8 +194,12 @@ export async function runSweep(
   options: SweepOptions & { onSetting?: () => void; cache?: ResidualCache },
 ): Promise<{ rows: SweepRow[]; score: ScoreResult }> {
   const settings: InterventionSetting[] = [];
+  // One read of the encoder for the whole sweep, over every feature any selection names.
+  const fireable = new Set(
+    await featuresThatCanFire(sae, [...new Set(selections.flatMap((s) => s.features))]),
+  );
   for (const { features, ...selection } of selections) {
-    const canFire = (await featuresThatCanFire(sae, features)).length > 0;
+    const canFire = features.some((feature) => fireable.has(feature));
     for (const multiplier of options.multipliers) {
       settings.push({
         ...selection,
