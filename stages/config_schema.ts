@@ -211,6 +211,22 @@ export const configSchema = z.strictObject({
   runtime,
   /** Only read by `run --executor slurm` (README, Running on a cluster). */
   cluster: cluster.optional(),
+}).superRefine((config, context) => {
+  // A method's options may not work over the number of steps a preset trains.
+  for (const [name, settings] of Object.entries(config.variants)) {
+    const method = SAE_METHODS.find((m) => m.name === settings.method);
+    for (const [presetName, preset] of Object.entries(config.presets)) {
+      const steps = Math.floor(preset.num_tokens / config.sae.batch_size);
+      const problem = method?.checkSteps?.(settings, steps);
+      if (problem !== undefined) {
+        context.addIssue({
+          code: "custom",
+          path: ["variants", name],
+          message: `with preset "${presetName}" (${steps} steps): ${problem}`,
+        });
+      }
+    }
+  }
 });
 
 /** A validated config. */

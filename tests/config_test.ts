@@ -55,6 +55,26 @@ async function brokenConfig(edit: (config: Record<string, unknown>) => void): Pr
   return path;
 }
 
+Deno.test("a BatchTopK threshold that would never be estimated is refused", async () => {
+  // The default trains 3000 steps; a threshold starting at step 2999 never sees one.
+  const path = await brokenConfig((c) => {
+    const variants = c.variants as Record<string, Record<string, unknown>>;
+    const name = Object.keys(variants).find((key) => variants[key].method === "batch_topk")!;
+    variants[name].threshold_start_step = 2999;
+  });
+  await assertRejects(
+    () => loadConfig(path, configSchema),
+    'with preset "trained" (3000 steps): threshold_start_step 2999 leaves no step',
+  );
+  // The ablation's 1000 steps estimate it from step 201 on.
+  const { config } = await loadConfig(join(REPO_ROOT, "configs/ablation.json"), configSchema);
+  const batchTopK = Object.values(config.variants).filter((v) => v.method === "batch_topk");
+  assertEquals(
+    new Set(batchTopK.map((v) => "threshold_start_step" in v && v.threshold_start_step)),
+    new Set([200]),
+  );
+});
+
 Deno.test("an unknown key is named with its full path", async () => {
   const path = await brokenConfig((c) => ((c.sae as Record<string, unknown>).learning_rat = 1));
   await assertRejects(() => loadConfig(path, configSchema), 'unknown key "sae.learning_rat"');

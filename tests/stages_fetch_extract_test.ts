@@ -57,6 +57,7 @@ async function buildWorkspace(): Promise<string> {
   config.presets.trained = { ...config.presets.trained, num_tokens: 32 * 5, warmup_steps: 2 };
   config.importance.update_every = 2; // run3/run4 prune at steps 2 and 4 (after the warm-up)
   config.presets.as_published.num_tokens = 20; // < one batch of 32: 0 steps, as 1000 < 2048 in the paper
+  config.variants.run6.threshold_start_step = 2; // BatchTopK estimates its threshold at steps 3, 4
   config.unlearning = {
     ...config.unlearning,
     max_questions: 8,

@@ -33,6 +33,11 @@ export interface SaeMethod<Shape extends z.ZodRawShape = z.ZodRawShape> {
   needsLabelledResiduals: boolean;
   /** Modules (repository paths) whose doc comments define the method; the report quotes them. */
   documentedBy: string[];
+  /**
+   * Why these options cannot work over a run of `steps` optimisation steps (a message naming
+   * the option), or undefined when they can; the config is refused at load time otherwise.
+   */
+  checkSteps?(options: z.infer<z.ZodObject<Shape>>, steps: number): string | undefined;
   /** A trainer for `settings` with the variant's options, already checked against `options`. */
   createTrainer(
     settings: TrainerSettings,

@@ -59,6 +59,13 @@ export const batchTopKMethod = defineSaeMethod({
   needsImportance: false,
   needsLabelledResiduals: false,
   documentedBy: ["stages/sae/trainers/batch_topk.ts", "stages/sae/topk_training.ts"],
+  // A threshold never estimated stays 0: the SAE would be evaluated as a plain ReLU.
+  checkSteps: (options, steps) =>
+    steps > 0 && options.threshold_start_step >= steps - 1
+      ? `threshold_start_step ${options.threshold_start_step} leaves no step of the ${steps} ` +
+        "to estimate the threshold from, and the SAE would run as a plain ReLU; expected a " +
+        `value below ${steps - 1}`
+      : undefined,
   createTrainer: (settings, options) =>
     createBatchTopKTrainer(settings, {
       k: options.k,
