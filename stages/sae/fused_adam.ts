@@ -29,20 +29,24 @@ export interface AdamStepScalars {
   decay: number;
 }
 
+/** The arrays of one parameter's update: float32, one length (any shape, flattened). */
+export interface AdamArrays {
+  param: Float32Array;
+  grad: Float32Array;
+  firstMoment: Float32Array;
+  secondMoment: Float32Array;
+  /** Where the new value goes; may be `param`. */
+  out: Float32Array;
+}
+
 /**
- * One Adam step of one parameter: updates `firstMoment` and `secondMoment` in place and writes
- * the new value of `param` to `out`. All arrays are float32 of the same length (any shape,
- * flattened); `out` may be `param`.
+ * One Adam step of one parameter over elements [start, end) (all by default): updates the
+ * moments in place and writes the new value of `param` to `out`.
  */
 export function adamUpdate(
-  arrays: {
-    param: Float32Array;
-    grad: Float32Array;
-    firstMoment: Float32Array;
-    secondMoment: Float32Array;
-    out: Float32Array;
-  },
+  arrays: AdamArrays,
   scalars: AdamStepScalars,
+  range: { start: number; end: number } = { start: 0, end: arrays.param.length },
 ): void {
   const { param, grad, firstMoment, secondMoment, out } = arrays;
   const beta1 = f32(ADAM_BETA1), keep1 = f32(1 - ADAM_BETA1);
@@ -50,7 +54,7 @@ export function adamUpdate(
   const c1 = f32(scalars.firstCorrection), c2 = f32(scalars.secondCorrection);
   const epsilon = f32(scalars.epsilon), negativeRate = f32(scalars.negativeRate);
   const decay = f32(scalars.decay);
-  for (let i = 0; i < param.length; i++) {
+  for (let i = range.start; i < range.end; i++) {
     const g = grad[i];
     // Each f32() is one tfjs kernel's rounding: m·β₁ + g·(1−β₁), v·β₂ + g²·(1−β₂), …
     const m = f32(f32(firstMoment[i] * beta1) + f32(g * keep1));
@@ -61,6 +65,32 @@ export function adamUpdate(
     const updated = f32(f32(f32(f32(m / c1) / denominator) * negativeRate) + param[i]);
     out[i] = decay === 1 ? updated : f32(updated * decay);
   }
+}
+
+/**
+ * The gradient [rows, columns] of a matrix whose rows stay unit-norm, with each row's component
+ * along its weight row removed (g − (g·w) w), written to `out`; as tfjs computes
+ * `g − sum(g ⊙ w, 1) ⊙ w`: products rounded, summed in order in float32.
+ */
+export function projectOffRows(
+  grad: Float32Array,
+  weight: Float32Array,
+  out: Float32Array,
+  columns: number,
+): void {
+  for (let start = 0; start < grad.length; start += columns) {
+    let dot = 0;
+    for (let j = start; j < start + columns; j++) dot = f32(dot + f32(grad[j] * weight[j]));
+    for (let j = start; j < start + columns; j++) out[j] = f32(grad[j] - f32(dot * weight[j]));
+  }
+}
+
+/** Scales row [start, start + columns) of `values` to unit L2 norm in place (as sae.ts's unitRows). */
+export function normaliseRow(values: Float32Array, start: number, columns: number): void {
+  let squares = 0;
+  for (let j = start; j < start + columns; j++) squares = f32(squares + f32(values[j] * values[j]));
+  const norm = Math.max(f32(Math.sqrt(squares)), f32(1e-12));
+  for (let j = start; j < start + columns; j++) values[j] = f32(values[j] / norm);
 }
 
 /**
@@ -82,7 +112,12 @@ export class FusedAdam {
   apply(
     variables: tf.Variable[],
     grads: Record<string, tf.Tensor>,
-    step: { rate: number; decayOf: (variable: tf.Variable) => number },
+    step: {
+      rate: number;
+      decayOf: (variable: tf.Variable) => number;
+      /** A matrix whose rows are renormalised after the step, each while it is in cache. */
+      unitRowsOf?: tf.Variable;
+    },
   ): void {
     const epsilon = (tf.backend() as unknown as { epsilon(): number }).epsilon();
     const firstCorrection = f32(1 - this.#beta1Power);
@@ -94,19 +129,29 @@ export class FusedAdam {
       const size = sizeOf(variable.shape);
       const output = this.backend.makeOutput(variable.shape, "float32");
       // Views are taken after the allocation: growing the heap replaces its buffer.
-      adamUpdate({
+      const arrays = {
         param: heapView(this.backend, variable, size),
         grad: heapView(this.backend, grad, size),
         firstMoment: heapView(this.backend, moments.first, size),
         secondMoment: heapView(this.backend, moments.second, size),
         out: heapView(this.backend, output, size),
-      }, {
+      };
+      const scalars = {
         firstCorrection,
         secondCorrection,
         negativeRate: -step.rate,
         epsilon,
         decay: step.decayOf(variable),
-      });
+      };
+      if (variable === step.unitRowsOf) {
+        const columns = variable.shape[1]!;
+        for (let start = 0; start < size; start += columns) {
+          adamUpdate(arrays, scalars, { start, end: start + columns });
+          normaliseRow(arrays.out, start, columns);
+        }
+      } else {
+        adamUpdate(arrays, scalars);
+      }
       // A new tensor rather than an in-place write: a value read before the step keeps it.
       const updated = tf.engine().makeTensorFromTensorInfo(output);
       variable.assign(updated);
@@ -114,6 +159,19 @@ export class FusedAdam {
     }
     this.#beta1Power = f32(this.#beta1Power * f32(ADAM_BETA1));
     this.#beta2Power = f32(this.#beta2Power * f32(ADAM_BETA2));
+  }
+
+  /** `grad` [rows, columns] with each row's component along `weight`'s row removed (new tensor). */
+  projectOffRows(grad: tf.Tensor, weight: tf.Tensor): tf.Tensor {
+    const size = sizeOf(grad.shape);
+    const output = this.backend.makeOutput(grad.shape, "float32");
+    projectOffRows(
+      heapView(this.backend, grad, size),
+      heapView(this.backend, weight, size),
+      heapView(this.backend, output, size),
+      grad.shape[1]!,
+    );
+    return tf.engine().makeTensorFromTensorInfo(output);
   }
 
   #momentsOf(variable: tf.Variable): { first: tf.Tensor; second: tf.Tensor } {

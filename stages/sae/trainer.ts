@@ -121,10 +121,12 @@ export class ConstrainedAdam {
       kept.loss = tf.keep(value);
       const decoder = this.sae.decoderWeight;
       // Remove the part of the gradient that would change a decoder row's norm.
-      raw[decoder.name] = tf.sub(
-        raw[decoder.name],
-        tf.mul(tf.sum(tf.mul(raw[decoder.name], decoder), 1, true), decoder),
-      );
+      raw[decoder.name] = this.#adam instanceof FusedAdam
+        ? this.#adam.projectOffRows(raw[decoder.name], decoder)
+        : tf.sub(
+          raw[decoder.name],
+          tf.mul(tf.sum(tf.mul(raw[decoder.name], decoder), 1, true), decoder),
+        );
       grads = Object.fromEntries(Object.entries(raw).map(([name, g]) => [name, tf.keep(g)]));
       if (this.settings.maxGradientNorm !== undefined) {
         squaredNorm = tf.keep(tf.addN(Object.values(raw).map((g) => tf.sum(tf.square(g)))));
@@ -141,7 +143,6 @@ export class ConstrainedAdam {
         )
         : grads;
       this.#applyGradients(scaled, rate);
-      this.sae.decoderWeight.assign(unitRows(this.sae.decoderWeight));
     });
     tf.dispose(Object.values(grads));
     const values = await Promise.all(
@@ -158,7 +159,10 @@ export class ConstrainedAdam {
     return { terms: terms as Record<keyof T, number> & { loss: number }, read };
   }
 
-  /** Moves every variable by Adam, then multiplies the weight matrices by the decay. */
+  /**
+   * Moves every variable by Adam, multiplies the weight matrices by the decay, and scales the
+   * decoder's rows back to unit norm.
+   */
   #applyGradients(grads: tf.NamedTensorMap, rate: number): void {
     const decayed: tf.Variable[] = [this.sae.encoderWeight, this.sae.decoderWeight];
     const decay = this.settings.weightDecay > 0 ? 1 - rate * this.settings.weightDecay : 1;
@@ -166,12 +170,14 @@ export class ConstrainedAdam {
       this.#adam.apply(saeVariables(this.sae), grads, {
         rate,
         decayOf: (variable) => decayed.includes(variable) ? decay : 1,
+        unitRowsOf: this.sae.decoderWeight,
       });
       return;
     }
     (this.#adam as unknown as { learningRate: number }).learningRate = rate;
     this.#adam.applyGradients(Object.entries(grads).map(([name, tensor]) => ({ name, tensor })));
     if (decay !== 1) { for (const weight of decayed) weight.assign(tf.mul(weight, decay)); }
+    this.sae.decoderWeight.assign(unitRows(this.sae.decoderWeight));
   }
 
   dispose(): void {
