@@ -5,8 +5,8 @@ import { fixedSizeListColumn } from "../stages/data/tokens.ts";
 import { tf, useBackend } from "../stages/tensor/backend.ts";
 import { ActivationBuffer, heldOutActivations } from "../stages/sae/activation_buffer.ts";
 import { evaluateSae } from "../stages/sae/evaluate.ts";
-import { baseLossTerms, createSae } from "../stages/sae/sae.ts";
-import { createPlainTrainer } from "../stages/sae/trainers/plain.ts";
+import { baseLossTerms, createSae, encode } from "../stages/sae/sae.ts";
+import { createPlainTrainer, nextL1Penalty } from "../stages/sae/trainers/plain.ts";
 import { randomMatrix } from "./helpers/random_matrix.ts";
 import { assert, assertEquals } from "./helpers/assert.ts";
 import { assertGradientMatches } from "./helpers/gradient.ts";
@@ -51,6 +51,45 @@ Deno.test("decoder rows stay unit-norm after optimisation steps", async () => {
   const norms = tf.norm(trainer.sae.decoderWeight, "euclidean", 1).dataSync();
   norms.forEach((norm) => assert(Math.abs(norm - 1) < 1e-5, `row norm ${norm}`));
   trainer.dispose();
+});
+
+Deno.test("with target_l0, the plain SAE's L1 coefficient steers its L0 to the target", async () => {
+  const settings = {
+    dIn: 16,
+    dSae: 64,
+    learningRate: 1e-2,
+    l1Penalty: 0.04,
+    warmupSteps: 10,
+    weightDecay: 0,
+    init: "tied_unit_norm" as const,
+    seed: 3,
+  };
+  const x = tf.tensor2d(randomMatrix(256, 16, 9), [256, 16]);
+  const l0After = async (targetL0?: number) => {
+    const trainer = createPlainTrainer(settings, { targetL0 });
+    let l0 = 0;
+    for (let step = 0; step < 400; step++) {
+      await trainer.step(x, step);
+      l0 = tf.tidy(() => tf.sum(tf.greater(encode(trainer.sae, x), 0)).dataSync()[0]) / 256;
+    }
+    const penalty = trainer.diagnostics!().l1_penalty;
+    trainer.dispose();
+    return { l0, penalty };
+  };
+  const free = await l0After();
+  const steered = await l0After(4);
+  // Without a target λ stays put (and the log column is empty); L0 is far from 4.
+  assertEquals(free.penalty, null);
+  assert(free.l0 > 10, `L0 without a target ${free.l0}`);
+  assert(Math.abs(steered.l0 - 4) < 1.5, `L0 with target 4: ${steered.l0}`);
+  assert(steered.penalty! > 0.04, `λ rose from 0.04 to ${steered.penalty}`);
+  x.dispose();
+});
+
+Deno.test("the L1 controller's step: none at the target, (ratio)^η otherwise", () => {
+  assertEquals(nextL1Penalty(0.04, 16, 16), 0.04);
+  assert(Math.abs(nextL1Penalty(0.04, 32, 16) / 0.04 - Math.pow(2, 0.01)) < 1e-12);
+  assert(nextL1Penalty(0.04, 0, 16) > 0, "an empty batch lowers λ by a bounded step");
 });
 
 Deno.test("the as-published SAE (zero init, 0 steps) has every feature dead and explains nothing", async () => {

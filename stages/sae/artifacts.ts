@@ -110,6 +110,7 @@ export async function writeTrainingLog(path: string, rows: TrainingLogRow[]): Pr
       pruned_fraction: column((r) => r.pruned_fraction),
       groups: column((r) => r.groups),
       silhouette: column((r) => r.silhouette),
+      l1_penalty: column((r) => r.l1_penalty),
     }),
   );
 }

@@ -91,6 +91,7 @@ export async function trainSae(
       pruned_fraction: null,
       groups: null,
       silhouette: null,
+      l1_penalty: null,
       ...trainer.diagnostics?.(),
     };
   }

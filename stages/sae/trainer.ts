@@ -48,6 +48,8 @@ export interface VariantDiagnostics {
   groups: number | null;
   /** Mean silhouette of the feature clusters (run4). */
   silhouette: number | null;
+  /** The L1 coefficient λ now, when it follows an L0 target (plain with target_l0). */
+  l1_penalty: number | null;
 }
 
 /** One SAE variant's training procedure. */
