@@ -15,6 +15,7 @@ import type { TrainerSettings } from "../stages/sae/trainer.ts";
 import { type BenchResult, median } from "./result.ts";
 import { matmulFlops } from "./sgemm.ts";
 import { runJson, torchPython } from "./torch_peer.ts";
+import { checkTargets, type Target } from "./targets.ts";
 
 const BATCH = 2048;
 const D_IN = 2304;
@@ -93,7 +94,9 @@ export async function measureSaeStep(rooflineGflops?: number): Promise<BenchResu
     forget: Float32Array.from({ length: 4096 * D_IN }, () => random.next() * 2 - 1),
     retain: Float32Array.from({ length: 4096 * D_IN }, () => random.next() * 2 - 1),
   };
-  const variants = SAE_METHODS.map((method) => ({
+  // The paper's five; the sparse methods (topk, batch_topk) are not among the step's targets.
+  const paperMethods = SAE_METHODS.filter((method) => method.name in PAPER_VARIANTS);
+  const variants = paperMethods.map((method) => ({
     ...PAPER_VARIANTS[method.name],
     trainer: createMethodTrainer(method, {
       ...paperTrainerSettings(D_IN),
@@ -140,10 +143,84 @@ export async function measureSaeStep(rooflineGflops?: number): Promise<BenchResu
       note: `${note}, a step that also regroups / updates importance (every 50–100 steps)`,
     });
   }
-  x.dispose();
   const run0 = results.find((r) => r.name === "sae_step.run0")!;
-  return [...results, ...await reproducibleStep(run0), ...await torchPeer(run0)];
+  if (backend === "wasm") results.push(...productShare(run0, productSeconds(x)));
+  x.dispose();
+  results.push(...await reproducibleStep(run0), ...await torchPeer(run0));
+  return [...results, ...checkTargets(results, STEP_TARGETS)];
 }
+
+/**
+ * Median seconds of the plain step's five large matrix products alone, with the shapes and
+ * transposes its forward and backward passes use (wasm kernels run synchronously, so the time
+ * of the call is the time of the product).
+ */
+function productSeconds(x: tf.Tensor2D): number {
+  const encoder = tf.randomUniform([D_IN, D_SAE]) as tf.Tensor2D;
+  const decoder = tf.randomUniform([D_SAE, D_IN]) as tf.Tensor2D;
+  // Random stand-ins for the features f (and ∂L/∂pre, of the same shape) and ∂L/∂x̂.
+  const features = tf.randomUniform([BATCH, D_SAE]) as tf.Tensor2D;
+  const reconstructionGradient = tf.randomUniform([BATCH, D_IN]) as tf.Tensor2D;
+  const once = () => {
+    const started = performance.now();
+    tf.dispose([
+      tf.matMul(x, encoder), // pre-activations
+      tf.matMul(features, decoder), // reconstruction
+      tf.matMul(reconstructionGradient, decoder, false, true), // ∂L/∂f
+      tf.matMul(features, reconstructionGradient, true, false), // ∂L/∂W_dec
+      tf.matMul(x, features, true, false), // ∂L/∂W_enc
+    ]);
+    return (performance.now() - started) / 1000;
+  };
+  once();
+  const seconds = median(Array.from({ length: TIMED_STEPS }, once));
+  tf.dispose([encoder, decoder, features, reconstructionGradient]);
+  return seconds;
+}
+
+/** The products' time and the share of the plain step spent outside them. */
+function productShare(step: BenchResult, products: number): BenchResult[] {
+  return [{
+    name: "sae_step_products.run0",
+    value: Number(products.toFixed(3)),
+    unit: "s",
+    note: "the plain step's five matrix products alone, same shapes and transposes",
+  }, {
+    name: "sae_step_non_product_share.run0",
+    value: Number((100 * Math.max(0, step.value - products) / step.value).toFixed(1)),
+    unit: "%",
+    note: `of the plain step (${step.value} s) spent outside the matrix products: ` +
+      "elementwise passes, reductions, the optimiser, the tape",
+  }];
+}
+
+/** Issue #21's targets for the SAE step. */
+const STEP_TARGETS: Target[] = [
+  {
+    name: "target.sae_step_vs_torch.run0",
+    measured: (figures) => figures.get("sae_step_ratio_vs_torch.run0"),
+    unit: "×",
+    atMost: 0.9,
+    description: "our plain step over PyTorch's, same run",
+  },
+  ...["run1", "run2", "run3", "run4"].map((run) => ({
+    name: `target.sae_step_vs_run0.${run}`,
+    measured: (figures: Map<string, number>) => {
+      const [variant, plain] = [figures.get(`sae_step.${run}`), figures.get("sae_step.run0")];
+      return variant === undefined || plain === undefined ? undefined : variant / plain;
+    },
+    unit: "×",
+    atMost: 1.3,
+    description: `${run}'s ordinary step over the plain one`,
+  })),
+  {
+    name: "target.sae_step_non_product_share.run0",
+    measured: (figures) => figures.get("sae_step_non_product_share.run0"),
+    unit: "%",
+    atMost: 25,
+    description: "time outside the matrix products",
+  },
+];
 
 /** The plain step with the pinned kernels, in a process of its own (OpenBLAS loads once). */
 async function reproducibleStep(native: BenchResult): Promise<BenchResult[]> {

@@ -1,10 +1,14 @@
 """PyTorch peer of bench/sae_step.ts: one training step of the template's plain SAE (run0) at
 the same shapes, with the same work per step as stages/sae/trainer.ts does:
 
-    f = relu((x - b_dec) @ W_enc + b_enc),  x_hat = f @ W_dec + b_dec
+    f = relu(x @ W_enc + (b_enc - b_dec @ W_enc)),  x_hat = f @ W_dec + b_dec
     loss = mean_b ||x - x_hat||_2 + l1 * mean_b ||f||_1
     Adam; the decoder gradient projected off each unit-norm decoder row; decoupled weight
     decay on W_enc and W_dec; decoder rows renormalised after the step.
+
+The encoder is written as stages/sae/sae.ts writes it: x @ W_enc + (b_enc - b_dec @ W_enc) equals
+(x - b_dec) @ W_enc + b_enc, and its backward pass needs no [batch, d_in] input gradient, so both
+sides run the same five large products and the ratio compares the engines, not the algebra.
 
 Prints one JSON object: the median seconds of the timed steps, torch's version and threads.
 
@@ -42,7 +46,7 @@ def main():
     x = torch.rand(args.batch, args.d_in) * 2 - 1
 
     def step():
-        f = torch.relu((x - b_dec) @ w_enc + b_enc)
+        f = torch.relu(x @ w_enc + (b_enc - b_dec @ w_enc))
         x_hat = f @ w_dec + b_dec
         loss = (x - x_hat).norm(dim=1).mean() + l1_penalty * f.abs().sum(dim=1).mean()
         adam.zero_grad(set_to_none=True)

@@ -1,0 +1,36 @@
+/**
+ * The performance targets `make bench` reports on (issue #21): each is checked against figures
+ * measured in the same run and printed as a row that says whether it was met. A missed target
+ * does not fail the run; the figures are measurements, not tests.
+ */
+import type { BenchResult } from "./result.ts";
+
+/** One target: a figure of this run (by name, or computed from several) and its bound. */
+export interface Target {
+  name: string;
+  /** The measured figure, or undefined when its inputs were not measured this run. */
+  measured: (byName: Map<string, number>) => number | undefined;
+  unit: string;
+  /** Upper bound the figure must not exceed. */
+  atMost: number;
+  description: string;
+}
+
+/** One row per target: the measured value and "met" / "MISSED" (or why it was not checked). */
+export function checkTargets(results: BenchResult[], targets: Target[]): BenchResult[] {
+  const byName = new Map(results.map((r) => [r.name, r.value]));
+  return targets.map((target) => {
+    const measured = target.measured(byName);
+    const verdict = measured === undefined
+      ? "not checked: not measured this run"
+      : measured <= target.atMost
+      ? "met"
+      : "MISSED";
+    return {
+      name: target.name,
+      value: measured === undefined ? NaN : Number(measured.toFixed(2)),
+      unit: target.unit,
+      note: `target ≤ ${target.atMost} ${target.unit}: ${verdict} (${target.description})`,
+    };
+  });
+}
