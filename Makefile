@@ -8,6 +8,13 @@ SHELL := bash
 
 CONFIG ?= configs/default.json
 BACKEND ?=
+# The embedded default's stages are small and mostly single-threaded, so two run side by side
+# (each in its own process; results are what one process would write). Other configs run
+# inline unless EXECUTOR/JOBS say otherwise.
+ifeq ($(CONFIG)$(origin EXECUTOR),configs/default.jsonundefined)
+EXECUTOR := local
+JOBS ?= 2
+endif
 DENO_VERSION := 2.9.6
 DENO_LOCAL := .tools/deno/node_modules/.bin/deno
 DENO := $(or $(shell command -v deno 2>/dev/null),$(DENO_LOCAL))
@@ -17,7 +24,7 @@ PIPELINE := $(DENO) run --allow-all pipeline/cli.ts
 
 help:
 	@echo "make reproduce [CONFIG=configs/paper.json] [BACKEND=tensorflow]   run the whole pipeline"
-	@echo "    [EXECUTOR=local|slurm] [JOBS=N]          instances in subprocesses or Slurm jobs, N at once"
+	@echo "    [EXECUTOR=inline|local|slurm] [JOBS=N]   where instances run, N at once (default config: local, 2)"
 	@echo "make test                                    format, lint, type checks and tests"
 	@echo "make test-paper-shapes                       paper-cpu.json end to end at gemma-2-2b's shapes (minutes)"
 	@echo "make stage STAGE=03_train [VARIANT=run0]     rerun one stage on cached inputs"
