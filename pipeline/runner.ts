@@ -259,6 +259,10 @@ async function runInstances(
   const prepare = (instance: StageInstance) => prepareInstance(session, instance, options, summary);
   if (options.jobs !== undefined) {
     await Deno.mkdir(session.paths.temporaryDir, { recursive: true });
+    // The durations the lock file recorded before this run, whatever their keys.
+    const recorded = new Map(
+      Object.entries(session.lock.stages).map(([id, entry]) => [id, entry.run?.seconds]),
+    );
     return await runScheduled(instances, {
       ...options.jobs,
       prepare,
@@ -268,6 +272,7 @@ async function runInstances(
           producersOf(instance, parseArtifactReference(reference), session.instances)
             .map((producer) => producer.id)
         ),
+      expectedSeconds: (instance) => recorded.get(instance.id),
       root: session.paths.root,
       jobsDir: await Deno.makeTempDir({ dir: session.paths.temporaryDir, prefix: "jobs-" }),
       log: options.log,

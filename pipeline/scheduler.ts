@@ -33,6 +33,8 @@ export interface ScheduleOptions {
   finished(instance: StageInstance, entry: LockEntry): Promise<void>;
   /** Ids of the in-scope instances whose outputs `instance` reads. */
   producers(instance: StageInstance): string[];
+  /** Seconds the instance took last time (the lock file's record), if it ever ran. */
+  expectedSeconds?(instance: StageInstance): number | undefined;
   /** The worker's argv for an instance. */
   workerCommand(instance: StageInstance, key: string, resultFile: string): string[];
   resources(instance: StageInstance): ResourceRequest;
@@ -63,6 +65,35 @@ async function logTail(path: string, lines = 20): Promise<string> {
 }
 
 /**
+ * `instances` (in dependency order) reordered so that the ones with the longest chain of work
+ * still behind them come first: each instance's priority is its expected seconds plus the
+ * largest priority among its consumers (a never-run instance counts as the median of the known
+ * ones). With free slots taken in this order, a long instance at the end of the plan (the
+ * controls, the slowest evaluation) starts early instead of running alone at the end.
+ */
+export function criticalPathOrder(
+  instances: StageInstance[],
+  producers: (instance: StageInstance) => string[],
+  expectedSeconds: (instance: StageInstance) => number | undefined,
+): StageInstance[] {
+  const known = instances.map(expectedSeconds).filter((s): s is number => s !== undefined);
+  const sorted = [...known].sort((a, b) => a - b);
+  const fallback = sorted.length > 0 ? sorted[Math.floor(sorted.length / 2)] : 1;
+  const consumers = new Map<string, string[]>(instances.map((i) => [i.id, []]));
+  for (const instance of instances) {
+    for (const producer of producers(instance)) consumers.get(producer)?.push(instance.id);
+  }
+  const priority = new Map<string, number>();
+  // Consumers come after their producers, so walking backwards sees them first.
+  for (const instance of [...instances].reverse()) {
+    const behind = Math.max(0, ...consumers.get(instance.id)!.map((id) => priority.get(id)!));
+    priority.set(instance.id, (expectedSeconds(instance) ?? fallback) + behind);
+  }
+  // Array.prototype.sort is stable: equal priorities keep the plan's order.
+  return [...instances].sort((a, b) => priority.get(b.id)! - priority.get(a.id)!);
+}
+
+/**
  * Runs the `instances` (in dependency order) through the executor. Returns false when a
  * preparation found a corrupt input (removed; the runner makes another pass), true when all
  * are settled. Throws StageFailure when a job failed, PipelineError when interrupted.
@@ -73,6 +104,13 @@ export async function runScheduled(
 ): Promise<boolean> {
   const { executor, log } = options;
   const inScope = new Set(instances.map((instance) => instance.id));
+  const inScopeProducers = (instance: StageInstance) =>
+    options.producers(instance).filter((p) => inScope.has(p));
+  const byPriority = criticalPathOrder(
+    instances,
+    inScopeProducers,
+    (instance) => options.expectedSeconds?.(instance),
+  );
   const settled = new Set<string>();
   const blocked = new Set<string>();
   const running = new Map<string, Running>();
@@ -106,10 +144,10 @@ export async function runScheduled(
   try {
     while (true) {
       if (!interrupted && failures.length === 0 && !corrupt) {
-        for (const instance of instances) {
+        for (const instance of byPriority) {
           const id = instance.id;
           if (settled.has(id) || blocked.has(id) || running.has(id)) continue;
-          const producers = options.producers(instance).filter((p) => inScope.has(p));
+          const producers = inScopeProducers(instance);
           if (producers.some((p) => blocked.has(p))) {
             blocked.add(id);
             continue;

@@ -1,4 +1,6 @@
 /** `run --executor local`: each instance in its own subprocess, independent ones in parallel. */
+import type { StageInstance } from "../pipeline/graph.ts";
+import { criticalPathOrder } from "../pipeline/scheduler.ts";
 import { assertEquals, assertStringIncludes } from "./helpers/assert.ts";
 import { assertSameAsInline } from "./helpers/executor_checks.ts";
 import { TestWorkspace, withWorkspace } from "./helpers/workspace.ts";
@@ -30,3 +32,41 @@ Deno.test("executor flags are checked", () =>
     assertEquals((await ws.cli("run", "--executor", "local", "--jobs", "0")).code, 2);
     assertEquals((await ws.cli("run", "--jobs", "2")).code, 2);
   }));
+
+Deno.test("free slots go to the instance with the longest recorded work behind it", () => {
+  // extract → train_a (100 s) → evaluate_a (300 s); extract → train_b (50 s) → evaluate_b (20 s);
+  // controls (400 s) reads extract only. The plan lists controls last.
+  const seconds: Record<string, number> = {
+    extract: 10,
+    train_a: 100,
+    train_b: 50,
+    evaluate_a: 300,
+    evaluate_b: 20,
+    controls: 400,
+  };
+  const reads: Record<string, string[]> = {
+    extract: [],
+    train_a: ["extract"],
+    train_b: ["extract"],
+    evaluate_a: ["train_a"],
+    evaluate_b: ["train_b"],
+    controls: ["extract"],
+  };
+  const instances = Object.keys(reads).map((id) =>
+    ({ id, variant: undefined, modules: [] }) as unknown as StageInstance
+  );
+  const order = criticalPathOrder(
+    instances,
+    (instance) => reads[instance.id],
+    (instance) => seconds[instance.id],
+  ).map((instance) => instance.id);
+  // controls (400) and train_a (100 + 300) tie on 400 and keep the plan's order; both come
+  // before train_b (70); extract heads everything (10 + 400).
+  assertEquals(order, ["extract", "train_a", "controls", "evaluate_a", "train_b", "evaluate_b"]);
+  // With no record at all, the plan's own order stands.
+  assertEquals(
+    criticalPathOrder(instances, (instance) => reads[instance.id], () => undefined)
+      .map((instance) => instance.id).slice(0, 1),
+    ["extract"],
+  );
+});
