@@ -4,18 +4,24 @@
  * MatMul), beside the step's wall time; the rest is JavaScript outside kernels (the fused
  * optimiser, the tape's bookkeeping). Run it on an idle machine:
  *
- *     deno run --allow-all bench/sae_step_profile.ts [--steps 3]
+ *     deno run --allow-all bench/sae_step_profile.ts [--steps 3] [--unfused]
+ *
+ * `--unfused` runs tfjs's own Adam instead of the fused kernels (stages/sae/fused_adam.ts).
  */
 import { parseArgs } from "node:util";
 import { tf, useBackend } from "../stages/tensor/backend.ts";
 import { SeededRandom } from "../stages/random.ts";
 import { createPlainTrainer } from "../stages/sae/trainers/plain.ts";
+import type { TrainerSettings } from "../stages/sae/trainer.ts";
 import { paperTrainerSettings } from "./sae_step.ts";
 
 const BATCH = 2048;
 const D_IN = 2304;
 
-const { values } = parseArgs({ args: Deno.args, options: { steps: { type: "string" } } });
+const { values } = parseArgs({
+  args: Deno.args,
+  options: { steps: { type: "string" }, unfused: { type: "boolean", default: false } },
+});
 const steps = Number(values.steps ?? 3);
 await useBackend("auto", "native");
 const random = new SeededRandom(1);
@@ -23,7 +29,11 @@ const x = tf.tensor2d(
   Float32Array.from({ length: BATCH * D_IN }, () => random.next() * 2 - 1),
   [BATCH, D_IN],
 );
-const trainer = createPlainTrainer(paperTrainerSettings(D_IN));
+const settings: TrainerSettings & { unfused: boolean } = {
+  ...paperTrainerSettings(D_IN),
+  unfused: values.unfused,
+};
+const trainer = createPlainTrainer(settings);
 await trainer.step(x, 1);
 const byKernel = new Map<string, { ms: number; calls: number }>();
 let wallMs = 0;

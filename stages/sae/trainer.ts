@@ -9,6 +9,8 @@
  * (docs/science.md). With 0 training steps (as published) the two never differ.
  */
 import { tf } from "../tensor/backend.ts";
+import { isWasmBackend } from "../tensor/wasm_heap.ts";
+import { FusedAdam } from "./fused_adam.ts";
 import { type SaeInit, type SaeParameters, saeVariables, unitRows } from "./sae.ts";
 
 /** Settings every trainer receives. */
@@ -61,9 +63,13 @@ export interface SaeTrainer {
   dispose(): void;
 }
 
-/** Adam with unit-norm decoder rows, warm-up and decoupled weight decay. */
+/**
+ * Adam with unit-norm decoder rows, warm-up and decoupled weight decay. On the wasm backend the
+ * update and the decay run fused (fused_adam.ts, the same numbers in one pass per parameter);
+ * elsewhere tfjs's own Adam runs.
+ */
 export class ConstrainedAdam {
-  #adam: tf.AdamOptimizer;
+  #adam: FusedAdam | tf.AdamOptimizer;
 
   constructor(
     readonly sae: SaeParameters,
@@ -72,9 +78,14 @@ export class ConstrainedAdam {
       & {
         /** Gradients are scaled down to this global L2 norm when above it (none when absent). */
         maxGradientNorm?: number;
+        /** tfjs's Adam even on wasm (the fused update's reference in tests). */
+        unfused?: boolean;
       },
   ) {
-    this.#adam = tf.train.adam(settings.learningRate);
+    const backend = tf.backend();
+    this.#adam = isWasmBackend(backend) && !settings.unfused
+      ? new FusedAdam(backend)
+      : tf.train.adam(settings.learningRate);
   }
 
   /** Learning rate at `step`: linear warm-up from 0 over warmupSteps, then constant. */
@@ -95,7 +106,6 @@ export class ConstrainedAdam {
     { terms: Record<keyof T, number> & { loss: number }; read: Record<string, Float32Array> }
   > {
     const rate = this.learningRateAt(step);
-    (this.#adam as unknown as { learningRate: number }).learningRate = rate;
     const variables = saeVariables(this.sae);
     let kept: Record<string, tf.Tensor> = {};
     let readKeys = new Set<string>();
@@ -113,10 +123,12 @@ export class ConstrainedAdam {
       kept.loss = tf.keep(value);
       const decoder = this.sae.decoderWeight;
       // Remove the part of the gradient that would change a decoder row's norm.
-      raw[decoder.name] = tf.sub(
-        raw[decoder.name],
-        tf.mul(tf.sum(tf.mul(raw[decoder.name], decoder), 1, true), decoder),
-      );
+      raw[decoder.name] = this.#adam instanceof FusedAdam
+        ? this.#adam.projectOffRows(raw[decoder.name], decoder)
+        : tf.sub(
+          raw[decoder.name],
+          tf.mul(tf.sum(tf.mul(raw[decoder.name], decoder), 1, true), decoder),
+        );
       grads = Object.fromEntries(Object.entries(raw).map(([name, g]) => [name, tf.keep(g)]));
       if (this.settings.maxGradientNorm !== undefined) {
         squaredNorm = tf.keep(tf.addN(Object.values(raw).map((g) => tf.sum(tf.square(g)))));
@@ -132,13 +144,7 @@ export class ConstrainedAdam {
           Object.entries(grads).map(([name, g]) => [name, tf.mul(g, maxNorm / norm)]),
         )
         : grads;
-      this.#adam.applyGradients(Object.entries(scaled).map(([name, tensor]) => ({ name, tensor })));
-      for (const weight of [this.sae.encoderWeight, this.sae.decoderWeight]) {
-        if (this.settings.weightDecay > 0) {
-          weight.assign(tf.mul(weight, 1 - rate * this.settings.weightDecay));
-        }
-      }
-      this.sae.decoderWeight.assign(unitRows(this.sae.decoderWeight));
+      this.#applyGradients(scaled, rate);
     });
     tf.dispose(Object.values(grads));
     const values = await Promise.all(
@@ -153,6 +159,27 @@ export class ConstrainedAdam {
       else terms[name] = values[i][0];
     });
     return { terms: terms as Record<keyof T, number> & { loss: number }, read };
+  }
+
+  /**
+   * Moves every variable by Adam, multiplies the weight matrices by the decay, and scales the
+   * decoder's rows back to unit norm.
+   */
+  #applyGradients(grads: tf.NamedTensorMap, rate: number): void {
+    const decayed: tf.Variable[] = [this.sae.encoderWeight, this.sae.decoderWeight];
+    const decay = this.settings.weightDecay > 0 ? 1 - rate * this.settings.weightDecay : 1;
+    if (this.#adam instanceof FusedAdam) {
+      this.#adam.apply(saeVariables(this.sae), grads, {
+        rate,
+        decayOf: (variable) => decayed.includes(variable) ? decay : 1,
+        unitRowsOf: this.sae.decoderWeight,
+      });
+      return;
+    }
+    (this.#adam as unknown as { learningRate: number }).learningRate = rate;
+    this.#adam.applyGradients(Object.entries(grads).map(([name, tensor]) => ({ name, tensor })));
+    if (decay !== 1) { for (const weight of decayed) weight.assign(tf.mul(weight, decay)); }
+    this.sae.decoderWeight.assign(unitRows(this.sae.decoderWeight));
   }
 
   dispose(): void {
