@@ -62,63 +62,17 @@ export function shellQuote(value: string): string {
   return `'${value.replaceAll("'", `'"'"'`)}'`;
 }
 
-/**
- * The CPUs each of `slots` jobs gets out of `cpus` (the ids this process may use): disjoint
- * equal shares when every job can have at least one, else undefined (no pinning).
- */
-export function cpuShares(slots: number, cpus: number[]): number[][] | undefined {
-  const share = Math.floor(cpus.length / slots);
-  if (slots < 2 || share < 1) return undefined;
-  return Array.from({ length: slots }, (_, slot) => cpus.slice(slot * share, (slot + 1) * share));
-}
-
-/**
- * The CPU ids this process may run on (Linux's Cpus_allowed_list, e.g. "0-3,8"), or [] where
- * that is not known or taskset is missing (then jobs are not pinned).
- */
-export function allowedCpus(): number[] {
-  try {
-    Deno.statSync("/usr/bin/taskset");
-    const status = Deno.readTextFileSync("/proc/self/status");
-    const list = status.match(/^Cpus_allowed_list:\s*(.+)$/m)?.[1].trim();
-    if (list === undefined) return [];
-    return list.split(",").flatMap((range) => {
-      const [first, last = first] = range.split("-").map(Number);
-      return Array.from({ length: last - first + 1 }, (_, i) => first + i);
-    });
-  } catch {
-    return [];
-  }
-}
-
-/**
- * Runs each job as a subprocess of this one, `jobs` at a time. With two or more jobs, each is
- * pinned (taskset) to its own share of the CPUs: a job's OpenBLAS then starts as many threads
- * as its share has (Deno counts the CPUs it may use), instead of every job starting one per
- * CPU and their spinning threads taking turns on the same cores.
- */
+/** Runs each job as a subprocess of this one, `jobs` at a time. */
 export class LocalExecutor implements Executor {
   readonly name = "local";
-  /** Each slot's CPUs, or undefined when jobs are not pinned. */
-  readonly #shares: number[][] | undefined;
-  readonly #freeSlots: number[];
-
-  constructor(readonly slots: number, cpus: number[] = allowedCpus()) {
-    this.#shares = cpuShares(slots, cpus);
-    this.#freeSlots = Array.from({ length: slots }, (_, slot) => slot);
-  }
+  constructor(readonly slots: number) {}
 
   submit(spec: JobSpec): Promise<Job> {
-    const slot = this.#freeSlots.shift();
-    const cpus = slot === undefined ? undefined : this.#shares?.[slot];
-    const pinned = cpus === undefined ? [] : ["taskset", "-c", cpus.join(",")];
     // bash sends both streams to the log file, so nothing has to pump them through this process.
     const child = new Deno.Command("bash", {
       args: [
         "-c",
-        `exec ${[...pinned, ...spec.command].map(shellQuote).join(" ")} > ${
-          shellQuote(spec.logFile)
-        } 2>&1`,
+        `exec ${spec.command.map(shellQuote).join(" ")} > ${shellQuote(spec.logFile)} 2>&1`,
       ],
       cwd: spec.cwd,
       env: spec.env,
@@ -126,9 +80,7 @@ export class LocalExecutor implements Executor {
       stdout: "null",
       stderr: "null",
     }).spawn();
-    const ended = child.status.then(() => {
-      if (slot !== undefined) this.#freeSlots.push(slot);
-    });
+    const ended = child.status.then(() => {});
     return Promise.resolve({
       id: String(child.pid),
       ended,

@@ -1,7 +1,6 @@
 /** `run --executor local`: each instance in its own subprocess, independent ones in parallel. */
 import type { StageInstance } from "../pipeline/graph.ts";
 import { criticalPathOrder } from "../pipeline/scheduler.ts";
-import { allowedCpus, cpuShares, DEFAULT_RESOURCES, LocalExecutor } from "../pipeline/executors.ts";
 import { assertEquals, assertStringIncludes } from "./helpers/assert.ts";
 import { assertSameAsInline } from "./helpers/executor_checks.ts";
 import { TestWorkspace, withWorkspace } from "./helpers/workspace.ts";
@@ -70,40 +69,4 @@ Deno.test("free slots go to the instance with the longest recorded work behind i
       .map((instance) => instance.id).slice(0, 1),
     ["extract"],
   );
-});
-
-Deno.test("cpu shares: disjoint and equal, none for one job or too few CPUs", () => {
-  assertEquals(cpuShares(2, [0, 1, 2, 3]), [[0, 1], [2, 3]]);
-  assertEquals(cpuShares(2, [4, 5, 6]), [[4], [5]]);
-  assertEquals(cpuShares(1, [0, 1]), undefined);
-  assertEquals(cpuShares(3, [0, 1]), undefined);
-});
-
-Deno.test("local jobs run pinned to their own CPUs", async () => {
-  const cpus = allowedCpus();
-  if (cpus.length < 2) return; // pinning needs two CPUs and taskset; nothing to check here
-  const executor = new LocalExecutor(2, cpus);
-  const dir = await Deno.makeTempDir();
-  const jobs = await Promise.all([0, 1].map((index) =>
-    executor.submit({
-      instanceId: `job${index}`,
-      command: ["bash", "-c", "sleep 0.2; grep Cpus_allowed_list /proc/self/status"],
-      logFile: `${dir}/job${index}.log`,
-      cwd: dir,
-      env: {},
-      resources: DEFAULT_RESOURCES,
-    })
-  ));
-  await Promise.all(jobs.map((job) => job.ended));
-  const seen = await Promise.all(
-    [0, 1].map(async (index) =>
-      (await Deno.readTextFile(`${dir}/job${index}.log`)).split(":")[1].trim()
-    ),
-  );
-  const shares = cpuShares(2, cpus)!.map((share) => share.join(","));
-  // Each job saw exactly one share, and the two shares differ.
-  assertEquals(new Set(seen).size, 2);
-  for (const list of seen) {
-    assertEquals(shares.includes(list.replace("-", ",")), true, `allowed list ${list}`);
-  }
 });
