@@ -63,10 +63,11 @@ Deno.test("free slots go to the instance with the longest recorded work behind i
   // controls (400) and train_a (100 + 300) tie on 400 and keep the plan's order; both come
   // before train_b (70); extract heads everything (10 + 400).
   assertEquals(order, ["extract", "train_a", "controls", "evaluate_a", "train_b", "evaluate_b"]);
-  // With no record at all, the plan's own order stands.
+  // With no record at all every instance counts alike: the longest chains first, else the
+  // plan's order.
   assertEquals(
     criticalPathOrder(instances, (instance) => reads[instance.id], () => undefined)
-      .map((instance) => instance.id).slice(0, 1),
-    ["extract"],
+      .map((instance) => instance.id),
+    ["extract", "train_a", "train_b", "evaluate_a", "evaluate_b", "controls"],
   );
 });

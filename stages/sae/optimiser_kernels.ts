@@ -6,10 +6,12 @@
  * IEEE float32 operation tfjs's kernels apply, in the same order, so the results are the same
  * bit for bit (tests/fused_adam_test.ts); row sums run in order, as tfjs's Sum reduces a row.
  *
- * The kernels are written in the WebAssembly text format below and assembled once per process
- * with wabt; the text lives in this module so that a change to it changes the stages' keys.
+ * The kernels are written in the WebAssembly text format below (KERNELS_WAT); KERNELS_WASM is
+ * that text assembled by wabt, kept here so that no process assembles it at start-up.
+ * tests/fused_adam_test.ts assembles the text and checks it still gives these bytes (and prints
+ * the new ones when it does not). Both live in this module, so a change to either changes the
+ * stages' keys.
  */
-import wabtInit from "wabt";
 
 /** The kernels, bound to one WebAssembly memory. */
 export interface OptimiserKernels {
@@ -42,7 +44,8 @@ export interface OptimiserKernels {
   normaliseRow(row: number, cols: number): void;
 }
 
-const KERNELS_WAT = String.raw`(module
+/** The kernels' source, in the WebAssembly text format. */
+export const KERNELS_WAT = String.raw`(module
   (import "env" "memory" (memory 1))
 
   ;; Adam over elements [start, end) of one parameter, then the decay factor:
@@ -178,19 +181,30 @@ const KERNELS_WAT = String.raw`(module
 )
 `;
 
-const wabt = await wabtInit();
+/** KERNELS_WAT assembled (wabt 1.0.39, SIMD enabled), base64. */
+export const KERNELS_WASM =
+  "AGFzbQEAAAABKARgEH9/f39/f399fX19fX19fX0AYAN/f38BfWAFf39/f38AYAJ/fwACDwEDZW52Bm1lbW9yeQIAAQ" +
+  "MFBAABAgMHKAMEYWRhbQAADnByb2plY3RPZmZSb3dzAAIMbm9ybWFsaXNlUm93AAMK1AQE2gIDAn8DewN9IAUhEAJA" +
+  "A0AgEEEEaiAGSw0BIBBBAnQhESABIBFq/QAEACESIAIgEWr9AAQAIAf9E/3mASASIAj9E/3mAf3kASETIAMgEWr9AA" +
+  "QAIAn9E/3mASASIBL95gEgCv0T/eYB/eQBIRQgAiARaiAT/QsEACADIBFqIBT9CwQAIAQgEWogEyAL/RP95wEgFCAM" +
+  "/RP95wH94wEgDf0T/eQB/ecBIA79E/3mASAAIBFq/QAEAP3kASAP/RP95gH9CwQAIBBBBGohEAwACwsCQANAIBAgBk" +
+  "8NASAQQQJ0IREgASARaioCACEVIAIgEWoqAgAgB5QgFSAIlJIhFiADIBFqKgIAIAmUIBUgFZQgCpSSIRcgAiARaiAW" +
+  "OAIAIAMgEWogFzgCACAEIBFqIBYgC5UgFyAMlZEgDZKVIA6UIAAgEWoqAgCSIA+UOAIAIBBBAWohEAwACwsLOgIBfw" +
+  "F9AkADQCADIAJPDQEgBCAAIANBAnRqKgIAIAEgA0ECdGoqAgCUkiEEIANBAWohAwwACwsgBAt2AgR/AX0CQANAIAUg" +
+  "A08NASAFIARsQQJ0IQcgACAHaiABIAdqIAQQASEJQQAhBgJAA0AgBiAETw0BIAcgBkECdGohCCACIAhqIAAgCGoqAg" +
+  "AgCSABIAhqKgIAlJM4AgAgBkEBaiEGDAALCyAFQQFqIQUMAAsLC0QCAn8BfSAAIAAgARABkUPMvIwrlyEEAkADQCAC" +
+  "IAFPDQEgACACQQJ0aiEDIAMgAyoCACAElTgCACACQQFqIQIMAAsLCw==";
+
 let compiled: WebAssembly.Module | undefined;
 const instances = new WeakMap<WebAssembly.Memory, OptimiserKernels>();
 
-/** The kernels operating on `memory` (assembled on first use, then one instance per memory). */
+/** The kernels operating on `memory` (compiled on first use, then one instance per memory). */
 export function optimiserKernels(memory: WebAssembly.Memory): OptimiserKernels {
   let kernels = instances.get(memory);
   if (kernels === undefined) {
-    if (compiled === undefined) {
-      const parsed = wabt.parseWat("optimiser_kernels.wat", KERNELS_WAT, { simd: true });
-      compiled = new WebAssembly.Module(new Uint8Array(parsed.toBinary({}).buffer));
-      parsed.destroy();
-    }
+    compiled ??= new WebAssembly.Module(
+      Uint8Array.from(atob(KERNELS_WASM), (c) => c.charCodeAt(0)),
+    );
     const instance = new WebAssembly.Instance(compiled, { env: { memory } });
     kernels = instance.exports as unknown as OptimiserKernels;
     instances.set(memory, kernels);
