@@ -43,7 +43,7 @@ function benchTokens(): Int32Array {
 
 /** The measurement inside its own process: prints {tokensPerS, peakRssMiB} as JSON. */
 async function worker(residualOut: string): Promise<void> {
-  await useBackend("wasm", "native");
+  await useBackend("wasm", { kernels: "native" });
   const model = await loadModel(CHECKPOINT_DIR);
   const ids = benchTokens();
   const rowsOf = (first: number, count: number) =>

@@ -30,7 +30,7 @@ export async function measureExtractThroughput(): Promise<BenchResult[]> {
     console.error(`skipping extract throughput: ${MODEL_DIR}/model.safetensors does not exist`);
     return [];
   }
-  await useBackend("wasm", "native");
+  await useBackend("wasm", { kernels: "native" });
   const model = await loadModel(MODEL_DIR);
   const rows: TokenRow[] = [];
   for await (const document of readJsonlZst("data/mini-pile/train/00.jsonl.zst", () => {})) {

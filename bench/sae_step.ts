@@ -83,7 +83,7 @@ const PAPER_VARIANTS: Record<
  * the first variant's warm-up) does not land on one of them alone.
  */
 export async function measureSaeStep(rooflineGflops?: number): Promise<BenchResult[]> {
-  const backend = await useBackend("auto", "native");
+  const backend = await useBackend("auto", { kernels: "native" });
   const random = new SeededRandom(1);
   const x = tf.tensor2d(
     Float32Array.from({ length: BATCH * D_IN }, () => random.next() * 2 - 1),
@@ -256,7 +256,7 @@ export function paperTrainerSettings(dIn: number): TrainerSettings {
 
 /** Median seconds of the plain step with the reproducible kernels (run as a script). */
 async function plainStepReproducible(): Promise<number> {
-  await useBackend("auto", "reproducible");
+  await useBackend("auto", { kernels: "reproducible" });
   const random = new SeededRandom(1);
   const x = tf.tensor2d(
     Float32Array.from({ length: BATCH * D_IN }, () => random.next() * 2 - 1),

@@ -23,7 +23,7 @@ const { values } = parseArgs({
   options: { steps: { type: "string" }, unfused: { type: "boolean", default: false } },
 });
 const steps = Number(values.steps ?? 3);
-await useBackend("auto", "native");
+await useBackend("auto", { kernels: "native" });
 const random = new SeededRandom(1);
 const x = tf.tensor2d(
   Float32Array.from({ length: BATCH * D_IN }, () => random.next() * 2 - 1),

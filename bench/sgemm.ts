@@ -14,7 +14,7 @@ export function matmulFlops(m: number, k: number, n: number): number {
 
 /** GFLOP/s of the product at the paper's shapes, median of 3 after a warm-up. */
 export async function measureSgemm(): Promise<BenchResult[]> {
-  await useBackend("wasm", "native");
+  await useBackend("wasm", { kernels: "native" });
   const [m, k, n] = [2048, 2304, 2304];
   const a = tf.randomUniform([m, k]);
   const b = tf.randomUniform([k, n]);

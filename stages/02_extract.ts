@@ -13,7 +13,7 @@ import {
   residualActivations,
 } from "./model/activations.ts";
 import { type BackendName, useBackend } from "./tensor/backend.ts";
-import type { KernelPolicy } from "./tensor/openblas.ts";
+import type { BlasThreads, KernelPolicy } from "./tensor/openblas.ts";
 import type { ModelSource } from "./model/load_model.ts";
 import { loadStageModel } from "./model/stage_model.ts";
 import { extractKey } from "./metric_keys.ts";
@@ -27,6 +27,8 @@ export interface ExtractParams {
   backend: BackendName;
   /** OpenBLAS kernels (runtime.kernels): reproducible across x86-64 machines, or native. */
   kernels: KernelPolicy;
+  /** OpenBLAS threads (runtime.blas_threads): a fixed count, or "all" cores. */
+  blas_threads: BlasThreads;
 }
 
 /** Batches per window of contexts sorted by length; a window's activations stay in memory. */
@@ -46,7 +48,7 @@ function sumOfRowNorms(values: Float32Array, dModel: number): number {
 /** Runs the subject model over the tokenised contexts and streams the layer's residuals. */
 export async function run(context: StageContext<ExtractParams>): Promise<void> {
   const params = context.params;
-  await useBackend(params.backend, params.kernels);
+  await useBackend(params.backend, { kernels: params.kernels, threads: params.blas_threads });
   const model = await loadStageModel(params.model, context);
   if (params.layer >= model.config.num_hidden_layers) {
     throw new Error(

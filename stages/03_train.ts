@@ -7,7 +7,7 @@
  */
 import type { StageContext } from "../pipeline/stage.ts";
 import { type BackendName, useBackend } from "./tensor/backend.ts";
-import type { KernelPolicy } from "./tensor/openblas.ts";
+import type { BlasThreads, KernelPolicy } from "./tensor/openblas.ts";
 import type { ModelSource } from "./model/load_model.ts";
 import { loadStageModel } from "./model/stage_model.ts";
 import { ActivationBuffer, heldOutActivations } from "./sae/activation_buffer.ts";
@@ -60,6 +60,8 @@ export interface TrainParams {
   backend: BackendName;
   /** OpenBLAS kernels (runtime.kernels): reproducible across x86-64 machines, or native. */
   kernels: KernelPolicy;
+  /** OpenBLAS threads (runtime.blas_threads): a fixed count, or "all" cores. */
+  blas_threads: BlasThreads;
 }
 
 /** Where the forget/retain residuals of the labelled methods come from. */
@@ -118,7 +120,7 @@ async function labelledActivations(
 
 export async function run(context: StageContext<TrainParams>): Promise<void> {
   const p = context.params;
-  await useBackend(p.backend, p.kernels);
+  await useBackend(p.backend, { kernels: p.kernels, threads: p.blas_threads });
   const activations = context.input("activations");
   const evaluation = await heldOutActivations(activations, EVALUATION_ROWS);
   const dIn = evaluation.dIn;

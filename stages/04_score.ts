@@ -12,7 +12,7 @@ import * as arrow from "apache-arrow";
 import { readParquetFile, writeParquetFile } from "../pipeline/parquet.ts";
 import type { StageContext } from "../pipeline/stage.ts";
 import { type BackendName, tf, useBackend } from "./tensor/backend.ts";
-import type { KernelPolicy } from "./tensor/openblas.ts";
+import type { BlasThreads, KernelPolicy } from "./tensor/openblas.ts";
 import type { ModelSource } from "./model/load_model.ts";
 import { loadStageModel } from "./model/stage_model.ts";
 import { ActivationBuffer } from "./sae/activation_buffer.ts";
@@ -60,12 +60,14 @@ export interface ScoreParams {
   backend: BackendName;
   /** OpenBLAS kernels (runtime.kernels): reproducible across x86-64 machines, or native. */
   kernels: KernelPolicy;
+  /** OpenBLAS threads (runtime.blas_threads): a fixed count, or "all" cores. */
+  blas_threads: BlasThreads;
 }
 
 /** Scores every feature of one SAE and writes the per-feature table and summary metrics. */
 export async function run(context: StageContext<ScoreParams>): Promise<void> {
   const p = context.params;
-  await useBackend(p.backend, p.kernels);
+  await useBackend(p.backend, { kernels: p.kernels, threads: p.blas_threads });
   const model = await loadStageModel(p.model, context);
   const sae = await readSaeWeights(context.input("sae"));
   const [dIn, dSae] = sae.encoderWeight.shape;

@@ -11,7 +11,7 @@ import * as arrow from "apache-arrow";
 import { writeParquetFile } from "../pipeline/parquet.ts";
 import type { StageContext } from "../pipeline/stage.ts";
 import type { BackendName } from "./tensor/backend.ts";
-import type { KernelPolicy } from "./tensor/openblas.ts";
+import type { BlasThreads, KernelPolicy } from "./tensor/openblas.ts";
 import type { ModelSource } from "./model/load_model.ts";
 import { loadEvaluationModel } from "./unlearning/evaluation_model.ts";
 import { readImportanceArtifact, readSaeWeights } from "./sae/artifacts.ts";
@@ -66,6 +66,8 @@ export interface EvaluateParams {
   backend: BackendName;
   /** OpenBLAS kernels (runtime.kernels): reproducible across x86-64 machines, or native. */
   kernels: KernelPolicy;
+  /** OpenBLAS threads (runtime.blas_threads): a fixed count, or "all" cores. */
+  blas_threads: BlasThreads;
 }
 
 export async function run(context: StageContext<EvaluateParams>): Promise<void> {

@@ -9,7 +9,7 @@ import { writeParquetFile } from "../pipeline/parquet.ts";
 import type { StageContext } from "../pipeline/stage.ts";
 import { mcqTable } from "./data/fetch_tables.ts";
 import type { BackendName } from "./tensor/backend.ts";
-import type { KernelPolicy } from "./tensor/openblas.ts";
+import type { BlasThreads, KernelPolicy } from "./tensor/openblas.ts";
 import type { ModelSource } from "./model/load_model.ts";
 import type { McqFormat } from "./unlearning/accuracy.ts";
 import { loadEvaluationModel } from "./unlearning/evaluation_model.ts";
@@ -27,6 +27,8 @@ export interface KnownParams {
   backend: BackendName;
   /** OpenBLAS kernels (runtime.kernels): reproducible across x86-64 machines, or native. */
   kernels: KernelPolicy;
+  /** OpenBLAS threads (runtime.blas_threads): a fixed count, or "all" cores. */
+  blas_threads: BlasThreads;
 }
 
 export async function run(context: StageContext<KnownParams>): Promise<void> {

@@ -23,6 +23,8 @@ export interface ReportParams {
   retain_thresholds: number[];
   backend: string;
   kernels: string;
+  /** OpenBLAS threads (runtime.blas_threads). */
+  blas_threads: number | "all";
   /** Module (repository path) → hash of its quoted doc comment, for the mechanisms' definitions. */
   quoted_sources: Record<string, string>;
   config_sha256: string;
@@ -128,6 +130,7 @@ export async function run(context: StageContext<ReportParams>): Promise<void> {
     upstream: context.upstream(),
     backend: p.backend,
     kernels: p.kernels,
+    blasThreads: p.blas_threads,
     configSha256: p.config_sha256,
     retainFrequencies: await retainFrequencies(context),
     retainThresholds: p.retain_thresholds,

@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { fraction, positiveInt, taggedUnion } from "./schema_parts.ts";
 import { SAE_METHODS } from "./sae/trainers/registry.ts";
+import { type BlasThreads, defaultBlasThreads } from "./tensor/openblas.ts";
 
 /** Where a data set or model comes from: a folder in the repo, or a Hugging Face hub repo. */
 const source = taggedUnion("kind", [
@@ -161,8 +162,20 @@ const runtime = z.strictObject({
    * "native" (the fastest for this CPU); enters every cache key.
    */
   kernels: z.enum(["reproducible", "native"]),
+  /**
+   * OpenBLAS threads: a fixed count, or "all" the cores a stage may use. The count changes the
+   * floats, so it enters every cache key; default 2 with reproducible kernels, "all" with native.
+   */
+  blas_threads: z.union([positiveInt, z.literal("all")]).optional(),
   seed: z.number().int().min(0),
-});
+}).refine(
+  (r) => !(r.kernels === "reproducible" && r.blas_threads === "all"),
+  {
+    path: ["blas_threads"],
+    message: 'expected a number with kernels "reproducible": "all" makes the floats depend ' +
+      "on how many cores the machine has (2 reproduces the committed results)",
+  },
+);
 
 /** What one stage instance asks of a cluster node (`run --executor slurm`). */
 const jobResources = z.strictObject({
@@ -231,3 +244,8 @@ export const configSchema = z.strictObject({
 
 /** A validated config. */
 export type Config = z.infer<typeof configSchema>;
+
+/** The OpenBLAS thread count a config asks for, its default filled in. */
+export function blasThreadsOf(runtime: Config["runtime"]): BlasThreads {
+  return runtime.blas_threads ?? defaultBlasThreads(runtime.kernels);
+}

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import type { JsonObject } from "../pipeline/json.ts";
 import { UsageError } from "../pipeline/errors.ts";
 import type { DeclaredFiles, PipelineDefinition, StageSpec } from "../pipeline/stage.ts";
-import { type Config, configSchema } from "./config_schema.ts";
+import { blasThreadsOf, type Config, configSchema } from "./config_schema.ts";
 import { clusterResources } from "./cluster_resources.ts";
 import { figurePath, FIGURES } from "./report/document.ts";
 import type { FetchParams } from "./01_fetch.ts";
@@ -159,6 +159,7 @@ function evaluateParams(c: Config, variant?: string) {
     seed: c.runtime.seed,
     backend: c.runtime.backend,
     kernels: c.runtime.kernels,
+    blas_threads: blasThreadsOf(c.runtime),
   } satisfies EvaluateParams;
 }
 
@@ -231,6 +232,7 @@ const stages: StageSpec<Config>[] = [
       lm_batch_size: c.extract.lm_batch_size,
       backend: c.runtime.backend,
       kernels: c.runtime.kernels,
+      blas_threads: blasThreadsOf(c.runtime),
     } satisfies ExtractParams),
     files: (c) => modelFiles(c.model.source),
     outputs: { activations: "activations.parquet", metrics: "metrics.json" },
@@ -272,6 +274,7 @@ const stages: StageSpec<Config>[] = [
         seed: c.variants[run].seed ?? c.runtime.seed,
         backend: c.runtime.backend,
         kernels: c.runtime.kernels,
+        blas_threads: blasThreadsOf(c.runtime),
         layer_norm: c.sae.layer_norm,
       } satisfies TrainParams;
     },
@@ -318,6 +321,7 @@ const stages: StageSpec<Config>[] = [
         seed: c.runtime.seed,
         backend: c.runtime.backend,
         kernels: c.runtime.kernels,
+        blas_threads: blasThreadsOf(c.runtime),
       } satisfies ScoreParams;
     },
     files: (c) => modelFiles(c.model.source),
@@ -345,6 +349,7 @@ const stages: StageSpec<Config>[] = [
       lm_batch_size: c.extract.lm_batch_size,
       backend: c.runtime.backend,
       kernels: c.runtime.kernels,
+      blas_threads: blasThreadsOf(c.runtime),
     } satisfies KnownParams),
     files: (c) => modelFiles(c.model.eval_source),
     outputs: { known: "known.parquet", metrics: "metrics.json" },
@@ -430,6 +435,7 @@ const stages: StageSpec<Config>[] = [
       retain_thresholds: c.unlearning.retain_thresholds,
       backend: c.runtime.backend,
       kernels: c.runtime.kernels,
+      blas_threads: blasThreadsOf(c.runtime),
       quoted_sources: quotedTextHashes(QUOTED_SOURCES),
       // Provenance: the whole config, hashed (any config edit renders the report again).
       config_sha256: sha256Hex(JSON.stringify(c)),
@@ -469,6 +475,7 @@ export const pipeline: PipelineDefinition<Config> = {
     backend: (await resolveAndAnnounce(config.runtime.backend)).name,
     dtype: config.runtime.dtype,
     kernels: config.runtime.kernels,
+    blas_threads: String(blasThreadsOf(config.runtime)),
   }),
   resources: (config, instance) =>
     clusterResources(config, instance.stageId, stages.map((stage) => stage.id)),

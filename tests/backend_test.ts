@@ -156,7 +156,7 @@ Deno.test({
       // The full configuration, then what the lock file records: version and kernels.
       assertMatch(
         await coreNameOf(undefined),
-        new RegExp(` ${expected} .* \\| [0-9.]+ ${expected} \\| ${expected}\n`),
+        new RegExp(` ${expected} .* \\| [0-9.]+ ${expected}, \\d+ threads? \\| ${expected}\n`),
       );
     }
     // "Prescott" (SSE3) runs on every x86-64 CPU; a user's choice is not overridden.

@@ -63,6 +63,8 @@ export interface ReportData {
   backend: string;
   /** OpenBLAS kernels (runtime.kernels). */
   kernels: string;
+  /** OpenBLAS threads (runtime.blas_threads). */
+  blasThreads: number | "all";
   /** SHA-256 of the whole config as the pipeline read it. */
   configSha256: string;
   /** Retain firing frequency of every feature of every trained SAE. */
@@ -454,7 +456,7 @@ function provenanceSection(data: ReportData): Section {
         text:
           `Config SHA-256 \`${
             data.configSha256.slice(0, 16)
-          }…\`, backend \`${data.backend}\` (OpenBLAS kernels: ${data.kernels}); ${
+          }…\`, backend \`${data.backend}\` (OpenBLAS kernels: ${data.kernels}, threads: ${data.blasThreads}); ${
             // Sorted: an upstream record just computed and one read back from the lock file
             // list their tools in different orders, and the report must not change with that.
             [...versions].sort(([a], [b]) => a.localeCompare(b))

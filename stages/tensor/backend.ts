@@ -13,7 +13,13 @@ import "@tensorflow/tfjs-layers";
 import "@tensorflow/tfjs-backend-cpu";
 import "@tensorflow/tfjs-backend-wasm";
 import { blasBatchMatMul } from "./blas_matmul.ts";
-import { type KernelPolicy, openBlas, setKernelPolicy } from "./openblas.ts";
+import {
+  type BlasThreads,
+  type KernelPolicy,
+  openBlas,
+  setBlasThreads,
+  setKernelPolicy,
+} from "./openblas.ts";
 import { isWasmBackend } from "./wasm_heap.ts";
 import { registerLeadingAxesReductions } from "./wasm_reductions.ts";
 import { loadWebGpuBackend, setWebGpuBindingLimit } from "./webgpu.ts";
@@ -127,15 +133,23 @@ export function readsSynchronously(): boolean {
   return tf.getBackend() !== "webgpu";
 }
 
+/** How the wasm backend's OpenBLAS products run (config `runtime.kernels`, `runtime.blas_threads`). */
+export interface BlasSettings {
+  kernels?: KernelPolicy;
+  /** Default: defaultBlasThreads(kernels). */
+  threads?: BlasThreads;
+}
+
 /**
- * Activates a backend and returns the name of the one in use (it enters cache keys); `kernels`
- * chooses OpenBLAS's kernels for the wasm backend's products (openblas.ts).
+ * Activates a backend and returns the name of the one in use (it enters cache keys); `blas`
+ * chooses OpenBLAS's kernels and thread count for the wasm backend's products (openblas.ts).
  */
 export async function useBackend(
   requested: BackendName = "auto",
-  kernels: KernelPolicy = "reproducible",
+  blas: BlasSettings = {},
 ): Promise<string> {
-  setKernelPolicy(kernels);
+  setKernelPolicy(blas.kernels ?? "reproducible");
+  if (blas.threads !== undefined) setBlasThreads(blas.threads);
   const { name } = await resolveBackend(requested);
   if (name === "tensorflow") await loadTensorflowBinding();
   if (name === "webgpu") {

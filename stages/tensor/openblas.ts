@@ -3,8 +3,8 @@
  * wasm backend's BatchMatMul (backend.ts). The library is opened lazily, on first use: where it
  * is missing, or where Deno runs without --allow-ffi, `openBlas()` returns null and the wasm
  * kernel is used instead. Install: Debian's `libopenblas0-pthread` (`make` does it when root).
- * On x86-64 its kernels are pinned to one family so that machines agree to the last bit
- * (`reproducibleCoreType`).
+ * On x86-64 its kernels are pinned to one family, and its thread count fixed, so that machines
+ * agree to the last bit (`reproducibleCoreType`, `BlasThreads`).
  */
 
 const ROW_MAJOR = 101;
@@ -62,6 +62,8 @@ export interface OpenBlas {
   readonly config: string;
   /** The kernel family it runs ("Haswell"). */
   readonly coreName: string;
+  /** Sets how many threads its products run on. */
+  setThreads(threads: number): void;
 }
 
 let opened: OpenBlas | null | undefined;
@@ -91,19 +93,54 @@ export function setKernelPolicy(policy: KernelPolicy): void {
   kernelPolicy = policy;
 }
 
+/**
+ * How many threads OpenBLAS runs (config `runtime.blas_threads`, a numerics setting in every
+ * cache key): a fixed count, or "all" the cores this process may use. The count changes the
+ * floats, not only the speed: OpenBLAS 0.3.21 (Haswell kernels) gave four different results for
+ * one 1024×1024×128 sgemm with 1, 2, 3 and 4 threads, so a fixed count is part of reproducible.
+ */
+export type BlasThreads = number | "all";
+
+/**
+ * The count a config that names none gets: 2 under reproducible kernels (the count every
+ * committed result was computed with), all cores under native ones.
+ */
+export function defaultBlasThreads(policy: KernelPolicy): BlasThreads {
+  return policy === "reproducible" ? 2 : "all";
+}
+
+let blasThreads: BlasThreads | undefined;
+
+/** The OpenBLAS thread count this process asked for, "all" resolved to its cores. */
+function resolvedBlasThreads(): number {
+  const threads = blasThreads ?? defaultBlasThreads(kernelPolicy);
+  return threads === "all" ? navigator.hardwareConcurrency : threads;
+}
+
+/** Sets OpenBLAS's thread count for this process (it may change after the library is loaded). */
+export function setBlasThreads(threads: BlasThreads): void {
+  if (threads !== "all" && !(Number.isInteger(threads) && threads >= 1)) {
+    throw new Error(`runtime.blas_threads is ${threads}; expected a whole number ≥ 1 or "all"`);
+  }
+  blasThreads = threads;
+  if (opened) opened.setThreads(resolvedBlasThreads());
+}
+
 /** Turns the BLAS path off (or back on); for comparisons against the wasm kernel. */
 export function setBlasEnabled(enabled: boolean): void {
   disabled = !enabled;
 }
 
 /**
- * Version and kernel family of the OpenBLAS this process has loaded ("0.3.21 Haswell"), or null
- * when no matrix product has gone through it.
+ * Version, kernel family and thread count of the OpenBLAS this process has loaded ("0.3.21
+ * Haswell, 2 threads"), or null when no matrix product has gone through it.
  */
 export function loadedOpenBlasConfig(): string | null {
   if (!opened) return null;
   const version = opened.config.split(" ")[1] ?? "";
-  return opened.coreName === "" ? version : `${version} ${opened.coreName}`;
+  const threads = resolvedBlasThreads();
+  const kernels = opened.coreName === "" ? version : `${version} ${opened.coreName}`;
+  return `${kernels}, ${threads} thread${threads === 1 ? "" : "s"}`;
 }
 
 /**
@@ -157,7 +194,7 @@ export function openBlas(): OpenBlas | null {
       openblas_get_config: { parameters: [], result: "pointer" },
       openblas_get_corename: { parameters: [], result: "pointer" },
     });
-    library.symbols.openblas_set_num_threads(navigator.hardwareConcurrency);
+    library.symbols.openblas_set_num_threads(resolvedBlasThreads());
     const text = (pointer: Deno.PointerValue) =>
       pointer === null ? "" : new Deno.UnsafePointerView(pointer).getCString();
     const config = text(library.symbols.openblas_get_config()) || "OpenBLAS";
@@ -165,6 +202,9 @@ export function openBlas(): OpenBlas | null {
     opened = {
       config,
       coreName,
+      setThreads(threads) {
+        library.symbols.openblas_set_num_threads(threads);
+      },
       sgemm({ a, b, out, m, n, k, transposeA, transposeB }) {
         library.symbols.cblas_sgemm(
           ROW_MAJOR,

@@ -1,6 +1,6 @@
 /** The model an unlearning evaluation intervenes on, loaded the same way by every stage. */
 import { type BackendName, useBackend } from "../tensor/backend.ts";
-import type { KernelPolicy } from "../tensor/openblas.ts";
+import type { BlasThreads, KernelPolicy } from "../tensor/openblas.ts";
 import { type LoadedModel, loadModel, type ModelSource } from "../model/load_model.ts";
 import { type StageModelContext, stageModelDirectory } from "../model/stage_model.ts";
 import { checkFormatFitsModel, type McqFormat } from "./accuracy.ts";
@@ -15,10 +15,11 @@ export async function loadEvaluationModel(
     mcq_format: McqFormat;
     backend: BackendName;
     kernels: KernelPolicy;
+    blas_threads: BlasThreads;
   },
   context: StageModelContext,
 ): Promise<LoadedModel> {
-  await useBackend(params.backend, params.kernels);
+  await useBackend(params.backend, { kernels: params.kernels, threads: params.blas_threads });
   const source = params.eval_model;
   const directory = await stageModelDirectory(source, context);
   await checkFormatFitsModel(

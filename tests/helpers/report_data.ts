@@ -123,6 +123,7 @@ export function smallReportData(): ReportData {
     }],
     backend: "wasm",
     kernels: "reproducible",
+    blasThreads: 2,
     configSha256: "ab".repeat(32),
     // run0's eight features: two never fire on retain text, one fires rarely, the rest often.
     retainFrequencies: [0, 0, 0.0005, 0.02, 0.2, 0.3, 0.4, 0.5].map((retain_frequency) => ({
