@@ -33,14 +33,14 @@ const PLAIN_STEP_FLOPS = 5 * matmulFlops(BATCH, D_IN, D_SAE);
 function cosineFlops(withBlas: boolean): number {
   return (withBlas ? 1.5 : 2) * matmulFlops(D_SAE, D_IN, D_SAE);
 }
-const PAPER_IMPORTANCE = {
+export const PAPER_IMPORTANCE = {
   update_every: 50,
   memory: 0.9,
   weights: { activation: 0.35, gradient: 0.5, mutual_information: 0.15 },
 };
 
 /** The paper's run name and settings of each method (docs/science.md). */
-const PAPER_VARIANTS: Record<
+export const PAPER_VARIANTS: Record<
   string,
   { run: string; options: Record<string, number>; cosineTerms: boolean }
 > = {

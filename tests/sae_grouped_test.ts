@@ -178,3 +178,27 @@ Deno.test("two cos² terms share one penalty: total = Σ weight · mean, and its
   assert(contrastive > 0 && diversity > 0, "random directions are not orthogonal");
   assertPenaltyGradient(penalty, decoder, [0, 7, 13, 22]);
 });
+
+Deno.test("the one-pass cos² terms on wasm give the same bits as tfjs's kernels", () => {
+  const dSae = 96;
+  const groups = Int32Array.from({ length: dSae }, (_, i) => (i * 7) % 5);
+  const terms = [
+    { name: "contrastive", mask: differentGroupMask(groups), weight: 0.2 },
+    { name: "diversity", mask: sameGroupMask(groups), weight: 0.1 },
+  ];
+  const decoder = tf.variable(tf.tensor2d(randomMatrix(dSae, 40, 29), [dSae, 40]));
+  const bytesOf = (unfused: boolean, termCount: number) => {
+    const penalty = new SquaredCosinePenalty(terms.slice(0, termCount), dSae, { unfused });
+    const { value, grads } = tf.variableGrads(() => penalty.apply(decoder).total, [decoder]);
+    const { means } = penalty.apply(decoder);
+    const bytes = [value, grads[decoder.name], ...Object.values(means)]
+      .map((t) => Array.from(new Uint8Array(t.dataSync().buffer)));
+    penalty.dispose();
+    return bytes;
+  };
+  for (const termCount of [1, 2]) {
+    const fused = bytesOf(false, termCount);
+    assertEquals(fused, bytesOf(true, termCount), `${termCount} terms`);
+    assertEquals(fused.length, 2 + termCount);
+  }
+});

@@ -10,7 +10,10 @@
  * two (autodiff of two separate terms took six dSae³ products, now two).
  */
 import { tf } from "../tensor/backend.ts";
+import { isWasmBackend, type WasmBackendInternals } from "../tensor/wasm_heap.ts";
 import { unitRows } from "./sae.ts";
+import { cosineKernels } from "./cosine_kernels.ts";
+import { backendMemory } from "../tensor/wasm_kernels.ts";
 
 /** One term: a symmetric pair mask [dSae × dSae] (row-major, 1 = pair counted) and its weight. */
 export interface PairTerm {
@@ -19,49 +22,62 @@ export interface PairTerm {
   weight: number;
 }
 
+/** The forward pass's results: the weighted sum, each term's mean, and M ⊙ C for the gradient. */
+interface ForwardTerms {
+  total: tf.Scalar;
+  means: Record<string, tf.Scalar>;
+  weighted: tf.Tensor2D;
+}
+
 /** The weighted cos² terms of one set of pair masks. */
 export class SquaredCosinePenalty {
-  readonly #weighting: tf.Tensor2D;
-  readonly #terms: { name: string; mask: tf.Tensor2D; pairs: number }[];
+  readonly #dSae: number;
+  readonly #weighting: Float32Array;
+  readonly #terms: { name: string; mask: Float32Array; pairs: number }[];
+  /** The weighting and masks on the backend, for backends other than wasm (made on first use). */
+  #tensors: { weighting: tf.Tensor2D; masks: tf.Tensor2D[] } | undefined;
 
-  constructor(terms: PairTerm[], dSae: number) {
-    const weighting = new Float32Array(dSae * dSae);
+  readonly #fused: boolean;
+
+  /** `unfused`: tfjs's kernels even on wasm (the one-pass version's reference in tests). */
+  constructor(terms: PairTerm[], dSae: number, options: { unfused?: boolean } = {}) {
+    this.#dSae = dSae;
+    this.#fused = !options.unfused;
+    this.#weighting = new Float32Array(dSae * dSae);
     this.#terms = terms.map(({ name, mask, weight }) => {
       let pairs = 0;
       for (const selected of mask) pairs += selected;
       const scale = weight / Math.max(pairs, 1);
-      for (let i = 0; i < mask.length; i++) weighting[i] += scale * mask[i];
-      return { name, mask: tf.keep(tf.tensor2d(mask, [dSae, dSae])), pairs: Math.max(pairs, 1) };
+      for (let i = 0; i < mask.length; i++) this.#weighting[i] += scale * mask[i];
+      return { name, mask, pairs: Math.max(pairs, 1) };
     });
-    this.#weighting = tf.keep(tf.tensor2d(weighting, [dSae, dSae]));
   }
 
   /**
    * The weighted sum (differentiable in W_dec [dSae, dIn]) and each term's mean cos² by name,
-   * for the training log. Valid until dispose(): the gradient reads the weighting.
+   * for the training log.
    */
   apply(decoder: tf.Tensor2D): { total: tf.Scalar; means: Record<string, tf.Scalar> } {
     const unit = unitRows(decoder);
-    const weighting = this.#weighting;
+    const backend = tf.backend();
     let means: Record<string, tf.Scalar> = {};
     const total = tf.customGrad((...inputs: (tf.Tensor | tf.GradSaveFunc)[]) => {
       const [unitRows, save] = inputs as [tf.Tensor2D, tf.GradSaveFunc];
-      const cosine = tf.matMul(unitRows, unitRows, false, true);
-      const squared = tf.square(cosine);
+      const cosine = tf.matMul(unitRows, unitRows, false, true) as tf.Tensor2D;
+      // The kernel takes up to two masks, as many as the paper's variants have.
+      const forward = this.#fused && this.#terms.length <= 2 && isWasmBackend(backend)
+        ? this.#fusedTerms(backend, cosine)
+        : this.#tfjsTerms(cosine);
       // Kept: the forward pass runs in a scope that frees all it does not return.
-      means = Object.fromEntries(
-        this.#terms.map(({ name, mask, pairs }) => [
-          name,
-          tf.keep(tf.div(tf.sum(tf.mul(squared, mask)), pairs) as tf.Scalar),
-        ]),
-      );
+      means = forward.means;
+      for (const mean of Object.values(means)) tf.keep(mean);
       // Saved, because a tf.tidy around the forward pass would free them before the gradient.
-      save([unitRows, cosine]);
+      save([unitRows, forward.weighted]);
       return {
-        value: tf.sum(tf.mul(squared, weighting)),
-        gradFunc: (dy: tf.Tensor, [savedUnit, savedCosine]: tf.Tensor[]) =>
+        value: forward.total,
+        gradFunc: (dy: tf.Tensor, [savedUnit, savedWeighted]: tf.Tensor[]) =>
           tf.mul(
-            tf.matMul(tf.mul(savedCosine, weighting) as tf.Tensor2D, savedUnit as tf.Tensor2D),
+            tf.matMul(savedWeighted as tf.Tensor2D, savedUnit as tf.Tensor2D),
             tf.mul(dy, 4),
           ),
       };
@@ -69,8 +85,60 @@ export class SquaredCosinePenalty {
     return { total, means };
   }
 
+  /** The weighting and masks as tensors on the backend (made on first use). */
+  #onBackend(): { weighting: tf.Tensor2D; masks: tf.Tensor2D[] } {
+    const shape: [number, number] = [this.#dSae, this.#dSae];
+    return this.#tensors ??= {
+      weighting: tf.keep(tf.tensor2d(this.#weighting, shape)),
+      masks: this.#terms.map(({ mask }) => tf.keep(tf.tensor2d(mask, shape))),
+    };
+  }
+
+  /** The forward terms in one pass over the cosine matrix on the wasm heap (same bits). */
+  #fusedTerms(backend: WasmBackendInternals, cosine: tf.Tensor2D): ForwardTerms {
+    const { weighting, masks } = this.#onBackend();
+    const output = backend.makeOutput([this.#dSae, this.#dSae], "float32");
+    const offset = (info: tf.TensorInfo) => backend.dataIdMap.get(info.dataId)!.memoryOffset;
+    const [total, ...maskedSums] = cosineKernels(backendMemory(backend)).squaredCosineSums(
+      offset(cosine),
+      offset(weighting),
+      offset(output),
+      this.#dSae * this.#dSae,
+      masks.length,
+      masks.length > 0 ? offset(masks[0]) : 0,
+      masks.length > 1 ? offset(masks[1]) : 0,
+    );
+    return {
+      total: tf.scalar(total),
+      means: Object.fromEntries(
+        this.#terms.map((
+          { name, pairs },
+          k,
+        ) => [name, tf.scalar(Math.fround(maskedSums[k] / pairs))]),
+      ),
+      weighted: tf.engine().makeTensorFromTensorInfo(output) as tf.Tensor2D,
+    };
+  }
+
+  /** The forward terms as tfjs kernels, on any backend. */
+  #tfjsTerms(cosine: tf.Tensor2D): ForwardTerms {
+    const { weighting, masks } = this.#onBackend();
+    const squared = tf.square(cosine);
+    return {
+      total: tf.sum(tf.mul(squared, weighting)) as tf.Scalar,
+      means: Object.fromEntries(
+        this.#terms.map(({ name, pairs }, k) => [
+          name,
+          tf.div(tf.sum(tf.mul(squared, masks[k])), pairs) as tf.Scalar,
+        ]),
+      ),
+      weighted: tf.mul(cosine, weighting) as tf.Tensor2D,
+    };
+  }
+
   dispose(): void {
-    this.#weighting.dispose();
-    for (const { mask } of this.#terms) mask.dispose();
+    this.#tensors?.weighting.dispose();
+    for (const mask of this.#tensors?.masks ?? []) mask.dispose();
+    this.#tensors = undefined;
   }
 }
