@@ -74,7 +74,9 @@ for (let step = 0; step < steps; step++) {
 }
 const kernelMs = [...byKernel.values()].reduce((sum, k) => sum + k.ms, 0);
 const rows = [...byKernel.entries()].sort((a, b) => b[1].ms - a[1].ms);
-console.log(`${values.run} step, batch ${BATCH}, ${D_IN} → ${D_IN}: ${(wallMs / steps).toFixed(1)} ms`);
+console.log(
+  `${values.run} step, batch ${BATCH}, ${D_IN} → ${D_IN}: ${(wallMs / steps).toFixed(1)} ms`,
+);
 for (const [name, { ms, calls }] of rows) {
   console.log(
     `${(ms / steps).toFixed(1).padStart(8)} ms  ${String(calls / steps).padStart(3)}×  ${name}`,
