@@ -10,8 +10,9 @@
  * two (autodiff of two separate terms took six dSae³ products, now two).
  */
 import { tf } from "../tensor/backend.ts";
-import { isWasmBackend, type WasmBackendInternals } from "../tensor/wasm_heap.ts";
+import { heapOffset, isWasmBackend, type WasmBackendInternals } from "../tensor/wasm_heap.ts";
 import { unitRows } from "./sae.ts";
+import { optimiserKernels } from "./optimiser_kernels.ts";
 import { cosineKernels } from "./cosine_kernels.ts";
 import { backendMemory } from "../tensor/wasm_kernels.ts";
 
@@ -58,19 +59,22 @@ export class SquaredCosinePenalty {
    * for the training log.
    */
   apply(decoder: tf.Tensor2D): { total: tf.Scalar; means: Record<string, tf.Scalar> } {
-    const unit = unitRows(decoder);
     const backend = tf.backend();
+    // The kernel takes up to two masks, as many as the paper's variants have.
+    return this.#fused && this.#terms.length <= 2 && isWasmBackend(backend)
+      ? this.#fusedApply(backend, decoder)
+      : this.#tfjsApply(decoder);
+  }
+
+  /** apply() as tfjs kernels, on any backend; autodiff takes the gradient through unitRows. */
+  #tfjsApply(decoder: tf.Tensor2D): { total: tf.Scalar; means: Record<string, tf.Scalar> } {
+    const unit = unitRows(decoder);
     let means: Record<string, tf.Scalar> = {};
     const total = tf.customGrad((...inputs: (tf.Tensor | tf.GradSaveFunc)[]) => {
       const [unitRows, save] = inputs as [tf.Tensor2D, tf.GradSaveFunc];
-      const cosine = tf.matMul(unitRows, unitRows, false, true) as tf.Tensor2D;
-      // The kernel takes up to two masks, as many as the paper's variants have.
-      const forward = this.#fused && this.#terms.length <= 2 && isWasmBackend(backend)
-        ? this.#fusedTerms(backend, cosine)
-        : this.#tfjsTerms(cosine);
+      const forward = this.#tfjsTerms(tf.matMul(unitRows, unitRows, false, true) as tf.Tensor2D);
       // Kept: the forward pass runs in a scope that frees all it does not return.
-      means = forward.means;
-      for (const mean of Object.values(means)) tf.keep(mean);
+      means = keepAll(forward.means);
       // Saved, because a tf.tidy around the forward pass would free them before the gradient.
       save([unitRows, forward.weighted]);
       return {
@@ -82,6 +86,57 @@ export class SquaredCosinePenalty {
           ),
       };
     })(unit) as tf.Scalar;
+    return { total, means };
+  }
+
+  /**
+   * apply() with our wasm kernels: the unit rows, the one-pass terms, and the gradient through
+   * the unit rows written out (cosine_kernels.ts), each with the bits of the tfjs path.
+   */
+  #fusedApply(
+    backend: WasmBackendInternals,
+    decoder: tf.Tensor2D,
+  ): { total: tf.Scalar; means: Record<string, tf.Scalar> } {
+    const memory = backendMemory(backend);
+    const offset = (info: tf.TensorInfo) => heapOffset(backend, info);
+    const [rows, columns] = decoder.shape;
+    let means: Record<string, tf.Scalar> = {};
+    const total = tf.customGrad((...inputs: (tf.Tensor | tf.GradSaveFunc)[]) => {
+      const [weight, save] = inputs as [tf.Tensor2D, tf.GradSaveFunc];
+      const unit = tf.engine().makeTensorFromTensorInfo(
+        backend.makeOutput(weight.shape, "float32"),
+      ) as tf.Tensor2D;
+      const unitAt = offset(unit);
+      new Uint8Array(memory.buffer).copyWithin(
+        unitAt,
+        offset(weight),
+        offset(weight) + 4 * rows * columns,
+      );
+      const optimiser = optimiserKernels(memory);
+      for (let row = 0; row < rows; row++) {
+        optimiser.normaliseRow(unitAt + 4 * row * columns, columns);
+      }
+      const forward = this.#fusedTerms(backend, tf.matMul(unit, unit, false, true) as tf.Tensor2D);
+      means = keepAll(forward.means);
+      save([weight, unit, forward.weighted]);
+      return {
+        value: forward.total,
+        gradFunc: (dy: tf.Tensor, [savedWeight, savedUnit, savedWeighted]: tf.Tensor[]) => {
+          const product = tf.matMul(savedWeighted as tf.Tensor2D, savedUnit as tf.Tensor2D);
+          const output = backend.makeOutput([rows, columns], "float32");
+          cosineKernels(memory).unitRowsBackward(
+            offset(savedWeight),
+            offset(product),
+            offset(output),
+            rows,
+            columns,
+            Math.fround(dy.dataSync()[0] * 4),
+          );
+          product.dispose();
+          return tf.engine().makeTensorFromTensorInfo(output);
+        },
+      };
+    })(decoder) as tf.Scalar;
     return { total, means };
   }
 
@@ -98,7 +153,7 @@ export class SquaredCosinePenalty {
   #fusedTerms(backend: WasmBackendInternals, cosine: tf.Tensor2D): ForwardTerms {
     const { weighting, masks } = this.#onBackend();
     const output = backend.makeOutput([this.#dSae, this.#dSae], "float32");
-    const offset = (info: tf.TensorInfo) => backend.dataIdMap.get(info.dataId)!.memoryOffset;
+    const offset = (info: tf.TensorInfo) => heapOffset(backend, info);
     const [total, ...maskedSums] = cosineKernels(backendMemory(backend)).squaredCosineSums(
       offset(cosine),
       offset(weighting),
@@ -141,4 +196,10 @@ export class SquaredCosinePenalty {
     for (const mask of this.#tensors?.masks ?? []) mask.dispose();
     this.#tensors = undefined;
   }
+}
+
+/** Keeps every tensor of a record (out of the scope that made them) and returns the record. */
+function keepAll<T extends tf.Tensor>(tensors: Record<string, T>): Record<string, T> {
+  for (const tensor of Object.values(tensors)) tf.keep(tensor);
+  return tensors;
 }

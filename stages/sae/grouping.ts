@@ -135,11 +135,25 @@ export class FeatureGrouping {
   #penalty: SquaredCosinePenalty | undefined;
   readonly regroupSteps: number[] = [];
 
+  readonly regroupEvery: number;
+  readonly rule: GroupingRule;
+  readonly terms: GroupPairTerm[];
+  readonly #unfused: boolean;
+
+  /** `unfused`: the penalty runs tfjs's kernels even on wasm (see SquaredCosinePenalty). */
   constructor(
-    readonly regroupEvery: number,
-    readonly rule: GroupingRule,
-    readonly terms: GroupPairTerm[],
-  ) {}
+    options: {
+      regroupEvery: number;
+      rule: GroupingRule;
+      terms: GroupPairTerm[];
+      unfused?: boolean;
+    },
+  ) {
+    this.regroupEvery = options.regroupEvery;
+    this.rule = options.rule;
+    this.terms = options.terms;
+    this.#unfused = options.unfused ?? false;
+  }
 
   /** Regroups from the batch x [batch, dIn] when `step` is due; returns the penalty. */
   async penaltyFor(
@@ -158,6 +172,7 @@ export class FeatureGrouping {
       this.#penalty = new SquaredCosinePenalty(
         this.terms.map(({ name, pairs, weight }) => ({ name, mask: maskOf(pairs), weight })),
         dSae,
+        { unfused: this.#unfused },
       );
       this.regroupSteps.push(step);
     }

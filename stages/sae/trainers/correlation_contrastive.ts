@@ -49,9 +49,9 @@ export function createGroupedContrastiveTrainer(
 ): GroupedTrainer {
   const sae = createSae(settings.dIn, settings.dSae, settings.init, settings.seed);
   const optimiser = new ConstrainedAdam(sae, settings);
-  const grouping = new FeatureGrouping(
-    options.regroupEvery,
-    options.minGroupSize > 1
+  const grouping = new FeatureGrouping({
+    regroupEvery: options.regroupEvery,
+    rule: options.minGroupSize > 1
       ? (correlation, features) =>
         enforceMinimumGroupSize(
           correlationGroups(correlation, features),
@@ -59,13 +59,14 @@ export function createGroupedContrastiveTrainer(
           options.minGroupSize,
         )
       : correlationGroups,
-    [
+    terms: [
       { name: "contrastive", pairs: "different", weight: options.contrastiveWeight },
       ...(options.diversityWeight > 0
         ? [{ name: "diversity", pairs: "same", weight: options.diversityWeight } as const]
         : []),
     ],
-  );
+    unfused: settings.unfused,
+  });
   return {
     sae,
     regroupSteps: grouping.regroupSteps,
