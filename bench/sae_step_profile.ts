@@ -40,7 +40,7 @@ const x = tf.tensor2d(
   Float32Array.from({ length: BATCH * D_IN }, () => random.next() * 2 - 1),
   [BATCH, D_IN],
 );
-const settings: TrainerSettings = {
+const settings: TrainerSettings & { unfused: boolean } = {
   ...paperTrainerSettings(D_IN),
   unfused: values.unfused,
   // run4's mutual information needs labelled residuals; random ones cost the same.

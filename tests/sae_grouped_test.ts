@@ -209,11 +209,12 @@ Deno.test("run2 trained with the wasm kernels equals run2 trained with tfjs's, b
   const settings = tinyTrainerSettings({ dIn: 24, dSae: 48, weightDecay: 0.01 });
   const batches = Array.from({ length: 8 }, (_, i) => randomMatrix(32, 24, 700 + i));
   const trainedBytes = async (unfused: boolean) => {
-    const trainer = createEnhancedSelectionTrainer({ ...settings, unfused }, {
+    const trainer = createEnhancedSelectionTrainer(settings, {
       contrastiveWeight: 0.2,
       diversityWeight: 0.1,
       minGroupSize: 4,
       regroupEvery: 4,
+      unfused,
     });
     const terms: number[] = [];
     for (const [step, batch] of batches.entries()) {

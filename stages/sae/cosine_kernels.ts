@@ -10,7 +10,6 @@
  * COSINE_KERNELS_WASM is COSINE_KERNELS_WAT assembled by wabt, kept so that no process
  * assembles it at start-up; tests/wasm_kernels_test.ts checks the two still agree.
  */
-import { kernelsOnMemory } from "../tensor/wasm_kernels.ts";
 
 /** The kernel, bound to one WebAssembly memory; pointers are byte offsets of float32 arrays. */
 export interface CosineKernels {
@@ -149,7 +148,19 @@ export const COSINE_KERNELS_WASM =
   "AAAgDUPMvIwrYBuUIQ8gDyANQwAAAECUlSEPIAggBEECdGshBwJAA0AgByAITw0BIAIgB2ogAiAHaioCACAOlSAPIA" +
   "AgB2oqAgBDAAAAQJSUkjgCACAHQQRqIQcMAAsLIAZBAWohBgwACwsL";
 
-/** The kernel operating on `memory` (compiled on first use, then one instance per memory). */
+let compiled: WebAssembly.Module | undefined;
+const instances = new WeakMap<WebAssembly.Memory, CosineKernels>();
+
+/** The kernels operating on `memory` (compiled on first use, then one instance per memory). */
 export function cosineKernels(memory: WebAssembly.Memory): CosineKernels {
-  return kernelsOnMemory<CosineKernels>(COSINE_KERNELS_WASM, memory);
+  let kernels = instances.get(memory);
+  if (kernels === undefined) {
+    compiled ??= new WebAssembly.Module(
+      Uint8Array.from(atob(COSINE_KERNELS_WASM), (c) => c.charCodeAt(0)),
+    );
+    kernels = new WebAssembly.Instance(compiled, { env: { memory } })
+      .exports as unknown as CosineKernels;
+    instances.set(memory, kernels);
+  }
+  return kernels;
 }

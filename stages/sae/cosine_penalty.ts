@@ -10,11 +10,10 @@
  * two (autodiff of two separate terms took six dSae³ products, now two).
  */
 import { tf } from "../tensor/backend.ts";
-import { heapOffset, isWasmBackend, type WasmBackendInternals } from "../tensor/wasm_heap.ts";
+import { isWasmBackend, type WasmBackendInternals } from "../tensor/wasm_heap.ts";
 import { unitRows } from "./sae.ts";
 import { optimiserKernels } from "./optimiser_kernels.ts";
 import { cosineKernels } from "./cosine_kernels.ts";
-import { backendMemory } from "../tensor/wasm_kernels.ts";
 
 /** One term: a symmetric pair mask [dSae × dSae] (row-major, 1 = pair counted) and its weight. */
 export interface PairTerm {
@@ -97,7 +96,7 @@ export class SquaredCosinePenalty {
     backend: WasmBackendInternals,
     decoder: tf.Tensor2D,
   ): { total: tf.Scalar; means: Record<string, tf.Scalar> } {
-    const memory = backendMemory(backend);
+    const memory = wasmMemory(backend);
     const offset = (info: tf.TensorInfo) => heapOffset(backend, info);
     const [rows, columns] = decoder.shape;
     let means: Record<string, tf.Scalar> = {};
@@ -154,7 +153,7 @@ export class SquaredCosinePenalty {
     const { weighting, masks } = this.#onBackend();
     const output = backend.makeOutput([this.#dSae, this.#dSae], "float32");
     const offset = (info: tf.TensorInfo) => heapOffset(backend, info);
-    const [total, ...maskedSums] = cosineKernels(backendMemory(backend)).squaredCosineSums(
+    const [total, ...maskedSums] = cosineKernels(wasmMemory(backend)).squaredCosineSums(
       offset(cosine),
       offset(weighting),
       offset(output),
@@ -202,4 +201,14 @@ export class SquaredCosinePenalty {
 function keepAll<T extends tf.Tensor>(tensors: Record<string, T>): Record<string, T> {
   for (const tensor of Object.values(tensors)) tf.keep(tensor);
   return tensors;
+}
+
+/** The WebAssembly memory of tfjs-backend-wasm's module, where its tensors live. */
+function wasmMemory(backend: WasmBackendInternals): WebAssembly.Memory {
+  return (backend.wasm as unknown as { asm: { memory: WebAssembly.Memory } }).asm.memory;
+}
+
+/** Byte offset of a tensor's values on that memory. */
+function heapOffset(backend: WasmBackendInternals, info: tf.TensorInfo): number {
+  return backend.dataIdMap.get(info.dataId)!.memoryOffset;
 }

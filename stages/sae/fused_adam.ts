@@ -8,7 +8,6 @@
  */
 import { tf } from "../tensor/backend.ts";
 import { sizeOf, type WasmBackendInternals } from "../tensor/wasm_heap.ts";
-import { backendMemory } from "../tensor/wasm_kernels.ts";
 import { type OptimiserKernels, optimiserKernels } from "./optimiser_kernels.ts";
 
 const f32 = Math.fround;
@@ -16,6 +15,11 @@ const f32 = Math.fround;
 /** Adam's decay rates, as tfjs's `tf.train.adam` defaults them. */
 export const ADAM_BETA1 = 0.9;
 export const ADAM_BETA2 = 0.999;
+
+/** tfjs-backend-wasm's module, as far as the kernels need it: its memory. */
+interface WasmModule {
+  asm: { memory: WebAssembly.Memory };
+}
 
 /** Adam over named variables whose moments live on the wasm heap. */
 export class FusedAdam {
@@ -26,7 +30,7 @@ export class FusedAdam {
   #kernels: OptimiserKernels;
 
   constructor(readonly backend: WasmBackendInternals) {
-    this.#kernels = optimiserKernels(backendMemory(backend));
+    this.#kernels = optimiserKernels((backend.wasm as unknown as WasmModule).asm.memory);
   }
 
   /**

@@ -12,7 +12,6 @@
  * the new ones when it does not). Both live in this module, so a change to either changes the
  * stages' keys.
  */
-import { kernelsOnMemory } from "../tensor/wasm_kernels.ts";
 
 /** The kernels, bound to one WebAssembly memory. */
 export interface OptimiserKernels {
@@ -196,7 +195,19 @@ export const KERNELS_WASM =
   "AgCSABIAhqKgIAlJM4AgAgBkEBaiEGDAALCyAFQQFqIQUMAAsLC0QCAn8BfSAAIAAgARABkUPMvIwrlyEEAkADQCAC" +
   "IAFPDQEgACACQQJ0aiEDIAMgAyoCACAElTgCACACQQFqIQIMAAsLCw==";
 
+let compiled: WebAssembly.Module | undefined;
+const instances = new WeakMap<WebAssembly.Memory, OptimiserKernels>();
+
 /** The kernels operating on `memory` (compiled on first use, then one instance per memory). */
 export function optimiserKernels(memory: WebAssembly.Memory): OptimiserKernels {
-  return kernelsOnMemory<OptimiserKernels>(KERNELS_WASM, memory);
+  let kernels = instances.get(memory);
+  if (kernels === undefined) {
+    compiled ??= new WebAssembly.Module(
+      Uint8Array.from(atob(KERNELS_WASM), (c) => c.charCodeAt(0)),
+    );
+    const instance = new WebAssembly.Instance(compiled, { env: { memory } });
+    kernels = instance.exports as unknown as OptimiserKernels;
+    instances.set(memory, kernels);
+  }
+  return kernels;
 }

@@ -25,8 +25,6 @@ export interface TrainerSettings {
   seed: number;
   /** Residuals of forget- and retain-corpus tokens, for variants whose importance uses MI. */
   labelledActivations?: LabelledActivations;
-  /** tfjs's kernels even on wasm, where our fused ones would run (their reference in tests). */
-  unfused?: boolean;
 }
 
 /** Residuals [rows, dIn] (row-major) of tokens from the forget and the retain corpus. */

@@ -18,11 +18,6 @@ export function isWasmBackend(backend: unknown): backend is WasmBackendInternals
     typeof candidate.makeOutput === "function";
 }
 
-/** Byte offset of a tensor's values on the wasm heap. */
-export function heapOffset(backend: WasmBackendInternals, info: TensorInfo): number {
-  return backend.dataIdMap.get(info.dataId)!.memoryOffset;
-}
-
 /**
  * A float32 view of the first `length` values of a tensor on the heap. Take views after every
  * allocation of the kernel (makeOutput): growing the heap replaces its buffer.
@@ -32,7 +27,8 @@ export function heapView(
   info: TensorInfo,
   length: number,
 ): Float32Array {
-  return new Float32Array(backend.wasm.HEAPU8.buffer, heapOffset(backend, info), length);
+  const offset = backend.dataIdMap.get(info.dataId)!.memoryOffset;
+  return new Float32Array(backend.wasm.HEAPU8.buffer, offset, length);
 }
 
 /** Number of elements of a shape. */

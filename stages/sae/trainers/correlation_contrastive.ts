@@ -32,6 +32,8 @@ export interface GroupedContrastiveOptions extends ContrastiveOptions {
   diversityWeight: number;
   /** Groups smaller than this are merged into larger ones; 1 keeps every group (run1). */
   minGroupSize: number;
+  /** The cos² terms as tfjs kernels even on wasm (the wasm kernels' reference in tests). */
+  unfused?: boolean;
 }
 
 /** A trainer whose current feature groups can be inspected (tests, the training log). */
@@ -65,7 +67,7 @@ export function createGroupedContrastiveTrainer(
         ? [{ name: "diversity", pairs: "same", weight: options.diversityWeight } as const]
         : []),
     ],
-    unfused: settings.unfused,
+    unfused: options.unfused,
   });
   return {
     sae,
