@@ -168,21 +168,26 @@ function productSeconds(x: tf.Tensor2D): number {
   // Random stand-ins for the features f (and ∂L/∂pre, of the same shape) and ∂L/∂x̂.
   const features = tf.randomUniform([BATCH, D_SAE]) as tf.Tensor2D;
   const reconstructionGradient = tf.randomUniform([BATCH, D_IN]) as tf.Tensor2D;
+  const seconds = medianSecondsOf(() => [
+    tf.matMul(x, encoder), // pre-activations
+    tf.matMul(features, decoder), // reconstruction
+    tf.matMul(reconstructionGradient, decoder, false, true), // ∂L/∂f
+    tf.matMul(features, reconstructionGradient, true, false), // ∂L/∂W_dec
+    tf.matMul(x, features, true, false), // ∂L/∂W_enc
+  ]);
+  tf.dispose([encoder, decoder, features, reconstructionGradient]);
+  return seconds;
+}
+
+/** Median seconds of `products` (freed after each call) over TIMED_STEPS calls, after one. */
+function medianSecondsOf(products: () => tf.Tensor[]): number {
   const once = () => {
     const started = performance.now();
-    tf.dispose([
-      tf.matMul(x, encoder), // pre-activations
-      tf.matMul(features, decoder), // reconstruction
-      tf.matMul(reconstructionGradient, decoder, false, true), // ∂L/∂f
-      tf.matMul(features, reconstructionGradient, true, false), // ∂L/∂W_dec
-      tf.matMul(x, features, true, false), // ∂L/∂W_enc
-    ]);
+    tf.dispose(products());
     return (performance.now() - started) / 1000;
   };
   once();
-  const seconds = median(Array.from({ length: TIMED_STEPS }, once));
-  tf.dispose([encoder, decoder, features, reconstructionGradient]);
-  return seconds;
+  return median(Array.from({ length: TIMED_STEPS }, once));
 }
 
 /**
@@ -192,13 +197,10 @@ function productSeconds(x: tf.Tensor2D): number {
 function cosineProductSeconds(): number {
   const unit = tf.randomUniform([D_SAE, D_IN]) as tf.Tensor2D;
   const weighted = tf.randomUniform([D_SAE, D_SAE]) as tf.Tensor2D;
-  const once = () => {
-    const started = performance.now();
-    tf.dispose([tf.matMul(unit, unit, false, true), tf.matMul(weighted, unit)]);
-    return (performance.now() - started) / 1000;
-  };
-  once();
-  const seconds = median(Array.from({ length: TIMED_STEPS }, once));
+  const seconds = medianSecondsOf(() => [
+    tf.matMul(unit, unit, false, true),
+    tf.matMul(weighted, unit),
+  ]);
   tf.dispose([unit, weighted]);
   return seconds;
 }
@@ -250,10 +252,8 @@ const STEP_TARGETS: Target[] = [
     // The grouped variants add the two cos² products to the plain step.
     floor: PAPER_VARIANTS_BY_RUN[run].cosineTerms
       ? (figures: Map<string, number>) => {
-        const [plain, cosine] = [
-          figures.get("sae_step.run0"),
-          figures.get("sae_step_cosine_products"),
-        ];
+        const plain = figures.get("sae_step.run0");
+        const cosine = figures.get("sae_step_cosine_products");
         return plain === undefined || cosine === undefined ? undefined : (plain + cosine) / plain;
       }
       : undefined,

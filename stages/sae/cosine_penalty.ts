@@ -34,9 +34,8 @@ export class SquaredCosinePenalty {
   readonly #dSae: number;
   readonly #weighting: Float32Array;
   readonly #terms: { name: string; mask: Float32Array; pairs: number }[];
-  /** The weighting and masks on the backend, for backends other than wasm (made on first use). */
+  /** The weighting and masks as tensors, which both paths read (made on first use). */
   #tensors: { weighting: tf.Tensor2D; masks: tf.Tensor2D[] } | undefined;
-
   readonly #fused: boolean;
 
   /** `unfused`: tfjs's kernels even on wasm (the one-pass version's reference in tests). */
