@@ -38,11 +38,15 @@ async function scontrol(...args: string[]): Promise<string> {
   return new TextDecoder().decode(output.stdout);
 }
 
-/** A Slurm run whose 02_train@b job pauses; resolves once that job is running. */
+/**
+ * A Slurm run whose 02_train@b job pauses; resolves once that job is running and the controller
+ * has collected 02_train@a (otherwise a finished-but-uncollected job would still count as live).
+ */
 async function runPausedAtB(ws: TestWorkspace): Promise<Deno.ChildProcess> {
   await ws.write("pause.02_train@b", "");
   const controller = ws.spawn("run", "--executor", "slurm", "--jobs", "2");
   await ws.waitFor("paused.b", 60_000);
+  await ws.waitForLockEntry("02_train@a", 60_000);
   return controller;
 }
 

@@ -203,17 +203,21 @@ export class TestWorkspace {
   }
 
   /** Waits until `path` exists (a stage's "I am paused" marker), up to `timeoutMs`. */
-  async waitFor(path: string, timeoutMs = 30_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      try {
-        await Deno.stat(join(this.root, path));
-        return;
-      } catch {
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
-    throw new Error(`timed out waiting for ${path}`);
+  waitFor(path: string, timeoutMs = 30_000): Promise<void> {
+    return waitUntil(
+      () => Deno.stat(join(this.root, path)).then(() => true, () => false),
+      { what: path, timeoutMs },
+    );
+  }
+
+  /** Waits until the lock file records `instanceId` (its run has been collected), up to `timeoutMs`. */
+  waitForLockEntry(instanceId: string, timeoutMs = 30_000): Promise<void> {
+    const recorded = () =>
+      this.read("results/test/pipeline.lock.json").then(
+        (text) => instanceId in (JSON.parse(text).stages ?? {}),
+        () => false, // not written yet (it is replaced atomically, so never half-written)
+      );
+    return waitUntil(recorded, { what: `${instanceId} in the lock file`, timeoutMs });
   }
 
   /** Path of the cached object holding output `output` of `instanceId`, per the lock file. */
@@ -239,6 +243,19 @@ export async function withWorkspace(
   } finally {
     await workspace.dispose();
   }
+}
+
+/** Polls `condition` every 50 ms until it holds; throws naming `what` after `timeoutMs`. */
+async function waitUntil(
+  condition: () => Promise<boolean>,
+  { what, timeoutMs }: { what: string; timeoutMs: number },
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await condition()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
 }
 
 /** Collects a child's output as text. */
