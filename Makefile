@@ -105,6 +105,10 @@ check: deps
 
 # `$(call deno_tests,LABEL,ARGS)`: deno test ARGS, output kept in .cache/LABEL-output.txt, then
 # one "LABEL: N passed, N failed, N skipped" line (what CI reads) and deno's exit status.
+# One exception to that status: deno itself killed by a signal *after* its final "ok | … 0 failed"
+# line. About one `make test` in 15 here, glibc aborts the test runner while the process exits
+# ("corrupted size vs. prev_size"), in a thread's teardown, once every test has reported; that
+# verdict stands and the crash is named (docs/environment.md). Before the summary it still fails.
 define deno_tests
 @mkdir -p .cache
 @status=0; NO_COLOR=1 $(DENO) test --allow-all $(2) 2>&1 | tee .cache/$(1)-output.txt || status=$$?; \
@@ -112,6 +116,10 @@ summary=$$(grep -E '^(ok|FAILED) \|' .cache/$(1)-output.txt | tail -1); \
 passed=$$(sed -nE 's/.* ([0-9]+) passed.*/\1/p' <<<"$$summary"); \
 failed=$$(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<"$$summary"); \
 ignored=$$(sed -nE 's/.* ([0-9]+) ignored.*/\1/p' <<<"$$summary"); \
+if [ $$status -gt 128 ] && [[ $$summary == "ok |"* ]] && [ "$${failed:-1}" = 0 ]; then \
+  echo "$(1): the test runner was killed by signal $$((status - 128)) while exiting, after every test had passed (docs/environment.md)"; \
+  status=0; \
+fi; \
 echo "$(1): $${passed:-0} passed, $${failed:-0} failed, $${ignored:-0} skipped"; \
 exit $$status
 endef
