@@ -7,7 +7,7 @@ import { sha256File } from "../pipeline/hashing.ts";
 import { parseModule, tokensHash } from "../pipeline/code_identity.ts";
 import { readParquetFile } from "../pipeline/parquet.ts";
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "./helpers/assert.ts";
-import { outputOf, TestWorkspace, withWorkspace } from "./helpers/workspace.ts";
+import { outputOf, TestWorkspace, watchOutput, withWorkspace } from "./helpers/workspace.ts";
 
 const ranIn = TestWorkspace.ranIn;
 
@@ -59,11 +59,11 @@ Deno.test("a second run waits for the first (naming its pid) or, with --no-wait,
     assertStringIncludes(refused.stderr, `another pipeline run (pid ${holderPid})`);
 
     await Deno.remove(join(ws.root, "pause.02_train@a"));
-    const waiting = ws.spawn("run");
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const waiting = watchOutput(ws.spawn("run"));
+    await waiting.until(`waiting for another pipeline run (pid ${holderPid})`);
     first.kill("SIGKILL"); // the OS releases the holder's lock; the waiter goes on
     await first.status;
-    const waited = await outputOf(waiting);
+    const waited = await waiting.result;
     assertEquals(waited.code, 0, waited.stderr);
     assertStringIncludes(waited.stdout, `waiting for another pipeline run (pid ${holderPid})`);
     assertMatch(waited.stdout, /02_train@a: running/);

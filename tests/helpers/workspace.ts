@@ -258,6 +258,36 @@ async function waitUntil(
   throw new Error(`timed out waiting for ${what}`);
 }
 
+/** A child's output, read as it comes: wait for a line to appear, then for the whole of it. */
+export interface WatchedOutput {
+  /** Resolves once stdout contains `text`; throws naming it after `timeoutMs`. */
+  until(text: string, timeoutMs?: number): Promise<void>;
+  /** The exit code and all output, once the child has ended. */
+  result: Promise<CliResult>;
+}
+
+/** Starts reading `child`'s stdout and stderr (use this or `outputOf`, not both). */
+export function watchOutput(child: Deno.ChildProcess): WatchedOutput {
+  let stdout = "";
+  const stdoutDone = child.stdout.pipeThrough(new TextDecoderStream()).pipeTo(
+    new WritableStream({ write: (chunk) => void (stdout += chunk) }),
+  );
+  const stderr = new Response(child.stderr).text();
+  const result = (async () => {
+    const { code } = await child.status;
+    await stdoutDone;
+    return { code, stdout, stderr: await stderr };
+  })();
+  return {
+    until: (text, timeoutMs = 30_000) =>
+      waitUntil(() => Promise.resolve(stdout.includes(text)), {
+        what: JSON.stringify(text),
+        timeoutMs,
+      }),
+    result,
+  };
+}
+
 /** Collects a child's output as text. */
 export async function outputOf(child: Deno.ChildProcess): Promise<CliResult> {
   const { code, stdout, stderr } = await child.output();
