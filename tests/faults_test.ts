@@ -57,7 +57,8 @@ Deno.test("two runs at once on one cache end as one run would", () =>
   withWorkspace(async (ws) => {
     await ws.write("slow.02_train@a", "");
     const first = ws.spawn("run");
-    await new Promise((resolve) => setTimeout(resolve, 700));
+    // The first holds the lock once the cache's lock file exists (see the test below).
+    await ws.waitFor(".cache/pipeline.pid");
     const second = ws.spawn("run", "--variant", "a");
     const [a, b] = [await outputOf(first), await outputOf(second)];
     assertEquals([a.code, b.code], [0, 0], a.stderr + b.stderr);
