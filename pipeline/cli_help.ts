@@ -29,7 +29,7 @@ export const COMMAND_HELP: Record<string, { synopsis: string; text: string }> = 
   --only STAGE     run one stage on cached inputs (refused when they are not in the cache)
   --force STAGE    rerun a stage even if it is up to date (STAGE or STAGE@VARIANT)
   --variant V      only the instances of variant V (run0 selects run0.*) and what they feed
-  --dry-run        say what would run, and why, without running it
+  --dry-run        say what would run (and why) or be restored from the run cache, running nothing
   --no-wait        refuse instead of waiting when another run holds the locks
 
 Examples:

@@ -140,12 +140,7 @@ export async function runPipeline(session: Session, options: RunOptions): Promis
     return summary;
   }
   if (options.dryRun) {
-    for (const assessment of await planPipeline(session, options)) {
-      const verdict = assessment.reasons.length === 0
-        ? "up to date"
-        : `would run: ${assessment.reasons.join("; ")}`;
-      options.log(`${assessment.instance.id}: ${verdict}`);
-    }
+    await dryRun(session, options);
     return summary;
   }
   const held = await acquireLocks(runLocks(session.paths), {
@@ -231,6 +226,39 @@ async function restoreFromRunCache(
     }
   }
   return entry;
+}
+
+/**
+ * `run --dry-run`: says, per in-scope instance, whether it is up to date, would be restored from
+ * the run cache, or would run and why. A restore is planned as `run` would do it (its recorded
+ * outputs feed its consumers' keys), in a copy of the lock that is never written.
+ */
+async function dryRun(session: Session, options: RunOptions): Promise<void> {
+  const planned: Session = {
+    ...session,
+    lock: { ...session.lock, stages: { ...session.lock.stages } },
+  };
+  const pending = new Set<string>();
+  const scope = instancesInScope(planned, options);
+  for (const instance of planned.instances) {
+    if (!scope.has(instance.id)) continue;
+    const forced = options.force !== undefined && selects(options.force, instance);
+    const assessment = await assess(planned, instance, { pendingInstances: pending, forced });
+    if (assessment.reasons.length === 0) {
+      options.log(`${instance.id}: up to date`);
+      continue;
+    }
+    const restorable = forced ? undefined : await restoreFromRunCache(planned, assessment);
+    if (restorable) {
+      planned.lock.stages[instance.id] = restorable;
+      options.log(
+        `${instance.id}: would be restored from the run cache (computed before, same key)`,
+      );
+      continue;
+    }
+    pending.add(instance.id);
+    options.log(`${instance.id}: would run: ${assessment.reasons.join("; ")}`);
+  }
 }
 
 /** Passes over the instances before `run` gives up on objects that keep turning out corrupt. */
