@@ -18,7 +18,7 @@ import { chooseColumns, formatExperiments, listExperiments } from "./experiments
 import { diffResults, formatDiff } from "./diff.ts";
 import { collectGarbage, verifyCache } from "./maintenance.ts";
 import { pinMallocMmapThreshold } from "./memory.ts";
-import { planPipeline, runPipeline } from "./runner.ts";
+import { planPipeline, planVerdict, runPipeline } from "./runner.ts";
 import { transfer } from "./remote.ts";
 import { jobOptions } from "./cli_jobs.ts";
 import { runWorker } from "./worker.ts";
@@ -127,12 +127,8 @@ async function commandStatus(invocation: Invocation): Promise<number> {
   const assessments = await planPipeline(current, { variant: flags.variant });
   if (assessments.length === 0) print("the pipeline defines no stages yet");
   const width = Math.max(0, ...assessments.map((a) => a.instance.id.length));
-  for (const { instance, reasons } of assessments) {
-    print(
-      `${instance.id.padEnd(width)}  ${
-        reasons.length === 0 ? "up to date" : `will run: ${reasons.join("; ")}`
-      }`,
-    );
+  for (const plan of assessments) {
+    print(`${plan.instance.id.padEnd(width)}  ${planVerdict(plan, "will")}`);
   }
   return 0;
 }

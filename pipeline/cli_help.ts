@@ -42,8 +42,8 @@ Examples:
   },
   status: {
     synopsis: "[--variant V]",
-    text: `Say, per stage instance, whether it is up to date and if not, why (a changed file,
-param or input).
+    text: `Say, per stage instance, whether it is up to date, would be restored from the run cache
+(computed before with the same key), or will run and why (a changed file, param or input).
 
 Examples:
   ./pipeline.sh status

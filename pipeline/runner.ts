@@ -109,26 +109,41 @@ function instancesInScope(session: Session, options: Partial<RunOptions>): Set<s
   return scope;
 }
 
+/** One instance's plan: its assessment, and the run-cache entry that would restore it, if any. */
+export interface PlannedInstance extends Assessment {
+  restorable?: LockEntry;
+}
+
 /**
  * Plans every in-scope instance without running anything: the verdicts `status` prints and
- * `run --dry-run` shows. Instances that will run make their consumers pending.
+ * `run --dry-run` shows. An out-of-date instance whose key the run cache holds (with its outputs
+ * intact) is planned as restored, as `run` would restore it, so its consumers' keys see its
+ * outputs; one that will run makes its consumers pending. The lock is copied, never written.
  */
 export async function planPipeline(
   session: Session,
   options: Partial<RunOptions>,
-): Promise<Assessment[]> {
+): Promise<PlannedInstance[]> {
   validateSelectors(session, options);
+  const planned: Session = {
+    ...session,
+    lock: { ...session.lock, stages: { ...session.lock.stages } },
+  };
   const pending = new Set<string>();
-  const assessments: Assessment[] = [];
-  const scope = instancesInScope(session, options);
-  for (const instance of session.instances) {
+  const plans: PlannedInstance[] = [];
+  const scope = instancesInScope(planned, options);
+  for (const instance of planned.instances) {
     if (!scope.has(instance.id)) continue;
     const forced = options.force !== undefined && selects(options.force, instance);
-    const assessment = await assess(session, instance, { pendingInstances: pending, forced });
-    if (assessment.reasons.length > 0) pending.add(instance.id);
-    assessments.push(assessment);
+    const assessment = await assess(planned, instance, { pendingInstances: pending, forced });
+    const restorable = assessment.reasons.length === 0 || forced
+      ? undefined
+      : await restoreFromRunCache(planned, assessment);
+    if (restorable) planned.lock.stages[instance.id] = restorable;
+    else if (assessment.reasons.length > 0) pending.add(instance.id);
+    plans.push({ ...assessment, restorable });
   }
-  return assessments;
+  return plans;
 }
 
 /** Runs what is out of date. Throws StageFailure (exit 1) when a stage fails. */
@@ -228,37 +243,18 @@ async function restoreFromRunCache(
   return entry;
 }
 
-/**
- * `run --dry-run`: says, per in-scope instance, whether it is up to date, would be restored from
- * the run cache, or would run and why. A restore is planned as `run` would do it (its recorded
- * outputs feed its consumers' keys), in a copy of the lock that is never written.
- */
+/** `run --dry-run`: per in-scope instance, up to date, restored from the run cache, or run and why. */
 async function dryRun(session: Session, options: RunOptions): Promise<void> {
-  const planned: Session = {
-    ...session,
-    lock: { ...session.lock, stages: { ...session.lock.stages } },
-  };
-  const pending = new Set<string>();
-  const scope = instancesInScope(planned, options);
-  for (const instance of planned.instances) {
-    if (!scope.has(instance.id)) continue;
-    const forced = options.force !== undefined && selects(options.force, instance);
-    const assessment = await assess(planned, instance, { pendingInstances: pending, forced });
-    if (assessment.reasons.length === 0) {
-      options.log(`${instance.id}: up to date`);
-      continue;
-    }
-    const restorable = forced ? undefined : await restoreFromRunCache(planned, assessment);
-    if (restorable) {
-      planned.lock.stages[instance.id] = restorable;
-      options.log(
-        `${instance.id}: would be restored from the run cache (computed before, same key)`,
-      );
-      continue;
-    }
-    pending.add(instance.id);
-    options.log(`${instance.id}: would run: ${assessment.reasons.join("; ")}`);
+  for (const plan of await planPipeline(session, options)) {
+    options.log(`${plan.instance.id}: ${planVerdict(plan, "would")}`);
   }
+}
+
+/** What `plan` says will happen to its instance, for `status` ("will") and `--dry-run` ("would"). */
+export function planVerdict(plan: PlannedInstance, mood: "will" | "would"): string {
+  if (plan.reasons.length === 0) return "up to date";
+  if (plan.restorable) return `${mood} be restored from the run cache (computed before, same key)`;
+  return `${mood} run: ${plan.reasons.join("; ")}`;
 }
 
 /** Passes over the instances before `run` gives up on objects that keep turning out corrupt. */

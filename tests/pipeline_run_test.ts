@@ -245,12 +245,14 @@ Deno.test("a stage computed before under any config is restored from the run cac
     await ws.writeConfig({ scale: 2, variants: ["a", "b"] });
     assertEquals(ranIn(await ws.cli("run")), ["01_make", "02_train@a", "02_train@b", "03_report"]);
     await ws.writeConfig({ scale: 1, variants: ["a", "b"] });
-    // A dry run says so too, down the chain (02_train's key needs 01_make's restored output),
-    // and changes nothing.
+    // A dry run and status say so too, down the chain (02_train's key needs 01_make's restored
+    // output), and change nothing.
     const lockBefore = await ws.read("results/test/pipeline.lock.json");
     const dry = await ws.cli("run", "--dry-run");
+    const status = await ws.cli("status");
     for (const id of ["01_make", "02_train@a", "02_train@b", "03_report"]) {
       assertStringIncludes(dry.stdout, `${id}: would be restored from the run cache`);
+      assertMatch(status.stdout, new RegExp(`${id}\\s+will be restored from the run cache`));
     }
     assertEquals(await ws.read("results/test/pipeline.lock.json"), lockBefore);
     const back = await ws.cli("run");
