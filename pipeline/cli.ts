@@ -124,10 +124,10 @@ async function commandRun(invocation: Invocation): Promise<number> {
 async function commandStatus(invocation: Invocation): Promise<number> {
   const { flags, print } = invocation;
   const current = await session(invocation);
-  const assessments = await planPipeline(current, { variant: flags.variant });
-  if (assessments.length === 0) print("the pipeline defines no stages yet");
-  const width = Math.max(0, ...assessments.map((a) => a.instance.id.length));
-  for (const plan of assessments) {
+  const plans = await planPipeline(current, { variant: flags.variant });
+  if (plans.length === 0) print("the pipeline defines no stages yet");
+  const width = Math.max(0, ...plans.map((plan) => plan.instance.id.length));
+  for (const plan of plans) {
     print(`${plan.instance.id.padEnd(width)}  ${planVerdict(plan, "will")}`);
   }
   return 0;

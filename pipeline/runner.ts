@@ -109,9 +109,9 @@ function instancesInScope(session: Session, options: Partial<RunOptions>): Set<s
   return scope;
 }
 
-/** One instance's plan: its assessment, and the run-cache entry that would restore it, if any. */
+/** One instance's plan: its assessment, and whether the run cache would restore it. */
 export interface PlannedInstance extends Assessment {
-  restorable?: LockEntry;
+  restorable: boolean;
 }
 
 /**
@@ -131,17 +131,17 @@ export async function planPipeline(
   };
   const pending = new Set<string>();
   const plans: PlannedInstance[] = [];
-  const scope = instancesInScope(planned, options);
-  for (const instance of planned.instances) {
+  const scope = instancesInScope(session, options);
+  for (const instance of session.instances) {
     if (!scope.has(instance.id)) continue;
     const forced = options.force !== undefined && selects(options.force, instance);
     const assessment = await assess(planned, instance, { pendingInstances: pending, forced });
-    const restorable = assessment.reasons.length === 0 || forced
+    const restored = assessment.reasons.length === 0 || forced
       ? undefined
       : await restoreFromRunCache(planned, assessment);
-    if (restorable) planned.lock.stages[instance.id] = restorable;
+    if (restored) planned.lock.stages[instance.id] = restored;
     else if (assessment.reasons.length > 0) pending.add(instance.id);
-    plans.push({ ...assessment, restorable });
+    plans.push({ ...assessment, restorable: restored !== undefined });
   }
   return plans;
 }
@@ -155,7 +155,9 @@ export async function runPipeline(session: Session, options: RunOptions): Promis
     return summary;
   }
   if (options.dryRun) {
-    await dryRun(session, options);
+    for (const plan of await planPipeline(session, options)) {
+      options.log(`${plan.instance.id}: ${planVerdict(plan, "would")}`);
+    }
     return summary;
   }
   const held = await acquireLocks(runLocks(session.paths), {
@@ -241,13 +243,6 @@ async function restoreFromRunCache(
     }
   }
   return entry;
-}
-
-/** `run --dry-run`: per in-scope instance, up to date, restored from the run cache, or run and why. */
-async function dryRun(session: Session, options: RunOptions): Promise<void> {
-  for (const plan of await planPipeline(session, options)) {
-    options.log(`${plan.instance.id}: ${planVerdict(plan, "would")}`);
-  }
 }
 
 /** What `plan` says will happen to its instance, for `status` ("will") and `--dry-run` ("would"). */

@@ -10,6 +10,9 @@ import { toFileUrl } from "../../pipeline/paths.ts";
 /** Absolute path of this repository. */
 export const REPO_ROOT = resolve(import.meta.dirname!, "../..");
 
+/** The test pipeline's lock file, relative to the workspace (its config is configs/test.json). */
+const LOCK_FILE = "results/test/pipeline.lock.json";
+
 const ZOD_URL = toFileUrl(join(REPO_ROOT, "tests/helpers/zod.ts")).href;
 
 const PIPELINE_MODULE = `
@@ -213,7 +216,7 @@ export class TestWorkspace {
   /** Waits until the lock file records `instanceId` (its run has been collected), up to `timeoutMs`. */
   waitForLockEntry(instanceId: string, timeoutMs = 30_000): Promise<void> {
     const recorded = () =>
-      this.read("results/test/pipeline.lock.json").then(
+      this.read(LOCK_FILE).then(
         (text) => instanceId in (JSON.parse(text).stages ?? {}),
         () => false, // not written yet (it is replaced atomically, so never half-written)
       );
@@ -222,7 +225,7 @@ export class TestWorkspace {
 
   /** Path of the cached object holding output `output` of `instanceId`, per the lock file. */
   async objectPath(instanceId: string, output: string): Promise<string> {
-    const lock = JSON.parse(await this.read("results/test/pipeline.lock.json"));
+    const lock = JSON.parse(await this.read(LOCK_FILE));
     const hash: string = lock.stages[instanceId].outputs[output].sha256;
     return join(this.root, ".cache/objects", hash.slice(0, 2), hash.slice(2));
   }
